@@ -1,0 +1,84 @@
+/** The typed configuration every factory takes a slice of. Built by loadConfig(env). */
+
+export type RedisTopology =
+  | { readonly mode: 'single'; readonly url: string }
+  | { readonly mode: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly name: string; readonly sentinelPassword?: string; readonly url: string }
+  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[]; readonly url: string };
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisConfig {
+  readonly topology: RedisTopology;
+  /** Overrides of the credentials in the URL (needed for Cluster/Sentinel nodes). */
+  readonly username?: string;
+  readonly password?: string;
+  readonly tlsCaFile?: string;
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+  /** Migration source: the old Redis, read as a fallback. */
+  readonly secondaryUrl?: string;
+  readonly fallback: 'none' | 'memory';
+}
+
+export interface ProxyRoute {
+  /** Normalised prefix without trailing slash, e.g. `/api`. */
+  readonly prefix: string;
+  readonly target: URL;
+}
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly isProduction: boolean;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly publicUrl: URL;
+  /** `https:` public URL: every cookie is Secure. */
+  readonly secureCookies: boolean;
+  readonly staticDir?: string;
+  readonly trustProxy: boolean;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: string;
+
+  readonly oidc: {
+    readonly issuer: string;
+    readonly discoveryUrl: URL;
+    readonly clientId: string;
+    readonly clientSecret?: string;
+    readonly scopes: string;
+    readonly redirectUri: string;
+    readonly postLogoutRedirectUri: string;
+    readonly allowInsecureHttp: boolean;
+    readonly timeoutMs: number;
+    readonly refreshSkewSeconds: number;
+  };
+
+  readonly session: {
+    /** Rotation list: the first signs/encrypts, all verify/decrypt. */
+    readonly secrets: readonly string[];
+    /** True when SESSION_SECRET was unset and the dev default is in use. */
+    readonly usingDevSecret: boolean;
+    readonly ttlSeconds: number;
+    readonly idleTimeoutSeconds?: number;
+    readonly cookieName: string;
+    readonly settingsDefaults: Readonly<Record<string, unknown>>;
+  };
+
+  /** Undefined = in-memory store. */
+  readonly redis?: RedisConfig;
+  /** True when REDIS_* was set without REDIS_ENABLED=true (warned about at start-up). */
+  readonly redisVarsIgnored: boolean;
+
+  readonly proxy: {
+    readonly routes: readonly ProxyRoute[];
+    readonly timeoutMs: number;
+  };
+
+  readonly adminToken?: string;
+  readonly loginRateLimitPerMinute: number;
+
+  /** Non-fatal remarks to log once at start-up (dev secret, http provider, ...). */
+  readonly warnings: readonly string[];
+}

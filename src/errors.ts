@@ -1,0 +1,87 @@
+/**
+ * Every failure the gateway answers with. `code` is stable (clients switch on
+ * it); `expose` says whether `message` may reach the client (5xx internals
+ * never do). Rendered in one place: src/http/error-middleware.ts.
+ */
+export class GatewayError extends Error {
+  readonly expose: boolean;
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown; expose?: boolean },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.expose = options?.expose ?? status < 500;
+  }
+}
+
+export class UnauthenticatedError extends GatewayError {
+  constructor(message = 'No valid session; log in first.') {
+    super(401, 'unauthenticated', message);
+  }
+}
+
+export class CsrfRequiredError extends GatewayError {
+  constructor() {
+    super(403, 'csrf_required', 'This request needs the header X-CSRF: 1.');
+  }
+}
+
+export class OriginMismatchError extends GatewayError {
+  constructor() {
+    super(403, 'origin_mismatch', 'The Origin of this request is not this gateway.');
+  }
+}
+
+/** Bad input at the callback or logout endpoints (state, binding, provider error=). */
+export class InvalidRequestError extends GatewayError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(400, code, message, { cause, expose: true });
+  }
+}
+
+/** The session store did not answer (see session/store-error.ts): 503, never "no session". */
+export class StoreUnavailableError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(503, 'store_unavailable', 'The session store is unavailable; try again shortly.', { cause, expose: true });
+  }
+}
+
+export class ProviderUnavailableError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(503, 'provider_unavailable', 'The identity provider cannot be reached; try again shortly.', { cause, expose: true });
+  }
+}
+
+export class RefreshUnavailableError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(503, 'refresh_unavailable', 'The access token could not be refreshed right now; try again shortly.', {
+      cause,
+      expose: true,
+    });
+  }
+}
+
+export class UpstreamUnreachableError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(502, 'upstream_unreachable', 'The upstream API cannot be reached.', { cause, expose: true });
+  }
+}
+
+export class UpstreamTimeoutError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(504, 'upstream_timeout', 'The upstream API did not answer in time.', { cause, expose: true });
+  }
+}
+
+export class NotFoundError extends GatewayError {
+  constructor(message = 'Nothing here.') {
+    super(404, 'not_found', message);
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}
