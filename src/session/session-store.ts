@@ -28,7 +28,7 @@ export interface SessionRecord {
   readonly user_info: Readonly<Record<string, unknown>>;
   readonly tokens: SessionTokens;
   readonly created_at_ms: number;
-  /** min(created + absolute TTL, refresh token's own expiry). Never moves later than the absolute end. */
+  /** min(created + SESSION_TTL_SECONDS, refresh token's own expiry); see session-lifetime.ts. */
   readonly expires_at_ms: number;
   readonly refreshed_at_ms?: number;
   /** Last authenticated request (idle timeout); only written when an idle timeout is configured. */
@@ -80,7 +80,8 @@ export interface SessionStore {
   /**
    * Applies `update` only if the session still exists; returns the new record
    * or null when it is gone (a refresh finishing after a logout never revives it).
-   * `expires_at_ms` may only move earlier than the stored absolute end.
+   * The caller computes `expires_at_ms` (see session-lifetime.ts); the store
+   * makes the record expire exactly then.
    */
   update(id: string, update: SessionUpdate): Promise<SessionRecord | null>;
   /** Deletes the session, its settings and its index entries; returns the deleted record or null. */
@@ -98,10 +99,10 @@ export interface SessionStore {
   putSettings(id: string, settings: Record<string, unknown>): Promise<boolean>;
 
   /**
-   * Takes the named lock for `ttlMs` (SET NX PX semantics) or returns null if
-   * someone else holds it. `name` should be per-session, e.g. `refresh:<id>`.
+   * Takes this session's (refresh) lock for `ttlMs` (SET NX PX semantics), or
+   * returns null if someone else, on any replica, holds it.
    */
-  acquireLock(name: string, ttlMs: number): Promise<StoreLock | null>;
+  acquireLock(sessionId: string, ttlMs: number): Promise<StoreLock | null>;
 
   /** Stores a short-lived one-shot value (login transactions). */
   putOnce(key: string, value: string, ttlMs: number): Promise<void>;

@@ -1,0 +1,16 @@
+/**
+ * When a session ends: `min(created + absolute TTL, refresh token's own
+ * expiry)`. The absolute end never moves; the refresh-token cap is recomputed
+ * at each refresh (Keycloak's `refresh_expires_in`; 0 or absent = not stated).
+ */
+export function sessionExpiresAtMs(input: {
+  createdAtMs: number;
+  ttlSeconds: number;
+  nowMs: number;
+  refreshExpiresInSeconds?: number | undefined;
+}): number {
+  const absoluteEnd = input.createdAtMs + input.ttlSeconds * 1000;
+  const stated = input.refreshExpiresInSeconds;
+  if (typeof stated !== 'number' || !Number.isFinite(stated) || stated <= 0) return absoluteEnd;
+  return Math.min(absoluteEnd, input.nowMs + stated * 1000);
+}

@@ -1,0 +1,71 @@
+import type { SessionRecord, SessionTokens } from './session-store.js';
+import type { TokenSealer } from './token-sealer.js';
+
+/** Schema version of the stored record; bump with a reader for the old one. */
+export const SESSION_RECORD_VERSION = 1;
+
+/**
+ * The record as it sits at `${REDIS_KEY_PREFIX}${id}`: readable metadata,
+ * tokens only as a JWE (a Redis dump alone leaks no token).
+ */
+interface StoredSessionRecord {
+  v: number;
+  sub: string;
+  sid?: string;
+  user_info: Record<string, unknown>;
+  created_at: string;
+  expires_at: string;
+  refreshed_at?: string;
+  last_seen_at?: string;
+  tokens: string;
+}
+
+/** Serialises records to and from their at-rest JSON, sealing the tokens. */
+export interface SessionRecordCodec {
+  encode(record: SessionRecord): Promise<string>;
+  /** Null for a record we cannot read (unknown version, foreign secret): treated as no session. */
+  decode(id: string, json: string): Promise<SessionRecord | null>;
+}
+
+export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCodec {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    async encode(record) {
+      const stored: StoredSessionRecord = {
+        v: SESSION_RECORD_VERSION,
+        sub: record.sub,
+        ...(record.sid !== undefined ? { sid: record.sid } : {}),
+        user_info: { ...record.user_info },
+        created_at: iso(record.created_at_ms),
+        expires_at: iso(record.expires_at_ms),
+        ...(record.refreshed_at_ms !== undefined ? { refreshed_at: iso(record.refreshed_at_ms) } : {}),
+        ...(record.last_seen_at_ms !== undefined ? { last_seen_at: iso(record.last_seen_at_ms) } : {}),
+        tokens: await sealer.seal(JSON.stringify(record.tokens)),
+      };
+      return JSON.stringify(stored);
+    },
+
+    async decode(id, json) {
+      let stored: StoredSessionRecord;
+      let tokens: SessionTokens;
+      try {
+        stored = JSON.parse(json) as StoredSessionRecord;
+        if (stored.v !== SESSION_RECORD_VERSION) return null;
+        tokens = JSON.parse(await sealer.open(stored.tokens)) as SessionTokens;
+      } catch {
+        return null;
+      }
+      return {
+        id,
+        sub: stored.sub,
+        ...(stored.sid !== undefined ? { sid: stored.sid } : {}),
+        user_info: stored.user_info,
+        tokens,
+        created_at_ms: Date.parse(stored.created_at),
+        expires_at_ms: Date.parse(stored.expires_at),
+        ...(stored.refreshed_at !== undefined ? { refreshed_at_ms: Date.parse(stored.refreshed_at) } : {}),
+        ...(stored.last_seen_at !== undefined ? { last_seen_at_ms: Date.parse(stored.last_seen_at) } : {}),
+      };
+    },
+  };
+}

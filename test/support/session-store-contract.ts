@@ -1,0 +1,187 @@
+import { describe, expect, it, beforeEach, afterEach } from 'vitest';
+import type { SessionRecord, SessionStore } from '../../src/session/session-store.js';
+import { newSessionId } from '../../src/session/session-cookie.js';
+
+/** A store under test plus a way to move its clock forward. */
+export interface StoreHarness {
+  store: SessionStore;
+  /** Advances the store's notion of time (and real time where the backend expires keys itself). */
+  advance(ms: number): Promise<void>;
+  now(): number;
+  /** Raw backend view (Redis only): every key name and value, for "no plaintext token" checks. */
+  dump?(): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
+const HOUR = 3600_000;
+
+export function sampleRecord(now: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: newSessionId(),
+    sub: 'user-1',
+    sid: 'sid-1',
+    user_info: { sub: 'user-1', name: 'Admin User', roles: ['admin'] },
+    tokens: {
+      access_token: `access-${Math.random().toString(36).slice(2)}`,
+      refresh_token: `refresh-${Math.random().toString(36).slice(2)}`,
+      id_token: `idtoken-${Math.random().toString(36).slice(2)}`,
+      token_type: 'Bearer',
+      access_expires_at_ms: now + 300_000,
+    },
+    created_at_ms: now,
+    expires_at_ms: now + 8 * HOUR,
+    ...overrides,
+  };
+}
+
+/**
+ * The behaviour every SessionStore promises (session-store.ts), run against
+ * memory, Redis (single, TLS, Sentinel, Cluster) and migration stores alike.
+ */
+export function runSessionStoreContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`SessionStore contract: ${name}`, () => {
+    let h: StoreHarness;
+    beforeEach(async () => {
+      h = await makeHarness();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('returns what was created, and null for an unknown id', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      expect(await h.store.get(record.id)).toEqual(record);
+      expect(await h.store.get(newSessionId())).toBeNull();
+    });
+
+    it('forgets a session once its expiry has passed', async () => {
+      const record = sampleRecord(h.now(), { expires_at_ms: h.now() + 1500 });
+      await h.store.create(record);
+      await h.advance(2000);
+      expect(await h.store.get(record.id)).toBeNull();
+    });
+
+    it('updates only a session that still exists', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      const tokens = { ...record.tokens, access_token: 'new-access', refresh_token: 'new-refresh' };
+      const updated = await h.store.update(record.id, { tokens, refreshed_at_ms: h.now() });
+      expect(updated?.tokens.access_token).toBe('new-access');
+      expect((await h.store.get(record.id))?.tokens.refresh_token).toBe('new-refresh');
+
+      await h.store.delete(record.id);
+      expect(await h.store.update(record.id, { tokens })).toBeNull();
+      expect(await h.store.get(record.id)).toBeNull();
+    });
+
+    it('moves the expiry when an update says so', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      await h.store.update(record.id, { expires_at_ms: h.now() + 1500 });
+      expect(await h.store.get(record.id)).not.toBeNull();
+      await h.advance(2000);
+      expect(await h.store.get(record.id)).toBeNull();
+    });
+
+    it('deletes a session and returns it once', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      expect((await h.store.delete(record.id))?.tokens.refresh_token).toBe(record.tokens.refresh_token);
+      expect(await h.store.delete(record.id)).toBeNull();
+      expect(await h.store.get(record.id)).toBeNull();
+    });
+
+    it('deletes by sid only the sessions of that provider session', async () => {
+      const a = sampleRecord(h.now(), { sid: 'sid-a', sub: 'alice' });
+      const a2 = sampleRecord(h.now(), { sid: 'sid-a', sub: 'alice' });
+      const b = sampleRecord(h.now(), { sid: 'sid-b', sub: 'alice' });
+      for (const r of [a, a2, b]) await h.store.create(r);
+      const removed = await h.store.deleteBySid('sid-a');
+      expect(removed.map((r) => r.id).sort()).toEqual([a.id, a2.id].sort());
+      expect(await h.store.get(a.id)).toBeNull();
+      expect(await h.store.get(b.id)).not.toBeNull();
+      expect(await h.store.deleteBySid('sid-a')).toEqual([]);
+    });
+
+    it('lists and deletes by sub every session of that user and no other', async () => {
+      const a = sampleRecord(h.now(), { sub: 'alice', sid: 's1' });
+      const a2 = sampleRecord(h.now(), { sub: 'alice', sid: 's2' });
+      const bob = sampleRecord(h.now(), { sub: 'bob', sid: 's3' });
+      for (const r of [a, a2, bob]) await h.store.create(r);
+      expect((await h.store.listBySub('alice')).map((r) => r.id).sort()).toEqual([a.id, a2.id].sort());
+      const removed = await h.store.deleteBySub('alice');
+      expect(removed).toHaveLength(2);
+      expect(await h.store.listBySub('alice')).toEqual([]);
+      expect(await h.store.get(bob.id)).not.toBeNull();
+    });
+
+    it('keeps settings beside the session and drops them with it', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      expect(await h.store.getSettings(record.id)).toBeNull();
+      expect(await h.store.putSettings(record.id, { theme: 'dark' })).toBe(true);
+      expect(await h.store.getSettings(record.id)).toEqual({ theme: 'dark' });
+      await h.store.delete(record.id);
+      expect(await h.store.getSettings(record.id)).toBeNull();
+      expect(await h.store.putSettings(record.id, { theme: 'light' })).toBe(false);
+    });
+
+    it('hands a lock to one holder at a time, releasable only by its owner', async () => {
+      const id = newSessionId();
+      const first = await h.store.acquireLock(id, 10_000);
+      expect(first).not.toBeNull();
+      expect(await h.store.acquireLock(id, 10_000)).toBeNull();
+      await first!.release();
+      const second = await h.store.acquireLock(id, 10_000);
+      expect(second).not.toBeNull();
+      await first!.release(); // stale owner: must not free the second holder's lock
+      expect(await h.store.acquireLock(id, 10_000)).toBeNull();
+    });
+
+    it('lets a lock lapse after its TTL', async () => {
+      const id = newSessionId();
+      expect(await h.store.acquireLock(id, 1000)).not.toBeNull();
+      await h.advance(1500);
+      expect(await h.store.acquireLock(id, 1000)).not.toBeNull();
+    });
+
+    it('gives a one-shot value exactly once', async () => {
+      await h.store.putOnce('tx-1', 'payload', 60_000);
+      const results = await Promise.all([h.store.takeOnce('tx-1'), h.store.takeOnce('tx-1')]);
+      expect(results.filter((r) => r === 'payload')).toHaveLength(1);
+      expect(await h.store.takeOnce('tx-1')).toBeNull();
+    });
+
+    it('marks a key once until it expires', async () => {
+      expect(await h.store.markOnce('jti-1', 1000)).toBe(true);
+      expect(await h.store.markOnce('jti-1', 1000)).toBe(false);
+      await h.advance(1500);
+      expect(await h.store.markOnce('jti-1', 1000)).toBe(true);
+    });
+
+    it('counts within a window and starts over after it', async () => {
+      expect(await h.store.increment('ip-1', 1000)).toBe(1);
+      expect(await h.store.increment('ip-1', 1000)).toBe(2);
+      await h.advance(1500);
+      expect(await h.store.increment('ip-1', 1000)).toBe(1);
+    });
+
+    it('counts live sessions in its status', async () => {
+      const before = (await h.store.status()).sessions;
+      const a = sampleRecord(h.now());
+      const b = sampleRecord(h.now(), { expires_at_ms: h.now() + 1500 });
+      await h.store.create(a);
+      await h.store.create(b);
+      expect((await h.store.status()).sessions).toBe(before + 2);
+      await h.advance(2000);
+      expect((await h.store.status()).sessions).toBe(before + 1);
+      await h.store.delete(a.id);
+      expect((await h.store.status()).sessions).toBe(before);
+    });
+
+    it('answers ping while the backend is up', async () => {
+      await expect(h.store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
