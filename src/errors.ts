@@ -85,3 +85,28 @@ export class NotFoundError extends GatewayError {
 export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
 }
+
+/** The provider refused the grant (code reused, refresh token revoked or expired). */
+export class InvalidGrantError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(400, 'invalid_grant', 'The identity provider refused the grant; log in again.', { cause, expose: true });
+  }
+}
+
+/** The provider answered with an OAuth error (error= at the callback, a 4xx at the token endpoint). */
+export class ProviderRejectedError extends GatewayError {
+  readonly providerError: string;
+  constructor(providerError: string, cause?: unknown) {
+    // Echoed to the user: keep it to RFC 6749's error-code charset.
+    const code = providerError.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 64) || 'unknown_error';
+    super(400, 'provider_error', `The identity provider answered "${code}"; the login did not complete.`, { cause, expose: true });
+    this.providerError = code;
+  }
+}
+
+/** The provider's answer failed validation (ID token signature, iss, aud, nonce, expiry). */
+export class InvalidProviderResponseError extends GatewayError {
+  constructor(detail: string, cause?: unknown) {
+    super(400, 'invalid_callback', `The login could not be verified: ${detail}.`, { cause, expose: true });
+  }
+}

@@ -1,0 +1,46 @@
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { Config } from './config/config.js';
+import { NotFoundError } from './errors.js';
+import { createAuthRoutes } from './http/auth-routes.js';
+import { originGuard } from './http/csrf.js';
+import { errorMiddleware } from './http/error-middleware.js';
+import type { GatewayState } from './http/gateway-state.js';
+import { requestContext } from './http/request-context.js';
+import { securityHeaders } from './http/security-headers.js';
+import { createSessionAccess } from './http/session-access.js';
+import type { OidcClient } from './oidc/oidc-client.js';
+import { createSessionCookieCodec } from './session/session-cookie.js';
+import type { SessionStore } from './session/session-store.js';
+
+export interface AppDeps {
+  config: Config;
+  store: SessionStore;
+  oidc: OidcClient;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** The public listener (PORT). The order of `use` below is the architecture. */
+export function createApp(deps: AppDeps): Koa<GatewayState> {
+  const { config, store, oidc, clock, logger } = deps;
+  const app = new Koa<GatewayState>({ proxy: config.trustProxy, maxIpsCount: 1 });
+  const cookies = createSessionCookieCodec(config.session.secrets);
+  const sessions = createSessionAccess({ config, store, cookies, clock });
+  const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock });
+  const selfGuarded = (path: string) => path === '/auth/backchannel-logout';
+
+  app.use(errorMiddleware());
+  app.use(requestContext(logger));
+  app.use(securityHeaders({ hsts: config.secureCookies }));
+  app.use(originGuard(config.publicUrl.origin, selfGuarded));
+  app.use(auth.routes());
+  app.use(() => {
+    throw new NotFoundError();
+  });
+
+  // Errors are rendered by errorMiddleware; Koa's default handler would print them to stderr.
+  app.silent = true;
+  return app;
+}

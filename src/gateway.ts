@@ -1,0 +1,104 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config/config.js';
+import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
+import { createAdminApp } from './ops/admin-app.js';
+import { createStoreFromConfig } from './session/create-store.js';
+import type { SessionStore } from './session/session-store.js';
+
+export interface RunningGateway {
+  /** Base URL of the public listener as bound (not PUBLIC_URL). */
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly store: SessionStore;
+  readonly oidc: OidcClient;
+  /** Graceful stop: readiness 503, no new connections, in-flight requests finish within SHUTDOWN_TIMEOUT_MS, store closed. */
+  close(): Promise<void>;
+}
+
+export interface StartGatewayDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Overrides the store built from config (tests share one between instances). */
+  store?: SessionStore;
+  oidc?: OidcClient;
+  /** Listen address; loopback by default in tests, all interfaces in containers. */
+  host?: string;
+}
+
+/**
+ * Builds and starts everything a config describes: store, OIDC client, the
+ * public and admin listeners. Used by main.ts, the demo, tests and the bench.
+ */
+export async function startGateway(config: Config, deps: StartGatewayDeps): Promise<RunningGateway> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const store = deps.store ?? createStoreFromConfig(config, { logger, clock });
+  const oidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
+  let shuttingDown = false;
+
+  const app = createApp({ config, store, oidc, clock, logger });
+  const adminApp = createAdminApp({ store, oidc, logger, isShuttingDown: () => shuttingDown });
+
+  const server = createServer(app.callback());
+  // Slowloris bounds; proxied streams may stay open longer than any of these.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0;
+  const adminServer = createServer(adminApp.callback());
+  const host = deps.host ?? '127.0.0.1';
+  await listen(server, config.port, host);
+  await listen(adminServer, config.adminPort, host);
+  const url = `http://${formatHost(server)}`;
+  const adminUrl = `http://${formatHost(adminServer)}`;
+  logger.info({ url, admin_url: adminUrl, public_url: config.publicUrl.href, store: store.kind }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    adminUrl,
+    store,
+    oidc,
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        await drain(server, config.shutdownTimeoutMs);
+        await new Promise<void>((resolve) => {
+          adminServer.close(() => resolve());
+          adminServer.closeAllConnections();
+        });
+        oidc.close();
+        await store.close();
+        logger.info({}, 'gateway stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting, lets in-flight requests finish, then cuts whatever is left at the deadline. */
+async function drain(server: Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+  await Promise.race([closed, deadline]);
+  server.closeAllConnections();
+  await closed;
+}
+
+function formatHost(server: Server): string {
+  const { address, port } = server.address() as AddressInfo;
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,0 +1,209 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/config.js';
+import { GatewayError, InvalidRequestError, ProviderRejectedError } from '../errors.js';
+import {
+  LOGIN_TRANSACTION_TTL_MS,
+  createLoginTransaction,
+  parseTransaction,
+  serializeTransaction,
+  stateCookieSuffix,
+} from '../oidc/login-transaction.js';
+import type { OidcClient } from '../oidc/oidc-client.js';
+import { accessTokenExpiresAtMs, buildUserInfo } from '../oidc/user-claims.js';
+import { newSessionId, type SessionCookieCodec } from '../session/session-cookie.js';
+import { sessionExpiresAtMs } from '../session/session-lifetime.js';
+import type { SessionRecord, SessionStore } from '../session/session-store.js';
+import { assertLogoutAllowed } from './csrf.js';
+import type { GatewayState } from './gateway-state.js';
+import { safeReturnTo } from './return-to.js';
+import type { SessionAccess } from './session-access.js';
+
+export interface AuthRoutesDeps {
+  config: Config;
+  store: SessionStore;
+  oidc: OidcClient;
+  sessions: SessionAccess;
+  /** Signs the login-binding cookie with the session-cookie key. */
+  cookies: SessionCookieCodec;
+  clock: Clock;
+}
+
+type Ctx = Context & { state: GatewayState };
+
+/** Authorization-request parameters a SPA may pass through /auth/login (Keycloak's kc_idp_hint included). */
+const PASS_THROUGH = ['prompt', 'login_hint', 'kc_idp_hint', 'ui_locales', 'acr_values'] as const;
+/** Callback parameters that must appear at most once (RFC 6749 §3.1). */
+const SINGLE_CALLBACK_PARAMS = ['code', 'state', 'error', 'error_description', 'iss', 'session_state'];
+const MAX_PARAM_LENGTH = 2048;
+
+/** /auth/login, /auth/callback, /auth/me and /auth/logout (CONTRACT.md "Public routes"). */
+export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
+  const { config, store, oidc, sessions, cookies, clock } = deps;
+  const router = new Router<GatewayState>({ prefix: '/auth' });
+  const publicOrigin = config.publicUrl.origin;
+  const txKey = (state: string) => `tx:${state}`;
+  const bindingCookie = (state: string) => `${config.session.cookieName}_tx_${stateCookieSuffix(state)}`;
+  const bindingOptions = (ctx: Ctx, maxAge: number) => {
+    if (config.secureCookies) ctx.cookies.secure = true;
+    return { httpOnly: true, sameSite: 'lax' as const, path: '/auth/callback', secure: config.secureCookies, maxAge, overwrite: true };
+  };
+
+  router.get('/login', async (ctx: Ctx) => {
+    await enforceLoginRateLimit(ctx);
+    const extra: Record<string, string> = {};
+    for (const name of PASS_THROUGH) {
+      const value = ctx.query[name];
+      if (typeof value === 'string' && value.length > 0 && value.length <= 256) extra[name] = value;
+    }
+    const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']));
+    const url = oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
+    await store.putOnce(txKey(transaction.state), serializeTransaction(transaction), LOGIN_TRANSACTION_TTL_MS);
+    ctx.cookies.set(bindingCookie(transaction.state), cookies.sign(transaction.state), bindingOptions(ctx, LOGIN_TRANSACTION_TTL_MS));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.redirect(url.href);
+  });
+
+  router.get('/callback', async (ctx: Ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const params = new URLSearchParams(ctx.querystring);
+    for (const name of SINGLE_CALLBACK_PARAMS) {
+      const values = params.getAll(name);
+      if (values.length > 1) throw new InvalidRequestError('invalid_request', `The parameter ${name} was given more than once.`);
+      if ((values[0]?.length ?? 0) > MAX_PARAM_LENGTH) throw new InvalidRequestError('invalid_request', `The parameter ${name} is too long.`);
+    }
+    const state = params.get('state');
+    if (!state) {
+      if (params.has('error')) throw providerError(params);
+      throw new InvalidRequestError('invalid_state', 'The login response has no state; start the login again.');
+    }
+    // Login CSRF: only the browser that started this login holds its binding cookie.
+    const binding = bindingCookie(state);
+    const bound = cookies.verify(ctx.cookies.get(binding)) === state;
+    ctx.cookies.set(binding, '', bindingOptions(ctx, 0));
+    if (!bound) {
+      throw new InvalidRequestError('state_not_bound', 'This login was not started in this browser; start the login again.');
+    }
+    const stored = await store.takeOnce(txKey(state));
+    const transaction = stored === null ? null : parseTransaction(stored);
+    if (!transaction || transaction.state !== state) {
+      throw new InvalidRequestError('invalid_state', 'This login has expired or was already used; start the login again.');
+    }
+    if (params.has('error')) throw providerError(params);
+
+    const callbackUrl = new URL(config.oidc.redirectUri);
+    callbackUrl.search = ctx.querystring;
+    const tokens = await oidc.exchangeCode(callbackUrl, {
+      state,
+      nonce: transaction.nonce,
+      codeVerifier: transaction.codeVerifier,
+    });
+    const claims = tokens.id_token_claims ?? {};
+    const sub = claims['sub'];
+    if (typeof sub !== 'string') throw new InvalidRequestError('invalid_callback', 'The ID token has no subject.');
+    const userinfo = await oidc.userInfo(tokens.access_token, sub).catch((err: unknown) => {
+      ctx.state.log.warn({ err: (err as Error).message }, 'userinfo unavailable at login; using ID token claims only');
+      return null;
+    });
+
+    // Session fixation: whatever session this browser had is gone before the new one exists.
+    const previousId = sessions.cookieSessionId(ctx);
+    if (previousId !== null) await store.delete(previousId);
+
+    const now = clock();
+    const sid = claims['sid'];
+    const record: SessionRecord = {
+      id: newSessionId(),
+      sub,
+      ...(typeof sid === 'string' ? { sid } : {}),
+      user_info: buildUserInfo({ idTokenClaims: claims, userinfo, accessToken: tokens.access_token, clientId: config.oidc.clientId }),
+      tokens: {
+        access_token: tokens.access_token,
+        token_type: tokens.token_type,
+        ...(tokens.refresh_token !== undefined ? { refresh_token: tokens.refresh_token } : {}),
+        ...(tokens.id_token !== undefined ? { id_token: tokens.id_token } : {}),
+        ...(tokens.scope !== undefined ? { scope: tokens.scope } : {}),
+        ...optional('access_expires_at_ms', accessTokenExpiresAtMs({ accessToken: tokens.access_token, expiresInSeconds: tokens.expires_in, nowMs: now })),
+      },
+      created_at_ms: now,
+      expires_at_ms: sessionExpiresAtMs({
+        createdAtMs: now,
+        ttlSeconds: config.session.ttlSeconds,
+        nowMs: now,
+        refreshExpiresInSeconds: tokens.refresh_expires_in,
+      }),
+      ...(config.session.idleTimeoutSeconds !== undefined ? { last_seen_at_ms: now } : {}),
+    };
+    await store.create(record);
+    ctx.state.session = record;
+    sessions.setCookie(ctx, record);
+    ctx.state.log.info({ event: 'login', sub, sid: record.sid }, 'login succeeded');
+    ctx.redirect(transaction.returnTo);
+  });
+
+  router.get('/me', async (ctx: Ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const record = await sessions.require(ctx);
+    ctx.body = {
+      user: record.user_info,
+      session: { created_at: new Date(record.created_at_ms).toISOString(), expires_at: new Date(record.expires_at_ms).toISOString() },
+    };
+  });
+
+  router.post('/logout', async (ctx: Ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    assertLogoutAllowed(ctx, publicOrigin);
+    const everywhere = ctx.query['scope'] === 'all';
+    const record = await sessions.load(ctx);
+    let ended: SessionRecord[] = [];
+    if (record) ended = everywhere ? await store.deleteBySub(record.sub) : [(await store.delete(record.id)) ?? record];
+    sessions.clearCookie(ctx);
+    await Promise.all(ended.map((r) => revokeQuietly(ctx, r)));
+    if (record) ctx.state.log.info({ event: 'logout', sub: record.sub, sessions: ended.length, scope: everywhere ? 'all' : 'current' }, 'logout');
+
+    const logoutUrl = endSessionUrl(record);
+    if (ctx.accepts('html', 'json') === 'json') {
+      ctx.body = { logout_url: logoutUrl };
+    } else {
+      ctx.redirect(logoutUrl);
+    }
+  });
+
+  function endSessionUrl(record: SessionRecord | null): string {
+    const postLogout = config.oidc.postLogoutRedirectUri;
+    const params: Record<string, string> = { post_logout_redirect_uri: postLogout };
+    if (record?.tokens.id_token) params['id_token_hint'] = record.tokens.id_token;
+    else params['client_id'] = config.oidc.clientId;
+    return oidc.endSessionUrl(params) ?? postLogout;
+  }
+
+  // A failed revocation never blocks logout: the session is already gone here.
+  async function revokeQuietly(ctx: Ctx, record: SessionRecord): Promise<void> {
+    const token = record.tokens.refresh_token;
+    if (!token) return;
+    await oidc.revoke(token, 'refresh_token').catch((err: unknown) => {
+      ctx.state.log.warn({ sub: record.sub, err: (err as Error).message }, 'refresh token revocation failed; session removed anyway');
+    });
+  }
+
+  async function enforceLoginRateLimit(ctx: Ctx): Promise<void> {
+    const limit = config.loginRateLimitPerMinute;
+    if (limit <= 0) return;
+    const count = await store.increment(`login-rate:${ctx.ip}`, 60_000);
+    if (count > limit) {
+      ctx.set('Retry-After', '60');
+      throw new GatewayError(429, 'too_many_requests', 'Too many logins from this address; wait a minute.');
+    }
+  }
+
+  return router;
+}
+
+function providerError(params: URLSearchParams): GatewayError {
+  return new ProviderRejectedError(params.get('error') ?? 'unknown_error');
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]: V });
+}

@@ -1,0 +1,79 @@
+import type { Context, Middleware, Next } from 'koa';
+import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { StoreError } from '../session/store-error.js';
+import type { GatewayState } from './gateway-state.js';
+
+/**
+ * First in the chain: turns every thrown error into the contract's answer,
+ * `{"error": code, "message": text}` (a short HTML page for a browser
+ * navigation to /auth/*), hiding 5xx internals and logging them once.
+ */
+export function errorMiddleware(): Middleware<GatewayState> {
+  return async (ctx: Context & { state: GatewayState }, next: Next) => {
+    try {
+      await next();
+    } catch (caught) {
+      const err = toGatewayError(caught);
+      if (ctx.headerSent || !ctx.writable) {
+        // A streamed answer already started: the best we can do is cut it.
+        ctx.state.log?.warn({ err: summary(caught) }, 'error after response started');
+        ctx.req.socket.destroy();
+        return;
+      }
+      if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
+      renderError(ctx, err);
+    }
+  };
+}
+
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof StoreError) return new StoreUnavailableError(err);
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 600) {
+    // Koa/http-errors (ctx.throw, body parsers): keep their status, name a code.
+    const expose = (err as { expose?: boolean }).expose ?? status < 500;
+    const message = expose ? (err as Error).message : 'Internal error.';
+    return new GatewayError(status, codeForStatus(status), message, { cause: err, expose });
+  }
+  return new GatewayError(500, 'internal_error', 'Internal error.', { cause: err, expose: false });
+}
+
+export function renderError(ctx: Context, err: GatewayError): void {
+  const message = err.expose ? err.message : 'Something went wrong on our side; try again shortly.';
+  ctx.status = err.status;
+  ctx.remove('Content-Length');
+  ctx.set('Cache-Control', 'no-store');
+  if (wantsHtmlPage(ctx)) {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = errorPage(err.status, err.code, message);
+  } else {
+    ctx.body = { error: err.code, message };
+  }
+}
+
+function wantsHtmlPage(ctx: Context): boolean {
+  return ctx.path.startsWith('/auth/') && ctx.method === 'GET' && ctx.accepts('json', 'html') === 'html';
+}
+
+function errorPage(status: number, code: string, message: string): string {
+  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${esc(code)}</title></head>
+<body><h1>${esc(message)}</h1><p>Error <code>${esc(code)}</code>.</p><p><a href="/">Back to the start page</a></p></body></html>\n`;
+}
+
+function codeForStatus(status: number): string {
+  const codes: Record<number, string> = {
+    400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
+    413: 'payload_too_large', 414: 'uri_too_long', 415: 'unsupported_media_type', 429: 'too_many_requests',
+    431: 'headers_too_large', 503: 'unavailable',
+  };
+  return codes[status] ?? (status >= 500 ? 'internal_error' : 'bad_request');
+}
+
+// Errors may carry request data in `cause`; log name, message and code only.
+function summary(err: unknown): { name?: string; message?: string; code?: unknown } {
+  const e = err as { name?: string; message?: string; code?: unknown; cause?: unknown };
+  const cause = e?.cause as { message?: string } | undefined;
+  return { name: e?.name, message: [e?.message, cause?.message].filter(Boolean).join(' <- '), code: e?.code };
+}

@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import * as oidc from 'openid-client';
+
+/** What the callback needs to finish a login; kept in the store for 10 minutes, consumed once. */
+export interface LoginTransaction {
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  readonly returnTo: string;
+}
+
+/** Ten minutes, in milliseconds: long enough to type a password, short enough to bound replay. */
+export const LOGIN_TRANSACTION_TTL_MS = 600_000;
+
+/** Fresh random state, nonce and PKCE verifier, plus the S256 challenge to send. */
+export async function createLoginTransaction(returnTo: string): Promise<{ transaction: LoginTransaction; codeChallenge: string }> {
+  const codeVerifier = oidc.randomPKCECodeVerifier();
+  return {
+    transaction: { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier, returnTo },
+    codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+  };
+}
+
+/** 8 hex characters of sha256(state): names the browser-binding cookie, so several tabs can log in at once. */
+export function stateCookieSuffix(state: string): string {
+  return createHash('sha256').update(state).digest('hex').slice(0, 8);
+}
+
+export function serializeTransaction(tx: LoginTransaction): string {
+  return JSON.stringify(tx);
+}
+
+/** Null for anything that is not a transaction we wrote. */
+export function parseTransaction(json: string): LoginTransaction | null {
+  try {
+    const tx = JSON.parse(json) as Partial<LoginTransaction>;
+    const ok = [tx.state, tx.nonce, tx.codeVerifier, tx.returnTo].every((v) => typeof v === 'string');
+    return ok ? (tx as LoginTransaction) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,202 @@
+import * as oidc from 'openid-client';
+import type { Config } from '../config/config.js';
+import { ProviderUnavailableError } from '../errors.js';
+import { mapOidcError } from './map-oidc-error.js';
+
+type OidcConfig = Config['oidc'];
+
+export interface OidcLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** A token endpoint answer, normalised. */
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly token_type: string;
+  readonly refresh_token?: string;
+  readonly id_token?: string;
+  readonly scope?: string;
+  /** Seconds. */
+  readonly expires_in?: number;
+  /** Keycloak's refresh-token lifetime in seconds; 0 or absent = not stated. */
+  readonly refresh_expires_in?: number;
+  /** Validated ID token claims, when an ID token came back. */
+  readonly id_token_claims?: Readonly<Record<string, unknown>>;
+}
+
+export interface OidcClient {
+  /** True once discovery has loaded (readiness depends on it). */
+  isReady(): boolean;
+  /** Provider metadata; undefined until discovery has loaded. */
+  metadata(): oidc.ServerMetadata | undefined;
+  /** Authorization request URL (code flow, PKCE S256); throws 503 until discovery has loaded. */
+  authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): URL;
+  /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
+  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
+  /** Refresh token grant. Rejects with InvalidGrantError only when the provider says the grant is dead. */
+  refresh(refreshToken: string): Promise<TokenResponse>;
+  /** Userinfo claims, or null when the provider has no userinfo endpoint. */
+  userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
+  /** Revokes a token where the provider offers revocation; a no-op otherwise. */
+  revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void>;
+  /** RP-initiated logout URL, or null when the provider has no end_session_endpoint. */
+  endSessionUrl(params: Record<string, string>): string | null;
+  close(): void;
+}
+
+export interface OidcClientDeps {
+  config: OidcConfig;
+  logger: OidcLogger;
+  /** Discovery retry backoff, doubled per attempt up to maxDelayMs. */
+  retry?: { initialDelayMs: number; maxDelayMs: number };
+}
+
+/**
+ * The gateway's view of the provider (openid-client v6). Discovery runs in the
+ * background and is retried with backoff while the provider is not up yet, so
+ * the gateway can start before Keycloak does; /readyz says so meanwhile.
+ */
+export function createOidcClient(deps: OidcClientDeps): OidcClient {
+  const { config, logger } = deps;
+  const retry = deps.retry ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
+  let configuration: oidc.Configuration | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const load = async (attempt: number): Promise<void> => {
+    if (closed) return;
+    try {
+      configuration = await discover(config);
+      logger.info({ issuer: config.issuer, attempt }, 'identity provider discovered');
+    } catch (err) {
+      const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(attempt, 16));
+      // One line per attempt, spaced by the backoff: not noisy, but visible.
+      logger.warn(
+        { issuer: config.issuer, discovery_url: config.discoveryUrl.href, attempt, retry_in_ms: delay, err: describe(err) },
+        'identity provider discovery failed; retrying',
+      );
+      timer = setTimeout(() => void load(attempt + 1), delay);
+      timer.unref();
+    }
+  };
+  void load(0);
+
+  const ready = (): oidc.Configuration => {
+    if (!configuration) throw new ProviderUnavailableError(new Error('discovery has not completed'));
+    return configuration;
+  };
+
+  const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapOidcError(err);
+    }
+  };
+
+  return {
+    isReady: () => configuration !== undefined,
+    metadata: () => configuration?.serverMetadata(),
+
+    authorizationUrl({ state, nonce, codeChallenge, extra = {} }) {
+      return oidc.buildAuthorizationUrl(ready(), {
+        ...extra,
+        redirect_uri: config.redirectUri,
+        response_type: 'code',
+        scope: config.scopes,
+        state,
+        nonce,
+        code_challenge: codeChallenge,
+        code_challenge_method: 'S256',
+      });
+    },
+
+    exchangeCode(callbackUrl, checks) {
+      return guarded(async () => {
+        const tokens = await oidc.authorizationCodeGrant(ready(), callbackUrl, {
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          pkceCodeVerifier: checks.codeVerifier,
+          idTokenExpected: true,
+        });
+        return toTokenResponse(tokens);
+      });
+    },
+
+    refresh(refreshToken) {
+      return guarded(async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+    },
+
+    userInfo(accessToken, expectedSub) {
+      return guarded(async () => {
+        const c = ready();
+        if (!c.serverMetadata().userinfo_endpoint) return null;
+        return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub)) };
+      });
+    },
+
+    revoke(token, hint) {
+      return guarded(async () => {
+        const c = ready();
+        if (!c.serverMetadata().revocation_endpoint) return;
+        await oidc.tokenRevocation(c, token, { token_type_hint: hint });
+      });
+    },
+
+    endSessionUrl(params) {
+      const c = configuration;
+      if (!c?.serverMetadata().end_session_endpoint) return null;
+      return oidc.buildEndSessionUrl(c, params).href;
+    },
+
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+async function discover(config: OidcConfig): Promise<oidc.Configuration> {
+  // Fetched by hand rather than with oidc.discovery(): OIDC_DISCOVERY_URL may be
+  // an in-cluster name while the issuer stays the public one, and the issuer
+  // check must compare against OIDC_ISSUER, not against the URL we fetched.
+  const response = await fetch(config.discoveryUrl, {
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(config.timeoutMs),
+  });
+  if (!response.ok) throw new Error(`discovery answered HTTP ${response.status}`);
+  const metadata = (await response.json()) as oidc.ServerMetadata;
+  if (metadata.issuer !== config.issuer) {
+    throw new Error(`discovery issuer "${metadata.issuer}" does not equal OIDC_ISSUER "${config.issuer}"`);
+  }
+  const auth = config.clientSecret ? oidc.ClientSecretBasic(config.clientSecret) : oidc.None();
+  const configuration = new oidc.Configuration(metadata, config.clientId, config.clientSecret, auth);
+  configuration.timeout = config.timeoutMs / 1000;
+  if (config.allowInsecureHttp) {
+    // Gated by loadConfig: only outside production, or with OIDC_ALLOW_INSECURE_HTTP=true.
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
+    oidc.allowInsecureRequests(configuration);
+  }
+  return configuration;
+}
+
+function toTokenResponse(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenResponse {
+  const claims = tokens.claims();
+  const refreshExpiresIn = tokens['refresh_expires_in'];
+  return {
+    access_token: tokens.access_token,
+    token_type: tokens.token_type,
+    ...(tokens.refresh_token !== undefined ? { refresh_token: tokens.refresh_token } : {}),
+    ...(tokens.id_token !== undefined ? { id_token: tokens.id_token } : {}),
+    ...(tokens.scope !== undefined ? { scope: tokens.scope } : {}),
+    ...(tokens.expires_in !== undefined ? { expires_in: tokens.expires_in } : {}),
+    ...(typeof refreshExpiresIn === 'number' ? { refresh_expires_in: refreshExpiresIn } : {}),
+    ...(claims ? { id_token_claims: { ...claims } } : {}),
+  };
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return [e?.message, e?.cause?.code ?? e?.cause?.message].filter(Boolean).join(': ');
+}

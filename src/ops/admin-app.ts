@@ -1,0 +1,58 @@
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
+import type { Logger } from 'pino';
+import type { OidcClient } from '../oidc/oidc-client.js';
+import type { SessionStore } from '../session/session-store.js';
+
+export interface AdminAppDeps {
+  store: SessionStore;
+  oidc: Pick<OidcClient, 'isReady'>;
+  logger: Logger;
+  /** True once SIGTERM arrived: readiness fails first so the load balancer drains us. */
+  isShuttingDown: () => boolean;
+  /** Extra routes (metrics, session management) mounted by their own modules. */
+  routers?: Router[];
+}
+
+/** The admin listener (ADMIN_PORT): never routed by the ingress. */
+export function createAdminApp(deps: AdminAppDeps): Koa {
+  const { store, oidc, isShuttingDown } = deps;
+  const app = new Koa();
+  const router = new Router();
+
+  router.get('/healthz', (ctx: Context) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', async (ctx: Context) => {
+    const checks = {
+      shutting_down: isShuttingDown(),
+      discovery_loaded: oidc.isReady(),
+      store_reachable: await store.ping().then(
+        () => true,
+        () => false,
+      ),
+    };
+    const ready = !checks.shutting_down && checks.discovery_loaded && checks.store_reachable;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not_ready', ...checks };
+  });
+
+  router.get('/status', async (ctx: Context) => {
+    try {
+      ctx.body = await store.status();
+    } catch {
+      ctx.status = 503;
+      ctx.body = { store: store.kind, connected: false };
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  app.use(router.routes());
+  for (const extra of deps.routers ?? []) app.use(extra.routes());
+  app.silent = true;
+  return app;
+}

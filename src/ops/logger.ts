@@ -1,0 +1,28 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+/**
+ * Paths pino blanks wherever they appear in a log object: the gateway never
+ * logs a token, cookie or secret, and this is the net under that promise.
+ */
+export const REDACTED_PATHS = [
+  'access_token', 'refresh_token', 'id_token', 'logout_token', 'tokens', 'password', 'client_secret',
+  '*.access_token', '*.refresh_token', '*.id_token', '*.logout_token', '*.tokens', '*.password', '*.client_secret',
+  'headers.cookie', 'headers.authorization', 'headers["set-cookie"]',
+  '*.headers.cookie', '*.headers.authorization', '*.headers["set-cookie"]',
+];
+
+/** JSON logs to stdout (or `destination`, for tests that read what was logged). */
+export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {
+  return pino(
+    {
+      level: options.level,
+      base: { service: 'oidc-bff' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination,
+  );
+}
+
+export type { Logger };

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config/load-config.js';
+
+const minimal = { OIDC_ISSUER: 'https://kc.example/realms/demo', OIDC_CLIENT_ID: 'bff' };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('starts on the contract defaults with only issuer and client id', () => {
+    const config = loadConfig(minimal);
+    expect(config.port).toBe(3000);
+    expect(config.adminPort).toBe(9090);
+    expect(config.publicUrl.href).toBe('http://localhost:3000/');
+    expect(config.oidc.redirectUri).toBe('http://localhost:3000/auth/callback');
+    expect(config.oidc.postLogoutRedirectUri).toBe('http://localhost:3000/');
+    expect(config.oidc.discoveryUrl.href).toBe('https://kc.example/realms/demo/.well-known/openid-configuration');
+    expect(config.oidc.scopes).toBe('openid profile email');
+    expect(config.session.ttlSeconds).toBe(28800);
+    expect(config.session.cookieName).toBe('bff_session');
+    expect(config.redis).toBeUndefined();
+    expect(config.secureCookies).toBe(false);
+    expect(config.warnings.join('\n')).toMatch(/SESSION_SECRET is unset/);
+  });
+
+  it('reports every bad variable at once, one line each naming it', () => {
+    const problems = problemsOf({ PORT: 'abc', SESSION_SECRET: 'short', REDIS_ENABLED: 'maybe', PUBLIC_URL: 'not a url' });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'OIDC_ISSUER is required',
+        'OIDC_CLIENT_ID is required',
+        expect.stringMatching(/^PORT must be a whole number/),
+        'SESSION_SECRET must be at least 32 characters',
+        expect.stringMatching(/^REDIS_ENABLED must be true or false/),
+        expect.stringMatching(/^PUBLIC_URL must be an absolute URL/),
+      ]),
+    );
+  });
+
+  it('refuses production without SESSION_SECRET or with an http provider', () => {
+    const problems = problemsOf({ ...minimal, NODE_ENV: 'production', OIDC_ISSUER: 'http://kc/realms/x' });
+    expect(problems.some((p) => p.startsWith('SESSION_SECRET is required'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('OIDC_ISSUER/OIDC_DISCOVERY_URL use http://'))).toBe(true);
+    const allowed = problemsOf({
+      ...minimal,
+      NODE_ENV: 'production',
+      OIDC_ISSUER: 'http://kc/realms/x',
+      OIDC_ALLOW_INSECURE_HTTP: 'true',
+      SESSION_SECRET: 'x'.repeat(32),
+    });
+    expect(allowed).toEqual([]);
+  });
+
+  it('takes a comma-separated SESSION_SECRET as a rotation list and checks each entry', () => {
+    expect(loadConfig({ ...minimal, SESSION_SECRET: `${'a'.repeat(32)},${'b'.repeat(40)}` }).session.secrets).toHaveLength(2);
+    expect(problemsOf({ ...minimal, SESSION_SECRET: `${'a'.repeat(32)},short` })).toEqual([
+      'SESSION_SECRET must be at least 32 characters (entry 2)',
+    ]);
+  });
+
+  it('makes cookies Secure when PUBLIC_URL is https', () => {
+    expect(loadConfig({ ...minimal, PUBLIC_URL: 'https://app.example' }).secureCookies).toBe(true);
+  });
+
+  it('reads Redis only with REDIS_ENABLED=true and warns about ignored REDIS_* addresses', () => {
+    const ignored = loadConfig({ ...minimal, REDIS_URL: 'redis://r:6379/0' });
+    expect(ignored.redis).toBeUndefined();
+    expect(ignored.warnings.join('\n')).toMatch(/REDIS_ENABLED is not true/);
+    const redis = loadConfig({ ...minimal, REDIS_ENABLED: 'true', REDIS_URL: 'rediss://u:p@r:6380/2' }).redis;
+    expect(redis?.topology).toEqual({ mode: 'single', url: 'rediss://u:p@r:6380/2' });
+    expect(redis?.keyPrefix).toBe('session:');
+    expect(redis?.commandTimeoutMs).toBe(1000);
+  });
+
+  it('refuses Sentinel and Cluster together, braces in the key prefix, and a sentinel without a name', () => {
+    const problems = problemsOf({
+      ...minimal,
+      REDIS_ENABLED: 'true',
+      REDIS_SENTINELS: 'a:26379',
+      REDIS_CLUSTER_NODES: 'b:7000',
+      REDIS_KEY_PREFIX: 'app{x}:',
+    });
+    expect(problems).toContain('REDIS_SENTINELS and REDIS_CLUSTER_NODES cannot both be set (pick Sentinel or Cluster)');
+    expect(problems).toContain('REDIS_KEY_PREFIX must not contain { or }');
+    expect(problemsOf({ ...minimal, REDIS_ENABLED: 'true', REDIS_SENTINELS: 'a:26379' })).toContain(
+      'REDIS_SENTINEL_NAME is required with REDIS_SENTINELS',
+    );
+  });
+
+  it('parses PROXY_ROUTES longest prefix first and refuses /, /auth and duplicates', () => {
+    const config = loadConfig({ ...minimal, PROXY_ROUTES: '/api=http://api:8080,/api/v2=https://v2.internal/base' });
+    expect(config.proxy.routes.map((r) => r.prefix)).toEqual(['/api/v2', '/api']);
+    const problems = problemsOf({ ...minimal, PROXY_ROUTES: '/=http://a,/auth=http://b,/x=http://c,/x=http://d,/y=ftp://e' });
+    expect(problems).toHaveLength(4);
+    expect(problems.every((p) => p.startsWith('PROXY_ROUTES '))).toBe(true);
+  });
+
+  it('reads SETTINGS_DEFAULTS_FILE and stops on a file that is not a JSON object', () => {
+    const files: Record<string, string> = { '/ok.json': '{"theme":"dark"}', '/bad.json': '[1,2]', '/broken.json': '{' };
+    const readFile = (p: string) => files[p] ?? '';
+    expect(loadConfig({ ...minimal, SETTINGS_DEFAULTS_FILE: '/ok.json' }, { readFile }).session.settingsDefaults).toEqual({ theme: 'dark' });
+    expect(() => loadConfig({ ...minimal, SETTINGS_DEFAULTS_FILE: '/bad.json' }, { readFile })).toThrow(/must hold a JSON object/);
+    expect(() => loadConfig({ ...minimal, SETTINGS_DEFAULTS_FILE: '/broken.json' }, { readFile })).toThrow(/cannot be read as JSON/);
+  });
+});
