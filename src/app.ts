@@ -9,6 +9,7 @@ import { errorMiddleware } from './http/error-middleware.js';
 import type { GatewayState } from './http/gateway-state.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/security-headers.js';
+import { staticFiles } from './http/static-files.js';
 import { createSessionAccess } from './http/session-access.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
@@ -36,6 +37,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   app.use(auth.routes());
+  if (config.staticDir) app.use(staticFiles(config.staticDir));
   app.use(() => {
     throw new NotFoundError();
   });

@@ -1,0 +1,36 @@
+// The SPA side of the BFF pattern: no token ever reaches this code. Calls go to
+// the gateway with the session cookie (same origin) and `X-CSRF: 1`.
+const $ = (id) => document.getElementById(id);
+
+async function showSession() {
+  const response = await fetch('/auth/me', { headers: { accept: 'application/json' } });
+  if (response.status !== 200) {
+    $('signed-out').hidden = false;
+    $('signed-in').hidden = true;
+    return;
+  }
+  const { user, session } = await response.json();
+  $('user-name').textContent = user.name ?? user.preferred_username ?? user.sub;
+  $('user-email').textContent = user.email ?? 'no email';
+  $('user-roles').textContent = (user.roles ?? []).join(', ') || 'none';
+  $('session-expires').textContent = new Date(session.expires_at).toLocaleString();
+  $('signed-in').hidden = false;
+  $('signed-out').hidden = true;
+}
+
+$('call-api').addEventListener('click', async () => {
+  const response = await fetch('/api/hello?from=demo', { headers: { 'x-csrf': '1', accept: 'application/json' } });
+  const text = await response.text();
+  $('api-result').textContent = `HTTP ${response.status}\n${text}`;
+});
+
+$('logout').addEventListener('click', async () => {
+  const response = await fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf': '1', accept: 'application/json' } });
+  const { logout_url: logoutUrl } = await response.json();
+  window.location.assign(logoutUrl);
+});
+
+showSession().catch((err) => {
+  $('status-out').textContent = `Could not reach the gateway: ${err}`;
+  $('signed-out').hidden = false;
+});

@@ -1,0 +1,163 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/config.js';
+import { InvalidGrantError, RefreshUnavailableError, UnauthenticatedError } from '../errors.js';
+import type { OidcClient } from '../oidc/oidc-client.js';
+import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
+import { sessionExpiresAtMs } from '../session/session-lifetime.js';
+import type { SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
+
+export interface TokenRefresher {
+  /** True when the access token expires within TOKEN_REFRESH_SKEW_SECONDS. */
+  needsRefresh(record: SessionRecord): boolean;
+  /**
+   * The session with an access token good for at least the skew. Refreshes at
+   * most once per session across every replica. Throws UnauthenticatedError
+   * when the provider ended the grant (the session is deleted), and
+   * RefreshUnavailableError for anything transient (the session is kept).
+   */
+  ensureFresh(record: SessionRecord): Promise<SessionRecord>;
+}
+
+export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'unavailable' | 'lost_race';
+
+export interface TokenRefresherDeps {
+  config: Config;
+  store: SessionStore;
+  oidc: Pick<OidcClient, 'refresh'>;
+  clock: Clock;
+  logger: Logger;
+  /** Poll interval of waiters, in milliseconds. */
+  pollIntervalMs?: number;
+  /** Observes outcomes (metrics). */
+  onOutcome?: (outcome: RefreshOutcome) => void;
+  /** Observes how long a request waited for someone else's refresh, in seconds. */
+  onLockWait?: (seconds: number) => void;
+}
+
+/**
+ * Refresh with rotating refresh tokens, safe across replicas: an in-process
+ * single-flight, then a store lock whose TTL outlasts OIDC_TIMEOUT_MS. The
+ * lock holder re-reads the session and refreshes only if still needed
+ * ("reload the session in case it was changed underneath us", oauth2-proxy);
+ * everyone else polls the session for the new tokens until the lock's TTL.
+ */
+export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
+  const { config, store, oidc, clock, logger } = deps;
+  const skewMs = config.oidc.refreshSkewSeconds * 1000;
+  const lockTtlMs = config.oidc.timeoutMs + 5_000;
+  const pollMs = deps.pollIntervalMs ?? 50;
+  const inFlight = new Map<string, Promise<SessionRecord>>();
+  const outcome = (o: RefreshOutcome) => deps.onOutcome?.(o);
+
+  const needsRefresh = (record: SessionRecord) => {
+    const expiresAt = record.tokens.access_expires_at_ms;
+    return expiresAt !== undefined && expiresAt - skewMs <= clock();
+  };
+
+  async function refreshUnderLock(id: string): Promise<SessionRecord> {
+    const started = clock();
+    const deadline = started + lockTtlMs;
+    for (;;) {
+      const lock = await store.acquireLock(id, lockTtlMs);
+      if (lock) {
+        try {
+          return await refreshHeld(id);
+        } finally {
+          await lock.release().catch(() => undefined); // it lapses by its TTL anyway
+        }
+      }
+      await sleep(pollMs);
+      const current = await store.get(id);
+      if (!current) throw new UnauthenticatedError();
+      if (!needsRefresh(current)) {
+        deps.onLockWait?.((clock() - started) / 1000);
+        outcome('reused');
+        return current;
+      }
+      if (clock() >= deadline) {
+        outcome('unavailable');
+        throw new RefreshUnavailableError(new Error('another replica held the refresh lock past its TTL'));
+      }
+    }
+  }
+
+  async function refreshHeld(id: string): Promise<SessionRecord> {
+    const current = await store.get(id);
+    if (!current) throw new UnauthenticatedError();
+    if (!needsRefresh(current)) {
+      outcome('reused');
+      return current;
+    }
+    const refreshToken = current.tokens.refresh_token;
+    if (!refreshToken) return expiredWithoutRefreshToken(current);
+
+    let response;
+    try {
+      response = await oidc.refresh(refreshToken);
+    } catch (err) {
+      if (err instanceof InvalidGrantError) {
+        await store.delete(id);
+        outcome('invalid_grant');
+        logger.info({ event: 'refresh_failed', sub: current.sub, reason: 'invalid_grant' }, 'provider refused the refresh; session ended');
+        throw new UnauthenticatedError('The identity provider ended this session; log in again.');
+      }
+      outcome('unavailable');
+      logger.warn({ event: 'refresh_failed', sub: current.sub, reason: (err as Error).message }, 'refresh failed; session kept');
+      throw new RefreshUnavailableError(err);
+    }
+
+    const now = clock();
+    const tokens: SessionTokens = {
+      access_token: response.access_token,
+      token_type: response.token_type,
+      // Non-rotating providers return no new refresh or ID token: keep the old ones.
+      refresh_token: response.refresh_token ?? refreshToken,
+      ...((response.id_token ?? current.tokens.id_token) !== undefined ? { id_token: response.id_token ?? current.tokens.id_token } : {}),
+      ...((response.scope ?? current.tokens.scope) !== undefined ? { scope: response.scope ?? current.tokens.scope } : {}),
+      ...withExpiry(accessTokenExpiresAtMs({ accessToken: response.access_token, expiresInSeconds: response.expires_in, nowMs: now })),
+    };
+    const expiresAtMs = sessionExpiresAtMs({
+      createdAtMs: current.created_at_ms,
+      ttlSeconds: config.session.ttlSeconds,
+      nowMs: now,
+      refreshExpiresInSeconds: response.refresh_expires_in,
+    });
+    // Written only if the session still exists: a logout during the refresh wins.
+    const updated = await store.update(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now });
+    if (!updated) {
+      outcome('lost_race');
+      throw new UnauthenticatedError();
+    }
+    outcome('refreshed');
+    return updated;
+  }
+
+  async function expiredWithoutRefreshToken(current: SessionRecord): Promise<SessionRecord> {
+    // Still valid for a moment: use it. Already expired and nothing to refresh with: the session is over.
+    if ((current.tokens.access_expires_at_ms ?? Infinity) > clock()) return current;
+    await store.delete(current.id);
+    throw new UnauthenticatedError('The access token expired and cannot be refreshed; log in again.');
+  }
+
+  return {
+    needsRefresh,
+    ensureFresh(record) {
+      if (!needsRefresh(record)) return Promise.resolve(record);
+      let pending = inFlight.get(record.id);
+      if (!pending) {
+        pending = refreshUnderLock(record.id).finally(() => inFlight.delete(record.id));
+        inFlight.set(record.id, pending);
+      }
+      return pending;
+    },
+  };
+}
+
+function withExpiry(ms: number | undefined): { access_expires_at_ms?: number } {
+  return ms === undefined ? {} : { access_expires_at_ms: ms };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
