@@ -14,6 +14,9 @@ import { createSessionAccess } from './http/session-access.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
+import { createUpstream, type Upstream } from './proxy/forward-request.js';
+import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +24,9 @@ export interface AppDeps {
   oidc: OidcClient;
   clock: Clock;
   logger: Logger;
+  /** Upstream connection pools; the caller closes them at shutdown. */
+  upstream?: Upstream;
+  refresher?: TokenRefresher;
 }
 
 /** The public listener (PORT). The order of `use` below is the architecture. */
@@ -30,13 +36,20 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const cookies = createSessionCookieCodec(config.session.secrets);
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock });
-  const selfGuarded = (path: string) => path === '/auth/backchannel-logout';
+  const refresher = deps.refresher ?? createTokenRefresher({ config, store, oidc, clock, logger });
+  const upstream = deps.upstream ?? createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
+  const cookieName = config.session.cookieName;
+  const isGatewayCookie = (name: string) => name === cookieName || name.startsWith(`${cookieName}_tx_`);
+  // Back-channel logout comes from the provider; proxied routes check X-CSRF before Origin.
+  const selfGuarded = (path: string) =>
+    path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
 
   app.use(errorMiddleware());
   app.use(requestContext(logger));
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   app.use(auth.routes());
+  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
   if (config.staticDir) app.use(staticFiles(config.staticDir));
   app.use(() => {
     throw new NotFoundError();

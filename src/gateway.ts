@@ -6,6 +6,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { createUpstream } from './proxy/forward-request.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
 
@@ -40,7 +41,8 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   const oidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
   let shuttingDown = false;
 
-  const app = createApp({ config, store, oidc, clock, logger });
+  const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
+  const app = createApp({ config, store, oidc, clock, logger, upstream });
   const adminApp = createAdminApp({ store, oidc, logger, isShuttingDown: () => shuttingDown });
 
   const server = createServer(app.callback());
@@ -70,6 +72,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
           adminServer.closeAllConnections();
         });
         oidc.close();
+        await upstream.close();
         await store.close();
         logger.info({}, 'gateway stopped');
       })();
