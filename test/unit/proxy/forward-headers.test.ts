@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../../src/proxy/forward-headers.js';
+
+const isGatewayCookie = (name: string) => name === 'bff_session' || name.startsWith('bff_session_tx_');
+const base = {
+  accessToken: 'AT',
+  isGatewayCookie,
+  peerAddress: '::ffff:10.0.0.9',
+  publicUrl: new URL('https://app.example'),
+  requestId: 'req-1',
+};
+
+describe('upstreamRequestHeaders', () => {
+  it('adds the bearer token, drops the client Authorization, hop-by-hop headers and only the gateway cookies', () => {
+    const headers = upstreamRequestHeaders({
+      ...base,
+      trustProxy: false,
+      incoming: {
+        host: 'app.example',
+        authorization: 'Bearer forged',
+        connection: 'keep-alive, x-secret-hop',
+        'x-secret-hop': '1',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        cookie: 'bff_session=abc.def; theme=dark; bff_session_tx_12345678=xyz; lang=en',
+        'x-forwarded-for': '6.6.6.6',
+        accept: 'application/json',
+      },
+    });
+    expect(headers).toEqual({
+      accept: 'application/json',
+      cookie: 'theme=dark; lang=en',
+      authorization: 'Bearer AT',
+      'x-request-id': 'req-1',
+      'x-forwarded-for': '10.0.0.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'app.example',
+    });
+  });
+
+  it('keeps the forwarded chain and appends the peer only with TRUST_PROXY', () => {
+    const headers = upstreamRequestHeaders({
+      ...base,
+      trustProxy: true,
+      incoming: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'lb.example' },
+    });
+    expect(headers['x-forwarded-for']).toBe('1.2.3.4, 10.0.0.1, 10.0.0.9');
+    expect(headers['x-forwarded-host']).toBe('lb.example');
+    expect(headers['cookie']).toBeUndefined();
+  });
+});
+
+describe('downstreamResponseHeaders', () => {
+  it('drops hop-by-hop headers and Set-Cookie for gateway cookie names, keeps the rest', () => {
+    expect(
+      downstreamResponseHeaders(
+        {
+          'content-type': 'application/json',
+          'transfer-encoding': 'chunked',
+          connection: 'close',
+          'set-cookie': ['bff_session=stolen; Path=/', 'app=1; Path=/', 'bff_session_tx_abcd1234=x'],
+        },
+        isGatewayCookie,
+      ),
+    ).toEqual({ 'content-type': 'application/json', 'set-cookie': ['app=1; Path=/'] });
+  });
+});
