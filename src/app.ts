@@ -14,6 +14,8 @@ import { createSessionAccess } from './http/session-access.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
+import { httpMetrics } from './ops/http-metrics.js';
+import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
@@ -24,6 +26,8 @@ export interface AppDeps {
   oidc: OidcClient;
   clock: Clock;
   logger: Logger;
+  /** Absent in unit tests that do not care about metrics. */
+  metrics?: Metrics;
   /** Upstream connection pools; the caller closes them at shutdown. */
   upstream?: Upstream;
   refresher?: TokenRefresher;
@@ -35,8 +39,19 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const app = new Koa<GatewayState>({ proxy: config.trustProxy, maxIpsCount: 1 });
   const cookies = createSessionCookieCodec(config.session.secrets);
   const sessions = createSessionAccess({ config, store, cookies, clock });
-  const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock });
-  const refresher = deps.refresher ?? createTokenRefresher({ config, store, oidc, clock, logger });
+  const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+  const { metrics } = deps;
+  const refresher =
+    deps.refresher ??
+    createTokenRefresher({
+      config,
+      store,
+      oidc,
+      clock,
+      logger,
+      onOutcome: (outcome) => metrics?.refreshes.inc({ outcome }),
+      onLockWait: (seconds) => metrics?.refreshLockWait.observe(seconds),
+    });
   const upstream = deps.upstream ?? createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
   const cookieName = config.session.cookieName;
   const isGatewayCookie = (name: string) => name === cookieName || name.startsWith(`${cookieName}_tx_`);
@@ -46,6 +61,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
 
   app.use(errorMiddleware());
   app.use(requestContext(logger));
+  if (metrics) app.use(httpMetrics(metrics, config.proxy.routes));
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   app.use(auth.routes());

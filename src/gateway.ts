@@ -6,6 +6,8 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { instrumentStore } from './ops/instrument-store.js';
+import { createMetrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
@@ -37,13 +39,15 @@ export interface StartGatewayDeps {
 export async function startGateway(config: Config, deps: StartGatewayDeps): Promise<RunningGateway> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const store = deps.store ?? createStoreFromConfig(config, { logger, clock });
+  const baseStore = deps.store ?? createStoreFromConfig(config, { logger, clock });
+  const metrics = createMetrics({ store: baseStore });
+  const store = instrumentStore(baseStore, metrics);
   const oidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
   let shuttingDown = false;
 
   const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
-  const app = createApp({ config, store, oidc, clock, logger, upstream });
-  const adminApp = createAdminApp({ store, oidc, logger, isShuttingDown: () => shuttingDown });
+  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics });
+  const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown });
 
   const server = createServer(app.callback());
   // Slowloris bounds; proxied streams may stay open longer than any of these.

@@ -11,6 +11,7 @@ import {
   stateCookieSuffix,
 } from '../oidc/login-transaction.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
+import type { Metrics } from '../ops/metrics.js';
 import { accessTokenExpiresAtMs, buildUserInfo } from '../oidc/user-claims.js';
 import { newSessionId, type SessionCookieCodec } from '../session/session-cookie.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
@@ -28,6 +29,7 @@ export interface AuthRoutesDeps {
   /** Signs the login-binding cookie with the session-cookie key. */
   cookies: SessionCookieCodec;
   clock: Clock;
+  metrics?: Metrics;
 }
 
 type Ctx = Context & { state: GatewayState };
@@ -40,7 +42,7 @@ const MAX_PARAM_LENGTH = 2048;
 
 /** /auth/login, /auth/callback, /auth/me and /auth/logout (CONTRACT.md "Public routes"). */
 export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
-  const { config, store, oidc, sessions, cookies, clock } = deps;
+  const { config, store, oidc, sessions, cookies, clock, metrics } = deps;
   const router = new Router<GatewayState>({ prefix: '/auth' });
   const publicOrigin = config.publicUrl.origin;
   const txKey = (state: string) => `tx:${state}`;
@@ -138,6 +140,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     await store.create(record);
     ctx.state.session = record;
     sessions.setCookie(ctx, record);
+    metrics?.logins.inc({ outcome: 'success' });
     ctx.state.log.info({ event: 'login', sub, sid: record.sid }, 'login succeeded');
     ctx.redirect(transaction.returnTo);
   });
@@ -160,6 +163,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     if (record) ended = everywhere ? await store.deleteBySub(record.sub) : [(await store.delete(record.id)) ?? record];
     sessions.clearCookie(ctx);
     await Promise.all(ended.map((r) => revokeQuietly(ctx, r)));
+    if (ended.length > 0) metrics?.logouts.inc({ kind: everywhere ? 'all' : 'user' }, ended.length);
     if (record) ctx.state.log.info({ event: 'logout', sub: record.sub, sessions: ended.length, scope: everywhere ? 'all' : 'current' }, 'logout');
 
     const logoutUrl = endSessionUrl(record);

@@ -3,6 +3,7 @@ import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { SessionStore } from '../session/session-store.js';
+import type { Metrics } from './metrics.js';
 
 export interface AdminAppDeps {
   store: SessionStore;
@@ -10,6 +11,7 @@ export interface AdminAppDeps {
   logger: Logger;
   /** True once SIGTERM arrived: readiness fails first so the load balancer drains us. */
   isShuttingDown: () => boolean;
+  metrics?: Metrics;
   /** Extra routes (metrics, session management) mounted by their own modules. */
   routers?: Router[];
 }
@@ -46,6 +48,14 @@ export function createAdminApp(deps: AdminAppDeps): Koa {
       ctx.body = { store: store.kind, connected: false };
     }
   });
+
+  if (deps.metrics) {
+    const { registry } = deps.metrics;
+    router.get('/metrics', async (ctx: Context) => {
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
+    });
+  }
 
   app.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
