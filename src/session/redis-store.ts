@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
+import { forEachMaster, redisServerInfo } from './redis-client.js';
 import { createRedisKeys } from './redis-keys.js';
 import { defineRedisScripts } from './redis-scripts.js';
 import type { SessionRecordCodec } from './session-record-codec.js';
@@ -157,27 +158,19 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async ping() {
-      await call('PING', () => client.ping());
+      // Every Cluster master: a single dead master would otherwise go unnoticed.
+      await call('PING', () => forEachMaster(client, async (node) => void (await node.ping())));
     },
 
     async status(): Promise<StoreStatus> {
       const now = clock();
       const [info, sessions] = await call('status', () =>
         Promise.all([
-          client.info(),
+          redisServerInfo(client),
           client.zremrangebyscore(keys.allSessions, '-inf', now).then(() => client.zcard(keys.allSessions)),
         ]),
       );
-      const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
-      return {
-        store: 'redis',
-        connected: true,
-        version: field('redis_version') ?? 'unknown',
-        used_memory: field('used_memory_human') ?? 'unknown',
-        connected_clients: Number(field('connected_clients') ?? 0),
-        sessions,
-        key_prefix: keyPrefix,
-      };
+      return { store: 'redis', connected: true, ...info, sessions, key_prefix: keyPrefix };
     },
 
     async close() {

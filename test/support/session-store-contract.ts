@@ -15,6 +15,9 @@ export interface StoreHarness {
 
 const HOUR = 3600_000;
 
+/** Stores under test may be shared by several tests (one redis-server per file): keep names apart. */
+const unique = (name: string) => `${name}-${Math.random().toString(36).slice(2, 10)}`;
+
 export function sampleRecord(now: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
     id: newSessionId(),
@@ -93,26 +96,28 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
     });
 
     it('deletes by sid only the sessions of that provider session', async () => {
-      const a = sampleRecord(h.now(), { sid: 'sid-a', sub: 'alice' });
-      const a2 = sampleRecord(h.now(), { sid: 'sid-a', sub: 'alice' });
-      const b = sampleRecord(h.now(), { sid: 'sid-b', sub: 'alice' });
+      const [sidA, sidB, sub] = [unique('sid-a'), unique('sid-b'), unique('alice')];
+      const a = sampleRecord(h.now(), { sid: sidA, sub });
+      const a2 = sampleRecord(h.now(), { sid: sidA, sub });
+      const b = sampleRecord(h.now(), { sid: sidB, sub });
       for (const r of [a, a2, b]) await h.store.create(r);
-      const removed = await h.store.deleteBySid('sid-a');
+      const removed = await h.store.deleteBySid(sidA);
       expect(removed.map((r) => r.id).sort()).toEqual([a.id, a2.id].sort());
       expect(await h.store.get(a.id)).toBeNull();
       expect(await h.store.get(b.id)).not.toBeNull();
-      expect(await h.store.deleteBySid('sid-a')).toEqual([]);
+      expect(await h.store.deleteBySid(sidA)).toEqual([]);
     });
 
     it('lists and deletes by sub every session of that user and no other', async () => {
-      const a = sampleRecord(h.now(), { sub: 'alice', sid: 's1' });
-      const a2 = sampleRecord(h.now(), { sub: 'alice', sid: 's2' });
-      const bob = sampleRecord(h.now(), { sub: 'bob', sid: 's3' });
+      const alice = unique('alice');
+      const a = sampleRecord(h.now(), { sub: alice, sid: unique('s1') });
+      const a2 = sampleRecord(h.now(), { sub: alice, sid: unique('s2') });
+      const bob = sampleRecord(h.now(), { sub: unique('bob'), sid: unique('s3') });
       for (const r of [a, a2, bob]) await h.store.create(r);
-      expect((await h.store.listBySub('alice')).map((r) => r.id).sort()).toEqual([a.id, a2.id].sort());
-      const removed = await h.store.deleteBySub('alice');
+      expect((await h.store.listBySub(alice)).map((r) => r.id).sort()).toEqual([a.id, a2.id].sort());
+      const removed = await h.store.deleteBySub(alice);
       expect(removed).toHaveLength(2);
-      expect(await h.store.listBySub('alice')).toEqual([]);
+      expect(await h.store.listBySub(alice)).toEqual([]);
       expect(await h.store.get(bob.id)).not.toBeNull();
     });
 
@@ -147,24 +152,27 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
     });
 
     it('gives a one-shot value exactly once', async () => {
-      await h.store.putOnce('tx-1', 'payload', 60_000);
-      const results = await Promise.all([h.store.takeOnce('tx-1'), h.store.takeOnce('tx-1')]);
+      const key = unique('tx');
+      await h.store.putOnce(key, 'payload', 60_000);
+      const results = await Promise.all([h.store.takeOnce(key), h.store.takeOnce(key)]);
       expect(results.filter((r) => r === 'payload')).toHaveLength(1);
-      expect(await h.store.takeOnce('tx-1')).toBeNull();
+      expect(await h.store.takeOnce(key)).toBeNull();
     });
 
     it('marks a key once until it expires', async () => {
-      expect(await h.store.markOnce('jti-1', 1000)).toBe(true);
-      expect(await h.store.markOnce('jti-1', 1000)).toBe(false);
+      const jti = unique('jti');
+      expect(await h.store.markOnce(jti, 1000)).toBe(true);
+      expect(await h.store.markOnce(jti, 1000)).toBe(false);
       await h.advance(1500);
-      expect(await h.store.markOnce('jti-1', 1000)).toBe(true);
+      expect(await h.store.markOnce(jti, 1000)).toBe(true);
     });
 
     it('counts within a window and starts over after it', async () => {
-      expect(await h.store.increment('ip-1', 1000)).toBe(1);
-      expect(await h.store.increment('ip-1', 1000)).toBe(2);
+      const ip = unique('ip');
+      expect(await h.store.increment(ip, 1000)).toBe(1);
+      expect(await h.store.increment(ip, 1000)).toBe(2);
       await h.advance(1500);
-      expect(await h.store.increment('ip-1', 1000)).toBe(1);
+      expect(await h.store.increment(ip, 1000)).toBe(1);
     });
 
     it('counts live sessions in its status', async () => {
