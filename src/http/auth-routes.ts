@@ -19,6 +19,7 @@ import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { assertLogoutAllowed } from './csrf.js';
 import type { GatewayState } from './gateway-state.js';
 import { safeReturnTo } from './return-to.js';
+import { setCookie } from './set-cookie.js';
 import type { SessionAccess } from './session-access.js';
 
 export interface AuthRoutesDeps {
@@ -47,10 +48,8 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
   const publicOrigin = config.publicUrl.origin;
   const txKey = (state: string) => `tx:${state}`;
   const bindingCookie = (state: string) => `${config.session.cookieName}_tx_${stateCookieSuffix(state)}`;
-  const bindingOptions = (ctx: Ctx, maxAge: number) => {
-    if (config.secureCookies) ctx.cookies.secure = true;
-    return { httpOnly: true, sameSite: 'lax' as const, path: '/auth/callback', secure: config.secureCookies, maxAge, overwrite: true };
-  };
+  const setBinding = (ctx: Ctx, state: string, value: string, maxAgeSeconds: number) =>
+    setCookie(ctx, bindingCookie(state), value, { path: '/auth/callback', secure: config.secureCookies, maxAgeSeconds });
 
   router.get('/login', async (ctx: Ctx) => {
     await enforceLoginRateLimit(ctx);
@@ -62,7 +61,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']));
     const url = oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
     await store.putOnce(txKey(transaction.state), serializeTransaction(transaction), LOGIN_TRANSACTION_TTL_MS);
-    ctx.cookies.set(bindingCookie(transaction.state), cookies.sign(transaction.state), bindingOptions(ctx, LOGIN_TRANSACTION_TTL_MS));
+    setBinding(ctx, transaction.state, cookies.sign(transaction.state), LOGIN_TRANSACTION_TTL_MS / 1000);
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(url.href);
   });
@@ -83,7 +82,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     // Login CSRF: only the browser that started this login holds its binding cookie.
     const binding = bindingCookie(state);
     const bound = cookies.verify(ctx.cookies.get(binding)) === state;
-    ctx.cookies.set(binding, '', bindingOptions(ctx, 0));
+    setBinding(ctx, state, '', 0);
     if (!bound) {
       throw new InvalidRequestError('state_not_bound', 'This login was not started in this browser; start the login again.');
     }

@@ -5,6 +5,7 @@ import { UnauthenticatedError } from '../errors.js';
 import type { SessionCookieCodec } from '../session/session-cookie.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import type { GatewayState } from './gateway-state.js';
+import { setCookie } from './set-cookie.js';
 
 type Ctx = Context & { state: GatewayState };
 
@@ -33,11 +34,6 @@ export function createSessionAccess(deps: {
   const name = config.session.cookieName;
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
 
-  const cookieOptions = (ctx: Ctx) => {
-    // TLS may end at the load balancer: PUBLIC_URL, not the socket, decides Secure.
-    if (config.secureCookies) ctx.cookies.secure = true;
-    return { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: config.secureCookies, overwrite: true, signed: false };
-  };
 
   const access: SessionAccess = {
     cookieSessionId(ctx) {
@@ -61,12 +57,13 @@ export function createSessionAccess(deps: {
     },
 
     setCookie(ctx, record) {
-      const maxAge = Math.max(0, record.expires_at_ms - clock());
-      ctx.cookies.set(name, cookies.sign(record.id), { ...cookieOptions(ctx), maxAge });
+      // The cookie lives as long as the session: a browser restart keeps the login, as users expect.
+      const maxAgeSeconds = Math.max(0, (record.expires_at_ms - clock()) / 1000);
+      setCookie(ctx, name, cookies.sign(record.id), { path: '/', secure: config.secureCookies, maxAgeSeconds });
     },
 
     clearCookie(ctx) {
-      ctx.cookies.set(name, '', { ...cookieOptions(ctx), maxAge: 0, expires: new Date(0) });
+      setCookie(ctx, name, '', { path: '/', secure: config.secureCookies, maxAgeSeconds: 0 });
     },
   };
 
