@@ -46,6 +46,7 @@ export function renderError(ctx: Context, err: GatewayError): void {
   ctx.set('Cache-Control', 'no-store');
   if (wantsHtmlPage(ctx)) {
     ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Content-Security-Policy', "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
     ctx.body = errorPage(err.status, err.code, message);
   } else {
     ctx.body = { error: err.code, message };

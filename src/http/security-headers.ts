@@ -11,6 +11,8 @@ export function securityHeaders(options: { hsts: boolean }): Middleware {
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     if (options.hsts) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    // Nothing under /auth/ may be cached: it carries sessions, codes and user data.
+    if (ctx.path.startsWith('/auth/')) ctx.set('Cache-Control', 'no-store');
     await next();
   };
 }
