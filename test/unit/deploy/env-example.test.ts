@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envSchema, envVarNames } from '../../../src/config/env-schema.js';
+import { envSchema, envVarNames, type EnvVarSpec } from '../../../src/config/env-schema.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { parseDotenv, readRepoFile } from '../../support/deploy-files.js';
 import { renderEnvExample } from '../../support/deploy-env-example.js';
@@ -14,7 +14,7 @@ describe('.env.example', () => {
   it('shows each default and leaves the others empty', () => {
     const values = parseDotenv(text);
     for (const name of envVarNames) {
-      const spec: { default?: string } = envSchema[name];
+      const spec: EnvVarSpec = envSchema[name];
       expect(values.get(name), name).toBe(spec.default ?? '');
     }
   });
@@ -25,7 +25,7 @@ describe('.env.example', () => {
       const i = lines.findIndex((l) => l.startsWith(`${name}=`));
       const comment = lines[i - 1] ?? '';
       expect(comment, name).toContain(envSchema[name].description);
-      const spec: { required?: boolean } = envSchema[name];
+      const spec: EnvVarSpec = envSchema[name];
       expect(comment.includes('[required]'), name).toBe(spec.required === true);
     }
   });
