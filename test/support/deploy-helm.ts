@@ -1,0 +1,81 @@
+/** The Helm chart read without helm: values, schema and template text. */
+import { basename } from 'node:path';
+import { listRepoFiles, parseYaml, readRepoFile } from './deploy-files.js';
+
+export const CHART_DIR = 'helm/oidc-bff';
+
+export interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  [keyword: string]: unknown;
+}
+
+export function loadChartValues(): Record<string, unknown> {
+  return parseYaml(readRepoFile(`${CHART_DIR}/values.yaml`), 'values.yaml') as Record<string, unknown>;
+}
+
+export function loadChartSchema(): JsonSchema {
+  return JSON.parse(readRepoFile(`${CHART_DIR}/values.schema.json`)) as JsonSchema;
+}
+
+/** Template files (templates/*.yaml, *.tpl, NOTES.txt) as name -> text. */
+export function loadTemplates(): Map<string, string> {
+  return new Map(listRepoFiles(`${CHART_DIR}/templates`, ['.yaml', '.tpl', '.txt']).map((f) => [basename(f), readRepoFile(f)]));
+}
+
+/** Go-template actions `{{ ... }}` of a template, comments removed, trim markers stripped. */
+export function templateActions(text: string): string[] {
+  return [...text.matchAll(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g)].map((m) => m[1]!.replace(/^\/\*[\s\S]*\*\/$/, '').trim()).filter(Boolean);
+}
+
+/**
+ * Problems with a template's delimiters and blocks: every `{{` closed by `}}`
+ * before the next opens, and each if/range/with/define/block closed by an end
+ * (else/else if only inside a block).
+ */
+export function templateStructureProblems(text: string): string[] {
+  const problems: string[] = [];
+  let depth = 0;
+  for (const m of text.matchAll(/\{\{|\}\}/g)) {
+    depth += m[0] === '{{' ? 1 : -1;
+    if (depth < 0 || depth > 1) {
+      problems.push(`unbalanced ${m[0]} at offset ${m.index}`);
+      depth = Math.max(0, Math.min(1, depth));
+    }
+  }
+  if (depth !== 0) problems.push('a {{ is never closed');
+  const stack: string[] = [];
+  for (const action of templateActions(text)) {
+    const word = /^([a-z]+)\b/.exec(action)?.[1];
+    if (word === 'if' || word === 'range' || word === 'with' || word === 'define' || word === 'block') stack.push(word);
+    else if (word === 'else' && stack.length === 0) problems.push('else outside a block');
+    else if (word === 'end' && stack.pop() === undefined) problems.push('end without a block');
+  }
+  if (stack.length > 0) problems.push(`unclosed ${stack.join(', ')}`);
+  return problems;
+}
+
+/**
+ * Every `.Values.a.b` path a template reads (`$.Values` included), and paths
+ * read through a variable bound to one (`$redis := .Values.redis.bundled`, then `$redis.image.tag`).
+ */
+export function valuesPaths(text: string): string[] {
+  const paths = [...text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)].map((m) => m[1]!.slice(1));
+  for (const bound of text.matchAll(/\$([A-Za-z_][A-Za-z0-9_]*)\s*:?=\s*\$?\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
+    const prefix = bound[2]!.slice(1);
+    for (const use of text.matchAll(new RegExp(`\\$${bound[1]}((?:\\.[A-Za-z_][A-Za-z0-9_]*)+)`, 'g'))) paths.push(`${prefix}${use[1]}`);
+  }
+  return [...new Set(paths)].sort();
+}
+
+/** True when a dotted path is declared in the schema (through nested `properties`). */
+export function schemaHasPath(schema: JsonSchema, path: string): boolean {
+  let cur: JsonSchema | undefined = schema;
+  for (const key of path.split('.')) {
+    cur = cur?.properties?.[key];
+    if (!cur) return false;
+  }
+  return true;
+}
