@@ -144,3 +144,20 @@ export function hostPort(url: string): { host: string; port: number } {
   const defaults: Record<string, number> = { 'http:': 80, 'https:': 443, 'redis:': 6379, 'rediss:': 6379 };
   return { host: u.hostname, port: u.port ? Number(u.port) : (defaults[u.protocol] ?? 0) };
 }
+
+/** Variable names in the first cell of the rows of README.md's configuration table. */
+export function readmeConfigurationNames(readme: string): string[] {
+  const lines = readme.split('\n');
+  const start = lines.findIndex((l) => /^#{1,6}\s.*\bconfiguration\b/i.test(l));
+  if (start < 0) throw new Error('README.md has no "Configuration" section');
+  const level = /^(#+)/.exec(lines[start]!)![1]!.length;
+  const names: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    const heading = /^(#+)\s/.exec(line);
+    if (heading && heading[1]!.length <= level) break;
+    if (!line.trimStart().startsWith('|')) continue;
+    const firstCell = line.trim().split('|')[1] ?? '';
+    for (const m of firstCell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)) names.push(m[1]!);
+  }
+  return names;
+}
