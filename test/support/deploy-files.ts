@@ -48,9 +48,13 @@ export function parseYaml(text: string, name = 'yaml'): unknown {
   return doc.toJS({ maxAliasCount: -1 });
 }
 
-/** Every non-empty document of a multi-document YAML file. Throws on any parse error. */
+/**
+ * Every non-empty document of a multi-document YAML file. Throws on any parse
+ * error, duplicate keys included. Parsed as YAML 1.1, as kubectl and the API
+ * server do (go-yaml): an unquoted `on`, `off`, `yes` or `no` is a boolean there.
+ */
 export function parseYamlDocuments(text: string, name = 'yaml'): Yaml[] {
-  const docs = parseAllDocuments(text, { prettyErrors: true });
+  const docs = parseAllDocuments(text, { prettyErrors: true, version: '1.1', uniqueKeys: true });
   if (!Array.isArray(docs)) throw new Error(`${name}: not a YAML stream`);
   const out: Yaml[] = [];
   for (const doc of docs) {

@@ -1,6 +1,8 @@
 /** The Helm chart read without helm: values, schema and template text. */
 import { basename } from 'node:path';
-import { listRepoFiles, parseYaml, readRepoFile } from './deploy-files.js';
+import { listRepoFiles, parseYaml, parseYamlDocuments, readRepoFile } from './deploy-files.js';
+import { renderChart } from './deploy-helm-render.js';
+import type { K8sObject } from './deploy-k8s.js';
 
 export const CHART_DIR = 'helm/oidc-bff';
 
@@ -78,4 +80,47 @@ export function schemaHasPath(schema: JsonSchema, path: string): boolean {
     if (!cur) return false;
   }
   return true;
+}
+
+/** `base` with `override` merged in, as `helm -f` / `--set` merge values (maps merge, everything else replaces). */
+export function mergeValues(base: unknown, override: unknown): unknown {
+  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isMap(base) || !isMap(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = mergeValues(base[k], v);
+  return out;
+}
+
+export interface RenderedChart {
+  readonly objects: K8sObject[];
+  readonly notes: string;
+  readonly values: Record<string, unknown>;
+}
+
+/**
+ * The chart rendered by the stand-in renderer (test/support/deploy-helm-render.ts)
+ * with values.yaml plus `overrides`, every document parsed as Kubernetes would.
+ */
+export function renderChartObjects(overrides: Record<string, unknown> = {}, releaseName = 'oidc-bff'): RenderedChart {
+  const chart = parseYaml(readRepoFile(`${CHART_DIR}/Chart.yaml`), 'Chart.yaml') as Record<string, string>;
+  const values = mergeValues(loadChartValues(), overrides) as Record<string, unknown>;
+  const rendered = renderChart(loadTemplates(), {
+    values,
+    chart: { Name: chart.name!, Version: chart.version!, AppVersion: chart.appVersion! },
+    release: { Name: releaseName, Namespace: 'default' },
+  });
+  const objects: K8sObject[] = [];
+  for (const [name, text] of rendered) {
+    if (name === 'NOTES.txt') continue;
+    for (const body of parseYamlDocuments(text, `rendered ${name}`)) {
+      objects.push({
+        file: `${CHART_DIR}/templates/${name}`,
+        apiVersion: String(body.apiVersion),
+        kind: String(body.kind),
+        name: String((body.metadata as { name?: string } | undefined)?.name),
+        body,
+      });
+    }
+  }
+  return { objects, notes: rendered.get('NOTES.txt') ?? '', values };
 }

@@ -60,3 +60,8 @@ export function validateK8sObject(obj: K8sObject): void {
   if (!Model) throw new Error(`${obj.file}: no model registered for ${obj.apiVersion}/${obj.kind}`);
   new Model(obj.body as never).validate();
 }
+
+/** An object's body as its kubernetes-models interface (IDeployment, IService, ...). */
+export function bodyAs<T>(obj: K8sObject): T {
+  return obj.body as unknown as T;
+}

@@ -25,10 +25,9 @@ Names and labels shared by every template.
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels of every object. */}}
+{{/* Labels of every object, beside its selector labels (which carry name and instance). */}}
 {{- define "oidc-bff.labels" -}}
 helm.sh/chart: {{ include "oidc-bff.chart" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: {{ include "oidc-bff.name" . }}
