@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { goFormat, HelmRenderError, renderChart } from '../../support/deploy-helm-render.js';
+
+const render = (template: string, values: Record<string, unknown> = {}) =>
+  renderChart(new Map([['_helpers.tpl', '{{- define "greet" -}}hi {{ . }}{{- end }}'], ['t.yaml', template]]), {
+    values,
+    chart: { Name: 'c', Version: '1.0.0', AppVersion: '2.0.0' },
+    release: { Name: 'r', Namespace: 'ns' },
+  }).get('t.yaml');
+
+describe('the stand-in Helm renderer', () => {
+  it('trims whitespace at {{- and -}}', () => {
+    expect(render('a  \n  {{- "b" -}}  \n  c')).toBe('abc');
+  });
+
+  it('follows if / else if / else and Go truthiness', () => {
+    const t = '{{ if .Values.a }}A{{ else if .Values.b }}B{{ else }}C{{ end }}';
+    expect(render(t, { a: [1] })).toBe('A');
+    expect(render(t, { a: [], b: 'x' })).toBe('B');
+    expect(render(t, { a: 0, b: '' })).toBe('C');
+  });
+
+  it('ranges over maps in key order, with variables', () => {
+    expect(render('{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}', { m: { b: 2, a: 1 } })).toBe('a=1;b=2;');
+  });
+
+  it('scopes `with` and keeps $ at the root', () => {
+    expect(render('{{ with .Values.x }}{{ .y }}/{{ $.Release.Name }}{{ end }}', { x: { y: 'Y' } })).toBe('Y/r');
+  });
+
+  it('includes defined templates and pipes into functions', () => {
+    expect(render('{{ include "greet" "you" | upper | quote }}')).toBe('"HI YOU"');
+    expect(render('{{ .Values.l | toYaml | nindent 2 }}', { l: ['on', 1] })).toBe('\n  - "on"\n  - 1');
+  });
+
+  it('prints nothing for a missing key but fails on a field of nothing, like Helm', () => {
+    expect(render('[{{ .Values.missing }}]')).toBe('[]');
+    expect(() => render('{{ .Values.missing.deeper }}')).toThrow(/nil pointer/);
+  });
+
+  it('formats numbers like Go (Helm prints 1000000 as 1e+06)', () => {
+    expect(goFormat(3)).toBe('3');
+    expect(goFormat(123456)).toBe('123456');
+    expect(goFormat(1000000)).toBe('1e+06');
+    expect(goFormat(1234567)).toBe('1.234567e+06');
+  });
+
+  it('refuses functions it does not know, and fail aborts the render', () => {
+    expect(() => render('{{ semverCompare ">=1" "1.2" }}')).toThrow(/unsupported function "semverCompare"/);
+    expect(() => render('{{ fail "stop" }}')).toThrow(HelmRenderError);
+  });
+});
