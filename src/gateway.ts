@@ -50,8 +50,11 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown });
 
   const server = createServer(app.callback());
-  // Slowloris bounds; proxied streams may stay open longer than any of these.
-  server.headersTimeout = 20_000;
+  // Load balancers (AWS ALB, ingress-nginx) keep idle upstream connections for 60 s; Node's 5 s default
+  // would close them under the balancer's feet and show up as sporadic 502s. Headers must outlast it.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  // Proxied streams (downloads, long polls) may stay open as long as they like.
   server.requestTimeout = 0;
   const adminServer = createServer(adminApp.callback());
   const host = deps.host ?? '127.0.0.1';
