@@ -57,8 +57,11 @@ export function createSessionAccess(deps: {
     },
 
     setCookie(ctx, record) {
-      // The cookie lives as long as the session: a browser restart keeps the login, as users expect.
-      const maxAgeSeconds = Math.max(0, (record.expires_at_ms - clock()) / 1000);
+      // The cookie lives until the session's absolute end: a browser restart keeps the login, and a
+      // refresh-token cap (which moves later at each refresh) never drops the cookie early. The store's
+      // expiry is what counts; the cookie is only the key.
+      const absoluteEndMs = record.created_at_ms + config.session.ttlSeconds * 1000;
+      const maxAgeSeconds = Math.max(0, (absoluteEndMs - clock()) / 1000);
       setCookie(ctx, name, cookies.sign(record.id), { path: '/', secure: config.secureCookies, maxAgeSeconds });
     },
 
