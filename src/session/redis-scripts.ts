@@ -10,8 +10,11 @@ declare module 'ioredis' {
     bffIndexAdd(key: string, scoreMs: number, member: string, nowMs: number): Result<number, Context>;
     /** SET settings with the session's remaining TTL; 0 when the session is gone. */
     bffPutSettings(sessionKey: string, settingsKey: string, json: string): Result<number, Context>;
-    /** SET session XX PXAT and move the settings' expiry with it; 0 when the session is gone. */
-    bffUpdateSession(sessionKey: string, settingsKey: string, json: string, expiresAtMs: number): Result<number, Context>;
+    /**
+     * Compare-and-set: SET session XX PXAT only if it still hashes to `expectedSha1`, and move the settings'
+     * expiry with it. 1 = written, 0 = the session is gone, -1 = someone wrote it in between (read again).
+     */
+    bffUpdateSession(sessionKey: string, settingsKey: string, expectedSha1: string, json: string, expiresAtMs: number): Result<number, Context>;
     /** DEL key only if it still holds our owner token. */
     bffReleaseLock(key: string, owner: string): Result<number, Context>;
     /** INCR, starting a fixed window of windowMs on the first hit. */
@@ -40,8 +43,11 @@ const scripts = {
   bffUpdateSession: {
     numberOfKeys: 2,
     lua: `
-      if not redis.call('SET', KEYS[1], ARGV[1], 'XX', 'PXAT', ARGV[2]) then return 0 end
-      redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+      local current = redis.call('GET', KEYS[1])
+      if not current then return 0 end
+      if redis.sha1hex(current) ~= ARGV[1] then return -1 end
+      redis.call('SET', KEYS[1], ARGV[2], 'XX', 'PXAT', ARGV[3])
+      redis.call('PEXPIREAT', KEYS[2], ARGV[3])
       return 1`,
   },
   bffReleaseLock: {

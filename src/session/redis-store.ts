@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { forEachMaster, redisServerInfo } from './redis-client.js';
@@ -7,6 +7,8 @@ import { defineRedisScripts } from './redis-scripts.js';
 import type { SessionRecordCodec } from './session-record-codec.js';
 import type { SessionRecord, SessionStore, SessionUpdate, StoreStatus } from './session-store.js';
 import { StoreError } from './store-error.js';
+
+const MAX_UPDATE_ATTEMPTS = 5;
 
 export interface RedisStoreDeps {
   /** Built by redis-client.ts for the configured topology (single, TLS, Sentinel, Cluster). */
@@ -35,12 +37,13 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     }
   };
 
-  const read = async (id: string): Promise<SessionRecord | null> => {
+  const readRaw = async (id: string): Promise<{ json: string; record: SessionRecord } | null> => {
     const json = await call('GET', () => client.get(keys.session(id)));
     if (json === null) return null;
     const record = await codec.decode(id, json);
-    return record && record.expires_at_ms > clock() ? record : null;
+    return record && record.expires_at_ms > clock() ? { json, record } : null;
   };
+  const read = async (id: string): Promise<SessionRecord | null> => (await readRaw(id))?.record ?? null;
 
   const indexSession = (record: SessionRecord) => {
     const now = clock();
@@ -92,16 +95,23 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     get: read,
 
     async update(id, update: SessionUpdate) {
-      const current = await read(id);
-      if (!current) return null;
-      const next: SessionRecord = { ...current, ...update };
-      const json = await codec.encode(next);
-      const written = await call('update', () =>
-        client.bffUpdateSession(keys.session(id), keys.settings(id), json, next.expires_at_ms),
-      );
-      if (written !== 1) return null;
-      if (next.expires_at_ms !== current.expires_at_ms) await call('index', () => indexSession(next));
-      return next;
+      // Read-modify-write with compare-and-set: an idle-time touch racing a refresh must never
+      // put back a refresh token the provider has already rotated away.
+      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+        const current = await readRaw(id);
+        if (!current) return null;
+        const next: SessionRecord = { ...current.record, ...update };
+        const json = await codec.encode(next);
+        const expected = createHash('sha1').update(current.json).digest('hex');
+        const written = await call('update', () =>
+          client.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, next.expires_at_ms),
+        );
+        if (written === 0) return null;
+        if (written === -1) continue;
+        if (next.expires_at_ms !== current.record.expires_at_ms) await call('index', () => indexSession(next));
+        return next;
+      }
+      throw new StoreError(`session update lost ${MAX_UPDATE_ATTEMPTS} races in a row`);
     },
 
     delete: remove,

@@ -78,6 +78,22 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
       expect(await h.store.get(record.id)).toBeNull();
     });
 
+    it('loses no field when two updates race', async () => {
+      const t = h.now();
+      const record = sampleRecord(t);
+      await h.store.create(record);
+      const tokens = { ...record.tokens, refresh_token: 'rotated-refresh' };
+      await Promise.all([
+        h.store.update(record.id, { tokens, refreshed_at_ms: t + 1 }),
+        h.store.update(record.id, { last_seen_at_ms: t + 2 }),
+        h.store.update(record.id, { last_seen_at_ms: t + 3 }),
+      ]);
+      const stored = await h.store.get(record.id);
+      expect(stored?.tokens.refresh_token).toBe('rotated-refresh');
+      expect(stored?.refreshed_at_ms).toBe(t + 1);
+      expect(stored?.last_seen_at_ms).toBeGreaterThanOrEqual(t + 2);
+    });
+
     it('moves the expiry when an update says so', async () => {
       const record = sampleRecord(h.now());
       await h.store.create(record);
