@@ -18,10 +18,19 @@ async function showSession() {
   $('signed-out').hidden = true;
 }
 
+// Indented, so the Authorization header the API received is readable on screen.
+function prettyJson(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
 $('call-api').addEventListener('click', async () => {
   const response = await fetch('/api/hello?from=demo', { headers: { 'x-csrf': '1', accept: 'application/json' } });
   const text = await response.text();
-  $('api-result').textContent = `HTTP ${response.status}\n${text}`;
+  $('api-result').textContent = `HTTP ${response.status}\n${prettyJson(text)}`;
 });
 
 $('logout').addEventListener('click', async () => {
