@@ -11,7 +11,8 @@ export const LOGOUT_TOKEN_SKEW_SECONDS = 60;
 
 // Provider keys are public keys: only asymmetric algorithms can verify with them.
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
-// Explicit typing (§2.4, RFC 8725 §3.11); Keycloak sent `JWT` before it sent `logout+jwt`.
+// Explicit typing (§2.4, RFC 8725 §3.11). Keycloak sends `logout+jwt` since 25 and
+// `JWT` before (keycloak/keycloak#28939), so both are taken.
 const ACCEPTED_TYP = new Set(['logout+jwt', 'jwt']);
 // jose failures that are the token's fault. Anything else (JWKS fetch timeout,
 // non-200, bad JSON) is the provider's or ours: 503, never "bad token".
