@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { NotFoundError } from './errors.js';
 import { createAuthRoutes } from './http/auth-routes.js';
+import { createBackchannelLogoutRoute } from './http/backchannel-logout-route.js';
 import { originGuard } from './http/csrf.js';
 import { errorMiddleware } from './http/error-middleware.js';
 import type { GatewayState } from './http/gateway-state.js';
@@ -11,6 +12,9 @@ import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createSessionAccess } from './http/session-access.js';
+import { createSettingsRoutes } from './http/settings-routes.js';
+import { createLogoutTokenVerifier } from './oidc/logout-token.js';
+import { createProviderJwks } from './oidc/provider-jwks.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
@@ -41,6 +45,15 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
   const { metrics } = deps;
+  const verifyLogoutToken = createLogoutTokenVerifier({
+    issuer: config.oidc.issuer,
+    clientId: config.oidc.clientId,
+    keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
+    clock,
+    markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
+  });
+  const backchannel = createBackchannelLogoutRoute({ store, verifyLogoutToken, ...(metrics ? { metrics } : {}) });
+  const settings = createSettingsRoutes({ store, sessions, defaults: config.session.settingsDefaults });
   const refresher =
     deps.refresher ??
     createTokenRefresher({
@@ -65,6 +78,8 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   app.use(auth.routes());
+  app.use(backchannel.routes());
+  app.use(settings.routes());
   app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
   if (config.staticDir) app.use(staticFiles(config.staticDir));
   app.use(() => {

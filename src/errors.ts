@@ -82,6 +82,26 @@ export class NotFoundError extends GatewayError {
   }
 }
 
+/** A back-channel logout token that fails verification (Back-Channel Logout 1.0 §2.8: answer 400). */
+export class InvalidLogoutTokenError extends GatewayError {
+  constructor(reason: string, cause?: unknown) {
+    super(400, 'invalid_logout_token', `The logout token was refused: ${reason}.`, { cause, expose: true });
+  }
+}
+
+/** A request body above the route's limit; refused before more than the limit is read. */
+export class PayloadTooLargeError extends GatewayError {
+  constructor(limitBytes: number) {
+    super(413, 'payload_too_large', `The request body is larger than ${limitBytes} bytes.`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends GatewayError {
+  constructor(expected: string) {
+    super(415, 'unsupported_media_type', `The request body must be ${expected}.`);
+  }
+}
+
 export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
 }

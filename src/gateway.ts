@@ -6,6 +6,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { createAdminSessionRoutes } from './ops/admin-sessions.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
@@ -47,7 +48,8 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
 
   const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
   const app = createApp({ config, store, oidc, clock, logger, upstream, metrics });
-  const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown });
+  const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
+  const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 
   const server = createServer(app.callback());
   // Load balancers (AWS ALB, ingress-nginx) keep idle upstream connections for 60 s; Node's 5 s default

@@ -159,7 +159,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     const everywhere = ctx.query['scope'] === 'all';
     const record = await sessions.load(ctx);
     let ended: SessionRecord[] = [];
-    if (record) ended = everywhere ? await store.deleteBySub(record.sub) : [(await store.delete(record.id)) ?? record];
+    if (record) ended = everywhere ? await endEverySession(record) : [(await store.delete(record.id)) ?? record];
     sessions.clearCookie(ctx);
     await Promise.all(ended.map((r) => revokeQuietly(ctx, r)));
     if (ended.length > 0) metrics?.logouts.inc({ kind: everywhere ? 'all' : 'user' }, ended.length);
@@ -172,6 +172,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       ctx.redirect(logoutUrl);
     }
   });
+
+  // scope=all: every session of this user, on every replica. The current one is
+  // deleted by id as well, so it ends even if its index entry were missing.
+  async function endEverySession(record: SessionRecord): Promise<SessionRecord[]> {
+    const ended = await store.deleteBySub(record.sub);
+    if (ended.some((r) => r.id === record.id)) return ended;
+    return [...ended, (await store.delete(record.id)) ?? record];
+  }
 
   function endSessionUrl(record: SessionRecord | null): string {
     const postLogout = config.oidc.postLogoutRedirectUri;

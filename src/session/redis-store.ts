@@ -45,22 +45,26 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   };
   const read = async (id: string): Promise<SessionRecord | null> => (await readRaw(id))?.record ?? null;
 
+  // The sorted sets live on other Cluster slots than the record, so they are
+  // written by separate single-key commands. Indexes are written *before* the
+  // record and removed *after* it: a session never exists without its index
+  // entries (back-channel logout and "log out everywhere" always find it),
+  // while an index entry without a record is harmless and expires with its score.
+  const indexKeysOf = (sub: string | undefined, sid: string | undefined) => [
+    keys.allSessions,
+    ...(sub !== undefined ? [keys.subIndex(sub)] : []),
+    ...(sid !== undefined ? [keys.sidIndex(sid)] : []),
+  ];
+
   const indexSession = (record: SessionRecord) => {
     const now = clock();
-    const writes = [
-      client.bffIndexAdd(keys.subIndex(record.sub), record.expires_at_ms, record.id, now),
-      client.bffIndexAdd(keys.allSessions, record.expires_at_ms, record.id, now),
-    ];
-    if (record.sid !== undefined) writes.push(client.bffIndexAdd(keys.sidIndex(record.sid), record.expires_at_ms, record.id, now));
-    return Promise.all(writes);
+    return Promise.all(
+      indexKeysOf(record.sub, record.sid).map((key) => client.bffIndexAdd(key, record.expires_at_ms, record.id, now)),
+    );
   };
 
-  const unindex = (id: string, sub: string | undefined, sid: string | undefined) => {
-    const writes: Promise<unknown>[] = [client.del(keys.settings(id)), client.zrem(keys.allSessions, id)];
-    if (sub !== undefined) writes.push(client.zrem(keys.subIndex(sub), id));
-    if (sid !== undefined) writes.push(client.zrem(keys.sidIndex(sid), id));
-    return Promise.all(writes);
-  };
+  const unindex = (id: string, sub: string | undefined, sid: string | undefined) =>
+    Promise.all([client.del(keys.settings(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
 
   const remove = async (id: string): Promise<SessionRecord | null> => {
     const json = await call('GETDEL', () => client.getdel(keys.session(id)));
@@ -78,8 +82,12 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
 
   const removeAll = async (indexKey: string): Promise<SessionRecord[]> => {
     const ids = await idsOf(indexKey);
+    // No DEL of the index afterwards: that would also drop a session another
+    // replica indexed meanwhile, which then could never be found by sid/sub
+    // again. remove() takes out exactly the members it deleted; a member
+    // without a record may belong to a create() between its index write and
+    // its SET, so it stays and expires with its score.
     const removed = await Promise.all(ids.map(remove));
-    await call('DEL', () => client.del(indexKey));
     return removed.filter((r): r is SessionRecord => r !== null);
   };
 
@@ -88,8 +96,8 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
 
     async create(record) {
       const json = await codec.encode(record);
-      await call('SET', () => client.set(keys.session(record.id), json, 'PXAT', record.expires_at_ms));
       await call('index', () => indexSession(record));
+      await call('SET', () => client.set(keys.session(record.id), json, 'PXAT', record.expires_at_ms));
     },
 
     get: read,
@@ -103,13 +111,18 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
         const next: SessionRecord = { ...current.record, ...update };
         const json = await codec.encode(next);
         const expected = createHash('sha1').update(current.json).digest('hex');
+        // A later expiry is indexed first, so the index never expires before the record does.
+        const moved = next.expires_at_ms !== current.record.expires_at_ms;
+        if (moved) await call('index', () => indexSession(next));
         const written = await call('update', () =>
           client.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, next.expires_at_ms),
         );
-        if (written === 0) return null;
-        if (written === -1) continue;
-        if (next.expires_at_ms !== current.record.expires_at_ms) await call('index', () => indexSession(next));
-        return next;
+        if (written === 1) return next;
+        if (written === 0) {
+          // Deleted meanwhile: take back what we just indexed so the session count stays right.
+          if (moved) await call('index cleanup', () => unindex(id, current.record.sub, current.record.sid));
+          return null;
+        }
       }
       throw new StoreError(`session update lost ${MAX_UPDATE_ATTEMPTS} races in a row`);
     },
@@ -131,7 +144,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
 
     async getSettings(id) {
       const json = await call('GET', () => client.get(keys.settings(id)));
-      return json === null ? null : (JSON.parse(json) as Record<string, unknown>);
+      return json === null ? null : parseSettings(json);
     },
 
     async putSettings(id, settings) {
@@ -192,6 +205,16 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
 function safeParse(json: string): { sub?: string; sid?: string } | null {
   try {
     return JSON.parse(json) as { sub?: string; sid?: string };
+  } catch {
+    return null;
+  }
+}
+
+// Written only by putSettings; anything else there (a hand edit) reads as "no settings", never a 500.
+function parseSettings(json: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(json);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
   }
