@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { TEST_SECRET } from './redis-store-harness.js';
+import { findFreePort } from './start-redis.js';
+import type { TestIdentityProvider } from './start-identity-provider.js';
+
+export interface GatewayProcess {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+  /** SIGKILL, as a node crash or an OOM kill would. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * The gateway as its own process (src/main.ts through tsx), configured by
+ * environment only, as operators run it. Resolves once /readyz answers 200.
+ */
+export async function spawnGateway(options: {
+  idp: TestIdentityProvider;
+  publicUrl?: string;
+  env?: Record<string, string>;
+}): Promise<GatewayProcess> {
+  const [port, adminPort] = [await findFreePort(), await findFreePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const publicUrl = options.publicUrl ?? url;
+  const client = options.idp.client;
+  if (!client.redirect_uris.includes(`${publicUrl}/auth/callback`)) {
+    await options.idp.updateClient({ redirect_uris: [...client.redirect_uris, `${publicUrl}/auth/callback`] });
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      PORT: String(port),
+      ADMIN_PORT: String(adminPort),
+      PUBLIC_URL: publicUrl,
+      OIDC_ISSUER: options.idp.issuer,
+      OIDC_CLIENT_ID: client.client_id,
+      ...(client.client_secret ? { OIDC_CLIENT_SECRET: client.client_secret } : {}),
+      SESSION_SECRET: TEST_SECRET,
+      LOGIN_RATE_LIMIT_PER_MINUTE: '0',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ready = await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`gateway process did not become ready:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    url,
+    adminUrl,
+    child,
+    exited,
+    output: () => output,
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
