@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import type { RedisLogger } from './redis-state-log.js';
 import type { SessionRecord, SessionStore, StoreStatus } from './session-store.js';
 import { StoreError } from './store-error.js';
@@ -10,9 +11,18 @@ export interface FallbackStoreDeps {
   logger: RedisLogger;
   /** How often the primary is pinged while the fallback is in use, in milliseconds. */
   probeIntervalMs?: number;
+  /**
+   * How long after start-up a failure is not yet taken for an outage while
+   * Redis has never answered, in milliseconds: the first connection takes a
+   * moment, and falling back in it would send the first logins to memory.
+   */
+  startupGraceMs?: number;
+  clock?: Clock;
 }
 
 const DEFAULT_PROBE_INTERVAL_MS = 1_000;
+// As long as the Redis client's connect timeout (redis-client.ts).
+const DEFAULT_STARTUP_GRACE_MS = 5_000;
 
 /**
  * REDIS_FALLBACK=memory, for single-instance deployments only: while Redis is
@@ -26,6 +36,9 @@ const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
   const { primary, fallback, logger } = deps;
   const probeIntervalMs = deps.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+  const clock = deps.clock ?? systemClock;
+  const graceEndsAtMs = clock() + (deps.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS);
+  let primaryAnswered = false;
   let usingFallback = false;
   let probe: NodeJS.Timeout | undefined;
   let closed = false;
@@ -97,9 +110,12 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
   const route = async <T>(onPrimary: () => Promise<T>, onFallback: () => Promise<T>): Promise<T> => {
     if (!usingFallback) {
       try {
-        return await onPrimary();
+        const result = await onPrimary();
+        primaryAnswered = true;
+        return result;
       } catch (err) {
         if (!(err instanceof StoreError)) throw err;
+        if (!primaryAnswered && clock() < graceEndsAtMs) throw err; // still connecting for the first time
         switchToFallback(err);
       }
     }

@@ -48,6 +48,15 @@ runSessionStoreContract('redis with an ACL user over TLS', () =>
   redisStoreHarness(redisConfig({ mode: 'single', url: tlsAcl.url }, { tlsCaFile: tlsAcl.caFile! })),
 );
 
+describe('without Redis', () => {
+  it('says in /status that sessions are in memory', async () => {
+    const gw = await startTestGateway({ idp });
+    gateways.push(gw);
+    await logIn(gw);
+    expect(await status(gw)).toEqual({ code: 200, body: { store: 'memory', connected: true, sessions: 1 } });
+  });
+});
+
 describe('single Redis over TLS with an ACL user', () => {
   it('logs in and answers /auth/me with REDIS_URL=rediss://user:pass@host/2 and REDIS_TLS_CA_FILE, keeping the record in db 2', async () => {
     const gw = await gateway({ REDIS_URL: `${tlsAcl.url}/2`, REDIS_TLS_CA_FILE: tlsAcl.caFile! });
