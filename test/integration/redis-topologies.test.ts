@@ -14,6 +14,11 @@ import { startRedis, startRedisCluster, type RedisClusterSetup, type RedisServer
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
 
 const acl = { username: 'bff-gateway', password: 'acl-pass-4d1c9e' };
+// The least-privilege rule docs/production-redis.md recommends, verbatim.
+const minimal = { username: 'bff', password: 'least-priv-7b20f1' };
+const MINIMAL_ACL_RULE =
+  'on ~session:* ~bff:* resetchannels -@all +@connection +info +get +set +getdel +del +pexpire +pexpireat +pttl +incr ' +
+  '+zadd +zrem +zrange +zrangebyscore +zremrangebyscore +zcard +eval +evalsha +cluster|slots +cluster|info';
 const SESSION_TTL_MS = 28_800_000;
 
 let idp: TestIdentityProvider;
@@ -24,8 +29,8 @@ const gateways: TestGateway[] = [];
 beforeAll(async () => {
   [idp, tlsAcl, cluster] = await Promise.all([
     startIdentityProvider(),
-    startRedis({ tls: true, aclUser: acl }),
-    startRedisCluster({ masters: 3, aclUser: acl }),
+    startRedis({ tls: true, aclUser: acl, extraConfig: [`user ${minimal.username} ${MINIMAL_ACL_RULE} >${minimal.password}`] }),
+    startRedisCluster({ masters: 3, aclUser: acl, extraConfig: [`user ${minimal.username} ${MINIMAL_ACL_RULE} >${minimal.password}`] }),
   ]);
 }, 90_000);
 afterAll(async () => {
@@ -44,8 +49,10 @@ async function status(gw: TestGateway): Promise<{ code: number; body: Record<str
   return { code: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-runSessionStoreContract('redis with an ACL user over TLS', () =>
-  redisStoreHarness(redisConfig({ mode: 'single', url: tlsAcl.url }, { tlsCaFile: tlsAcl.caFile! })),
+const minimalUrl = () => `rediss://${minimal.username}:${minimal.password}@127.0.0.1:${tlsAcl.port}`;
+
+runSessionStoreContract('redis with a least-privilege ACL user over TLS', () =>
+  redisStoreHarness(redisConfig({ mode: 'single', url: minimalUrl() }, { tlsCaFile: tlsAcl.caFile! })),
 );
 
 describe('without Redis', () => {
@@ -59,7 +66,7 @@ describe('without Redis', () => {
 
 describe('single Redis over TLS with an ACL user', () => {
   it('logs in and answers /auth/me with REDIS_URL=rediss://user:pass@host/2 and REDIS_TLS_CA_FILE, keeping the record in db 2', async () => {
-    const gw = await gateway({ REDIS_URL: `${tlsAcl.url}/2`, REDIS_TLS_CA_FILE: tlsAcl.caFile! });
+    const gw = await gateway({ REDIS_URL: `${minimalUrl()}/2`, REDIS_TLS_CA_FILE: tlsAcl.caFile! });
     const browser = await logIn(gw);
 
     const answer = await me(gw, browser);
@@ -71,7 +78,7 @@ describe('single Redis over TLS with an ACL user', () => {
     const pttl = Number(await tlsAcl.cli('-n', '2', 'PTTL', key));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(SESSION_TTL_MS);
-    expect(await tlsAcl.cli('CLIENT', 'LIST')).toContain(`user=${acl.username}`);
+    expect(await tlsAcl.cli('CLIENT', 'LIST')).toContain(`user=${minimal.username}`);
 
     const { code, body } = await status(gw);
     expect(code).toBe(200);
@@ -80,7 +87,8 @@ describe('single Redis over TLS with an ACL user', () => {
     expect(body['used_memory']).toMatch(/^\d+(\.\d\d)?[BKMGTP]$/);
     expect(body['connected_clients']).toBeGreaterThanOrEqual(1);
     // Nothing secret in the start-up lines.
-    expect(gw.logs.join('\n')).not.toContain(acl.password);
+    expect(gw.logs.join('\n')).not.toContain(minimal.password);
+    expect(await tlsAcl.cli('ACL', 'LOG')).toBe(''); // nothing was refused
   });
 
   it('takes the user and password from REDIS_USERNAME/REDIS_PASSWORD when the URL has none', async () => {
@@ -111,7 +119,7 @@ describe('single Redis over TLS with an ACL user', () => {
   });
 });
 
-describe('Redis Cluster with an ACL user (REDIS_CLUSTER_NODES, REDIS_USERNAME, REDIS_PASSWORD)', () => {
+describe('Redis Cluster with a least-privilege ACL user (REDIS_CLUSTER_NODES, REDIS_USERNAME, REDIS_PASSWORD)', () => {
   let gw: TestGateway;
   const nodesEnv = () => cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
   const sessionKeysPerMaster = () =>
@@ -120,7 +128,7 @@ describe('Redis Cluster with an ACL user (REDIS_CLUSTER_NODES, REDIS_USERNAME, R
     );
 
   beforeAll(async () => {
-    gw = await gateway({ REDIS_CLUSTER_NODES: nodesEnv(), REDIS_USERNAME: acl.username, REDIS_PASSWORD: acl.password });
+    gw = await gateway({ REDIS_CLUSTER_NODES: nodesEnv(), REDIS_USERNAME: minimal.username, REDIS_PASSWORD: minimal.password });
   });
 
   it('spreads sessions of real logins over the masters, and back-channel-style deletes by sid and by sub reach every slot', async () => {
@@ -153,6 +161,7 @@ describe('Redis Cluster with an ACL user (REDIS_CLUSTER_NODES, REDIS_USERNAME, R
     for (const browser of browsers.slice(1)) expect((await me(gw, browser)).status).toBe(401);
     expect(await sessionKeysPerMaster()).toEqual([0, 0, 0]);
     expect((await status(gw)).body).toMatchObject({ sessions: 0 });
+    for (const server of cluster.servers) expect(await server.cli('ACL', 'LOG')).toBe(''); // nothing was refused
   }, 60_000);
 
   it('reports every master in /status: versions, summed memory and clients', async () => {

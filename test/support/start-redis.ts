@@ -317,7 +317,7 @@ export interface RedisClusterSetup {
  * (the default user is switched off), as managed Cluster offerings do.
  */
 export async function startRedisCluster(
-  opts: { masters?: number; aclUser?: { username: string; password: string } } = {},
+  opts: { masters?: number; aclUser?: { username: string; password: string }; extraConfig?: readonly string[] } = {},
 ): Promise<RedisClusterSetup> {
   const masters = opts.masters ?? 3;
   const { aclUser } = opts;
@@ -341,6 +341,7 @@ export async function startRedisCluster(
             'save ""',
             'appendonly no',
             ...(aclUser ? [`user ${aclUser.username} on >${aclUser.password} ~* &* +@all`, 'user default off'] : []),
+            ...(opts.extraConfig ?? []),
           ],
           cliArgs: () => authArgs,
           url: (port) => urlWithCredentials('redis', port, aclUser?.username, aclUser?.password),
