@@ -20,7 +20,11 @@ export function errorMiddleware(): Middleware<GatewayState> {
         ctx.req.socket.destroy();
         return;
       }
-      if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
+      // A store outage is logged once per state change by the store's client
+      // (redis-state-log.ts), not once per request: a down Redis under load
+      // would otherwise flood the logs.
+      if (err instanceof StoreUnavailableError) ctx.state.log?.debug({ err: summary(caught), code: err.code }, 'request failed');
+      else if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
       renderError(ctx, err);
     }
   };

@@ -42,7 +42,10 @@ export function createAdminApp(deps: AdminAppDeps): Koa {
 
   router.get('/status', async (ctx: Context) => {
     try {
-      ctx.body = await store.status();
+      const status = await store.status();
+      // Fallback and migration stores answer with details even when a Redis is down.
+      ctx.status = status.connected ? 200 : 503;
+      ctx.body = status;
     } catch {
       ctx.status = 503;
       ctx.body = { store: store.kind, connected: false };

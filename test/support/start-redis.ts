@@ -311,9 +311,17 @@ export interface RedisClusterSetup {
   stop(): Promise<void>;
 }
 
-/** Starts a Redis Cluster of `masters` masters without replicas; resolves once cluster_state is ok everywhere. */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<RedisClusterSetup> {
+/**
+ * Starts a Redis Cluster of `masters` masters without replicas; resolves once
+ * cluster_state is ok everywhere. `aclUser` protects every node with that user
+ * (the default user is switched off), as managed Cluster offerings do.
+ */
+export async function startRedisCluster(
+  opts: { masters?: number; aclUser?: { username: string; password: string }; extraConfig?: readonly string[] } = {},
+): Promise<RedisClusterSetup> {
   const masters = opts.masters ?? 3;
+  const { aclUser } = opts;
+  const authArgs = aclUser ? ['--user', aclUser.username, '--pass', aclUser.password] : [];
   const servers: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()));
@@ -332,14 +340,16 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
             'cluster-node-timeout 2000',
             'save ""',
             'appendonly no',
+            ...(aclUser ? [`user ${aclUser.username} on >${aclUser.password} ~* &* +@all`, 'user default off'] : []),
+            ...(opts.extraConfig ?? []),
           ],
-          cliArgs: () => [],
-          url: (port) => `redis://${HOST}:${port}`,
+          cliArgs: () => authArgs,
+          url: (port) => urlWithCredentials('redis', port, aclUser?.username, aclUser?.password),
         }),
       );
     }
     await run('redis-cli', [
-      '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes',
+      '--no-auth-warning', ...authArgs, '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes',
     ]);
     const waitUntilHealthy = async (): Promise<void> => {
       await waitFor(`cluster_state:ok on ${masters} nodes`, 30_000, async () => {
