@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
@@ -24,6 +25,8 @@ export interface StartTestGatewayOptions {
   publicUrl?: string;
   env?: Record<string, string>;
   store?: SessionStore;
+  /** Share one adjustable clock between replicas to move time instead of waiting (token expiry). */
+  clock?: Clock;
 }
 
 /**
@@ -63,7 +66,11 @@ export async function startTestGateway(options: StartTestGatewayOptions): Promis
     },
   });
   const logger = createLogger({ level: config.logLevel, destination });
-  const gateway = await startGateway(config, { logger, ...(options.store ? { store: options.store } : {}) });
+  const gateway = await startGateway(config, {
+    logger,
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await waitFor(() => gateway.oidc.isReady(), 10_000, 'discovery');
   await waitFor(() => gateway.store.ping().then(() => true, () => false), 10_000, 'store');
   return Object.assign(gateway, { config, publicUrl, logs });
