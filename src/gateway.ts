@@ -9,6 +9,8 @@ import { createAdminApp } from './ops/admin-app.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
+import { createTokenRefresher } from './proxy/token-refresher.js';
+import { createWebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
 
@@ -46,10 +48,22 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   let shuttingDown = false;
 
   const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
-  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics });
+  // One refresher for HTTP and WebSocket requests: its single-flight spans both.
+  const refresher = createTokenRefresher({
+    config,
+    store,
+    oidc,
+    clock,
+    logger,
+    onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
+    onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
+  });
+  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
+  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown });
 
   const server = createServer(app.callback());
+  server.on('upgrade', websockets.handleUpgrade);
   // Slowloris bounds; proxied streams may stay open longer than any of these.
   server.headersTimeout = 20_000;
   server.requestTimeout = 0;
@@ -70,7 +84,8 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        await drain(server, config.shutdownTimeoutMs);
+        // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
+        await Promise.all([drain(server, config.shutdownTimeoutMs), websockets.close()]);
         await new Promise<void>((resolve) => {
           adminServer.close(() => resolve());
           adminServer.closeAllConnections();

@@ -256,7 +256,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       ...(idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds } : {}),
     },
     redisVarsIgnored,
-    proxy: { routes, timeoutMs: int('PROXY_TIMEOUT_MS', { min: 100, max: 600_000 }) },
+    proxy: {
+      routes,
+      timeoutMs: int('PROXY_TIMEOUT_MS', { min: 100, max: 600_000 }),
+      websocketSessionCheckMs: int('WEBSOCKET_SESSION_CHECK_MS', { min: 100, max: 3_600_000 }),
+    },
     loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }),
     warnings,
     ...(redis ? { redis } : {}),
