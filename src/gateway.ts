@@ -59,10 +59,11 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
   });
   const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
-  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger });
+  const callback = app.callback();
+  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger, plainRequest: callback });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown });
 
-  const server = createServer(app.callback());
+  const server = createServer(callback);
   server.on('upgrade', websockets.handleUpgrade);
   // Slowloris bounds; proxied streams may stay open longer than any of these.
   server.headersTimeout = 20_000;

@@ -1,4 +1,4 @@
-import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
+import http, { STATUS_CODES, ServerResponse, type IncomingMessage, type RequestListener } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -100,3 +100,22 @@ function headerLines(headers: Record<string, string | string[]>): string {
   }
   return lines;
 }
+
+/**
+ * Node hands every request carrying `Connection: Upgrade` to the 'upgrade'
+ * listener once there is one, including plain requests that merely offer
+ * another protocol (curl's `Upgrade: h2c`). Those get their ordinary answer,
+ * as if nobody listened for upgrades, on a connection closed afterwards (the
+ * socket has left Node's HTTP parser, so keep-alive cannot resume).
+ */
+export function answerAsPlainRequest(req: IncomingMessage, client: Duplex, listener: RequestListener): void {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(client as Socket);
+  res.once('finish', () => {
+    res.detachSocket(client as Socket);
+    client.end();
+  });
+  listener(req, res);
+}
+

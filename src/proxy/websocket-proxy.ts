@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -22,7 +22,13 @@ import { matchProxyRoute } from './proxy-path.js';
 import { createSessionWatch } from './session-watch.js';
 import type { TokenRefresher } from './token-refresher.js';
 import { bridgeWebSockets, type WebSocketBridge } from './websocket-bridge.js';
-import { openUpstreamUpgrade, refuseUpgrade, relayUpstreamRefusal, switchingProtocols } from './websocket-handshake.js';
+import {
+  answerAsPlainRequest,
+  openUpstreamUpgrade,
+  refuseUpgrade,
+  relayUpstreamRefusal,
+  switchingProtocols,
+} from './websocket-handshake.js';
 
 /** RFC 6455 §7.4.1: 1008 = policy violation (here: the session behind the socket ended). */
 const CLOSE_SESSION_ENDED = 1008;
@@ -37,6 +43,8 @@ export interface WebSocketProxyDeps {
   refresher: TokenRefresher;
   clock: Clock;
   logger: Logger;
+  /** The public app: answers requests that offer an upgrade other than WebSocket (`Upgrade: h2c`). */
+  plainRequest?: RequestListener;
 }
 
 export interface WebSocketProxy {
@@ -163,6 +171,10 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     handleUpgrade(req, socket, head) {
       // A reset before or during the handshake must not become an uncaught 'error'.
       socket.on('error', () => socket.destroy());
+      if (!isWebSocketHandshake(req) && deps.plainRequest) {
+        answerAsPlainRequest(req, socket, deps.plainRequest);
+        return;
+      }
       const requestId = requestIdFrom(req.headers['x-request-id']);
       const log = logger.child({ request_id: requestId });
       accept(req, socket, head, requestId, log).catch((caught: unknown) => {

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +156,25 @@ describe('WebSocket proxy', () => {
     // (%2e%2e would be normalised away by the client's URL parser already.)
     expect(await connect(replicaA, '/ws/x%2F..%2Fadmin', { cookie })).toMatchObject({ status: 400, body: { error: 'invalid_path' } });
     expect(await connect(replicaA, '/elsewhere', { cookie })).toMatchObject({ status: 404, body: { error: 'not_found' } });
+  });
+
+  it('answers a plain request that offers another protocol (Upgrade: h2c) as if no upgrade was offered', async () => {
+    const { hostname, port } = new URL(replicaA.url);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        { host: hostname, port, path: '/auth/me', headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQAoAAAAAIAAAAA', cookie } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ user: { preferred_username: 'admin' } });
   });
 
   it("passes the upstream's own refusal of the handshake on", async () => {
