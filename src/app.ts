@@ -21,6 +21,7 @@ import type { SessionStore } from './session/session-store.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
+import { gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
@@ -66,8 +67,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
       onLockWait: (seconds) => metrics?.refreshLockWait.observe(seconds),
     });
   const upstream = deps.upstream ?? createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
-  const cookieName = config.session.cookieName;
-  const isGatewayCookie = (name: string) => name === cookieName || name.startsWith(`${cookieName}_tx_`);
+  const isGatewayCookie = gatewayCookieMatcher(config.session.cookieName);
   // Back-channel logout comes from the provider; proxied routes check X-CSRF before Origin.
   const selfGuarded = (path: string) =>
     path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));

@@ -10,6 +10,8 @@ import { createAdminSessionRoutes } from './ops/admin-sessions.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
+import { createTokenRefresher } from './proxy/token-refresher.js';
+import { createWebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
 
@@ -47,11 +49,24 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   let shuttingDown = false;
 
   const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
-  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics });
+  // One refresher for HTTP and WebSocket requests: its single-flight spans both.
+  const refresher = createTokenRefresher({
+    config,
+    store,
+    oidc,
+    clock,
+    logger,
+    onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
+    onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
+  });
+  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
+  const callback = app.callback();
+  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger, plainRequest: callback });
   const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 
-  const server = createServer(app.callback());
+  const server = createServer(callback);
+  server.on('upgrade', websockets.handleUpgrade);
   // Load balancers (AWS ALB, ingress-nginx) keep idle upstream connections for 60 s; Node's 5 s default
   // would close them under the balancer's feet and show up as sporadic 502s. Headers must outlast it.
   server.keepAliveTimeout = 65_000;
@@ -75,7 +90,8 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        await drain(server, config.shutdownTimeoutMs);
+        // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
+        await Promise.all([drain(server, config.shutdownTimeoutMs), websockets.close()]);
         await new Promise<void>((resolve) => {
           adminServer.close(() => resolve());
           adminServer.closeAllConnections();

@@ -74,6 +74,8 @@ export interface Config {
   readonly proxy: {
     readonly routes: readonly ProxyRoute[];
     readonly timeoutMs: number;
+    /** How often open WebSockets check that their session still exists. */
+    readonly websocketSessionCheckMs: number;
   };
 
   readonly adminToken?: string;

@@ -108,6 +108,12 @@ export const envSchema = {
 
   PROXY_ROUTES: { group: 'proxy', description: 'Comma-separated prefix=target pairs, e.g. /api=http://api:8080,/billing=https://b.internal/v2.' },
   PROXY_TIMEOUT_MS: { group: 'proxy', default: '30000', description: 'Upstream response-header timeout in milliseconds.' },
+  WEBSOCKET_SESSION_CHECK_MS: {
+    group: 'proxy',
+    default: '30000',
+    description:
+      'How often, in milliseconds, proxied WebSockets check that their session still exists (one store read per session with open sockets); an ended session closes them with 1008.',
+  },
 
   ADMIN_TOKEN: {
     group: 'security',

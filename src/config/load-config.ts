@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Config, HostPort, RedisConfig, RedisTopology } from './config.js';
 import { envSchema, type EnvVarName } from './env-schema.js';
 import { parseProxyRoutes } from './parse-proxy-routes.js';
@@ -17,6 +17,8 @@ const MIN_SECRET_LENGTH = 32;
 
 export interface LoadConfigDeps {
   readFile?: (path: string) => string;
+  /** For STATIC_DIR: a missing SPA directory stops start-up instead of 404ing every page. */
+  isDirectory?: (path: string) => boolean;
 }
 
 /**
@@ -26,6 +28,7 @@ export interface LoadConfigDeps {
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>, deps: LoadConfigDeps = {}): Config {
   const readFile = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const isDirectory = deps.isDirectory ?? ((p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false);
   const problems: string[] = [];
   const warnings: string[] = [];
 
@@ -217,6 +220,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   const { routes, problems: routeProblems } = parseProxyRoutes(raw('PROXY_ROUTES'));
   for (const p of routeProblems) problems.push(`PROXY_ROUTES ${p}`);
 
+  const staticDir = raw('STATIC_DIR');
+  if (staticDir !== undefined && !isDirectory(staticDir)) problems.push(`STATIC_DIR ${staticDir} is not a directory`);
+
   // --- Security / ops
   const adminToken = raw('ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) problems.push('ADMIN_TOKEN must be at least 16 characters');
@@ -256,11 +262,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       ...(idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds } : {}),
     },
     redisVarsIgnored,
-    proxy: { routes, timeoutMs: int('PROXY_TIMEOUT_MS', { min: 100, max: 600_000 }) },
+    proxy: {
+      routes,
+      timeoutMs: int('PROXY_TIMEOUT_MS', { min: 100, max: 600_000 }),
+      websocketSessionCheckMs: int('WEBSOCKET_SESSION_CHECK_MS', { min: 100, max: 3_600_000 }),
+    },
     loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }),
     warnings,
     ...(redis ? { redis } : {}),
-    ...(raw('STATIC_DIR') ? { staticDir: raw('STATIC_DIR')! } : {}),
+    ...(staticDir ? { staticDir } : {}),
     ...(adminToken ? { adminToken } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -6,6 +6,11 @@ import type { GatewayState } from './gateway-state.js';
 // An incoming id is kept only if it cannot smuggle anything into logs or headers.
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The client's X-Request-Id when it is safe to log and echo, a fresh UUID otherwise. */
+export function requestIdFrom(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /**
  * Gives each request an id (X-Request-Id, generated when absent or unsafe),
  * a child logger carrying it, and one access-log line when the answer is sent.
@@ -13,8 +18,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestContext(logger: Logger): Middleware<GatewayState> {
   return async (ctx: Context & { state: GatewayState }, next: Next) => {
-    const incoming = ctx.get('X-Request-Id');
-    const requestId = SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdFrom(ctx.get('X-Request-Id'));
     ctx.state.requestId = requestId;
     ctx.state.log = logger.child({ request_id: requestId });
     ctx.set('X-Request-Id', requestId);

@@ -14,6 +14,8 @@ export interface SessionAccess {
   cookieSessionId(ctx: Ctx): string | null;
   /** The live session of this request or null (memoised on ctx.state). Store failures propagate as StoreError. */
   load(ctx: Ctx): Promise<SessionRecord | null>;
+  /** The live session with this id or null, counting as activity for the idle timeout (WebSocket handshakes have no Koa context). */
+  loadById(id: string): Promise<SessionRecord | null>;
   /** The live session, or throws 401 after clearing the cookie. */
   require(ctx: Ctx): Promise<SessionRecord>;
   setCookie(ctx: Ctx, record: SessionRecord): void;
@@ -43,10 +45,14 @@ export function createSessionAccess(deps: {
     async load(ctx) {
       if (ctx.state.session !== undefined) return ctx.state.session;
       const id = access.cookieSessionId(ctx);
-      let record = id === null ? null : await store.get(id);
-      if (record && idleMs !== undefined) record = await applyIdleTimeout(record, idleMs);
+      const record = id === null ? null : await access.loadById(id);
       ctx.state.session = record;
       return record;
+    },
+
+    async loadById(id) {
+      const record = await store.get(id);
+      return record && idleMs !== undefined ? applyIdleTimeout(record, idleMs) : record;
     },
 
     async require(ctx) {

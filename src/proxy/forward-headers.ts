@@ -15,8 +15,6 @@ export interface RequestHeaderInput {
   trustProxy: boolean;
   publicUrl: URL;
   requestId: string;
-  /** Keep `upgrade`/`connection` (WebSocket handshakes). */
-  keepUpgrade?: boolean;
 }
 
 /** Headers for the upstream: the client's minus hop-by-hop, its Authorization and our cookies; plus the bearer token and X-Forwarded-*. */
@@ -26,9 +24,12 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) && !(input.keepUpgrade && (name === 'upgrade' || name === 'connection'))) continue;
+    // A WebSocket handshake adds its own Connection/Upgrade pair back (websocket-proxy.ts).
+    if (HOP_BY_HOP.has(name)) continue;
     if (dropped.has(name) || name === 'host' || name === 'authorization' || name === 'cookie') continue;
     if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-request-id') continue;
+    // Node answered `Expect: 100-continue` already (and undici refuses to send it): the body is on its way.
+    if (name === 'expect') continue;
     out[name] = value;
   }
   const cookies = filterCookieHeader(incoming.cookie, input.isGatewayCookie);

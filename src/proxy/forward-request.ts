@@ -26,10 +26,14 @@ export interface Upstream {
 export function createUpstream(options: { headersTimeoutMs: number }): Upstream {
   const agent = new Agent({
     keepAliveTimeout: 30_000,
+    // undici starts this clock once the request body has been sent, and restarts it while a
+    // slow upload drains, so a large upload is not mistaken for a silent upstream.
     headersTimeout: options.headersTimeoutMs,
     // Large downloads and long polls may go quiet for a while; the client's abort ends them.
     bodyTimeout: 0,
     connections: 256,
+    // A host that never answers SYN is "unreachable" (502), and never waits longer than the header timeout.
+    connect: { timeout: Math.min(10_000, options.headersTimeoutMs) },
   });
 
   return {
@@ -53,7 +57,8 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
         });
       } catch (err) {
         res.off('close', onClose);
-        if (abort.signal.aborted) return; // the client left; nobody to answer
+        // The client left (its upload broke off, or it hung up while we waited): nobody to answer.
+        if (abort.signal.aborted || res.destroyed || (req.destroyed && !req.complete)) return;
         throw mapUpstreamError(err);
       }
 
@@ -79,6 +84,6 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
 
 function mapUpstreamError(err: unknown): Error {
   if (err instanceof undiciErrors.HeadersTimeoutError) return new UpstreamTimeoutError(err);
-  if (err instanceof undiciErrors.RequestAbortedError) return new UpstreamUnreachableError(err);
+  // Refused, reset, DNS, TLS, connect timeout, closed before answering: the upstream is not there for us.
   return new UpstreamUnreachableError(err);
 }

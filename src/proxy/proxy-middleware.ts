@@ -1,6 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Config } from '../config/config.js';
-import { CsrfRequiredError, InvalidRequestError, OriginMismatchError } from '../errors.js';
+import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
 import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
@@ -33,7 +33,11 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
     if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
 
-    const session = await refresher.ensureFresh(await sessions.require(ctx));
+    const session = await refresher.ensureFresh(await sessions.require(ctx)).catch((err: unknown) => {
+      // The provider ended the grant, or a logout won the race: the cookie names nothing any more.
+      if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
+      throw err;
+    });
     ctx.remove('Cache-Control'); // the upstream decides caching of its own answers
     ctx.respond = false; // we stream the answer ourselves
     await upstream.forward({

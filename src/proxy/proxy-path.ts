@@ -38,9 +38,11 @@ function isConfinedRest(rest: string): boolean {
     } catch {
       return false;
     }
-    if (decoded === '.' || decoded === '..' || /^(%2e|\.){1,2}$/i.test(segment)) return false;
-    // Double encoding (%252e%252e) decodes to an encoded dot segment: refuse that too.
-    if (/^(%2e|\.){1,2}$/i.test(decoded)) return false;
+    // Servlet containers read `..;x` as `..` (path parameters): judge the part before `;`.
+    for (const candidate of [segment, decoded, segment.split(';')[0]!, decoded.split(';')[0]!]) {
+      // Also catches double encoding (%252e%252e decodes to an encoded dot segment).
+      if (/^(%2e|\.){1,2}$/i.test(candidate)) return false;
+    }
   }
   return true;
 }

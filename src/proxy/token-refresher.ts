@@ -6,6 +6,7 @@ import type { OidcClient } from '../oidc/oidc-client.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
+import { StoreError } from '../session/store-error.js';
 
 export interface TokenRefresher {
   /** True when the access token expires within TOKEN_REFRESH_SKEW_SECONDS. */
@@ -41,6 +42,13 @@ export interface TokenRefresherDeps {
  * lock holder re-reads the session and refreshes only if still needed
  * ("reload the session in case it was changed underneath us", oauth2-proxy);
  * everyone else polls the session for the new tokens until the lock's TTL.
+ *
+ * "Still needed" means: the stored access token is still the stale one this
+ * flight started from (or has expired outright). A token someone else obtained
+ * meanwhile is used even when it, too, expires within the skew: refreshing it
+ * again would spend a rotated refresh token for nothing, and a skew longer
+ * than the provider's token lifetime would otherwise turn every waiter into
+ * one more refresh grant.
  */
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const { config, store, oidc, clock, logger } = deps;
@@ -54,15 +62,19 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     const expiresAt = record.tokens.access_expires_at_ms;
     return expiresAt !== undefined && expiresAt - skewMs <= clock();
   };
+  const hasExpired = (record: SessionRecord) => (record.tokens.access_expires_at_ms ?? Infinity) <= clock();
+  /** Does `current` still need the refresh this flight (started from `staleToken`) is for? */
+  const stillStale = (current: SessionRecord, staleToken: string) =>
+    needsRefresh(current) && (current.tokens.access_token === staleToken || hasExpired(current));
 
-  async function refreshUnderLock(id: string): Promise<SessionRecord> {
+  async function refreshUnderLock(id: string, staleToken: string): Promise<SessionRecord> {
     const started = clock();
     const deadline = started + lockTtlMs;
     for (;;) {
       const lock = await store.acquireLock(id, lockTtlMs);
       if (lock) {
         try {
-          return await refreshHeld(id);
+          return await refreshHeld(id, staleToken);
         } finally {
           await lock.release().catch(() => undefined); // it lapses by its TTL anyway
         }
@@ -70,7 +82,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       await sleep(pollMs);
       const current = await store.get(id);
       if (!current) throw new UnauthenticatedError();
-      if (!needsRefresh(current)) {
+      if (!stillStale(current, staleToken)) {
         deps.onLockWait?.((clock() - started) / 1000);
         outcome('reused');
         return current;
@@ -82,10 +94,10 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
-  async function refreshHeld(id: string): Promise<SessionRecord> {
+  async function refreshHeld(id: string, staleToken: string): Promise<SessionRecord> {
     const current = await store.get(id);
     if (!current) throw new UnauthenticatedError();
-    if (!needsRefresh(current)) {
+    if (!stillStale(current, staleToken)) {
       outcome('reused');
       return current;
     }
@@ -117,20 +129,41 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       ...((response.scope ?? current.tokens.scope) !== undefined ? { scope: response.scope ?? current.tokens.scope } : {}),
       ...withExpiry(accessTokenExpiresAtMs({ accessToken: response.access_token, expiresInSeconds: response.expires_in, nowMs: now })),
     };
+    // Never past the absolute end; capped by the new refresh token's own lifetime when stated.
     const expiresAtMs = sessionExpiresAtMs({
       createdAtMs: current.created_at_ms,
       ttlSeconds: config.session.ttlSeconds,
       nowMs: now,
       refreshExpiresInSeconds: response.refresh_expires_in,
     });
-    // Written only if the session still exists: a logout during the refresh wins.
-    const updated = await store.update(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now });
+    // Written only if the session still exists (SET XX): a logout during the refresh wins.
+    const updated = await writeRefreshed(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now }, current.sub);
     if (!updated) {
       outcome('lost_race');
+      logger.info({ event: 'refresh_discarded', sub: current.sub }, 'session ended during the refresh; new tokens discarded');
       throw new UnauthenticatedError();
     }
     outcome('refreshed');
     return updated;
+  }
+
+  /**
+   * With rotation the old refresh token is spent by now: losing this write to
+   * a store hiccup would end the session at the next refresh. Retry briefly,
+   * well inside the lock's TTL.
+   */
+  async function writeRefreshed(id: string, update: Parameters<SessionStore['update']>[1], sub: string) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await store.update(id, update);
+      } catch (err) {
+        if (!(err instanceof StoreError) || attempt >= WRITE_ATTEMPTS) {
+          logger.error({ event: 'refresh_write_failed', sub, attempts: attempt }, 'refreshed tokens could not be stored');
+          throw err;
+        }
+        await sleep(WRITE_RETRY_DELAY_MS);
+      }
+    }
   }
 
   async function expiredWithoutRefreshToken(current: SessionRecord): Promise<SessionRecord> {
@@ -146,13 +179,25 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       if (!needsRefresh(record)) return Promise.resolve(record);
       let pending = inFlight.get(record.id);
       if (!pending) {
-        pending = refreshUnderLock(record.id).finally(() => inFlight.delete(record.id));
+        pending = refreshUnderLock(record.id, record.tokens.access_token)
+          .catch((err: unknown) => {
+            // A store hiccup in the middle of a refresh is transient, never "no session".
+            if (err instanceof StoreError) {
+              outcome('unavailable');
+              throw new RefreshUnavailableError(err);
+            }
+            throw err;
+          })
+          .finally(() => inFlight.delete(record.id));
         inFlight.set(record.id, pending);
       }
       return pending;
     },
   };
 }
+
+const WRITE_ATTEMPTS = 3;
+const WRITE_RETRY_DELAY_MS = 100;
 
 function withExpiry(ms: number | undefined): { access_expires_at_ms?: number } {
   return ms === undefined ? {} : { access_expires_at_ms: ms };

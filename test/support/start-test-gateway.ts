@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
@@ -26,6 +27,8 @@ export interface StartTestGatewayOptions {
   store?: SessionStore;
   /** Wait until the store answers before resolving (default true); false to start against a Redis that is down. */
   waitForStore?: boolean;
+  /** Share one adjustable clock between replicas to move time instead of waiting (token expiry). */
+  clock?: Clock;
 }
 
 /**
@@ -65,7 +68,11 @@ export async function startTestGateway(options: StartTestGatewayOptions): Promis
     },
   });
   const logger = createLogger({ level: config.logLevel, destination });
-  const gateway = await startGateway(config, { logger, ...(options.store ? { store: options.store } : {}) });
+  const gateway = await startGateway(config, {
+    logger,
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await waitFor(() => gateway.oidc.isReady(), 10_000, 'discovery');
   if (options.waitForStore !== false) await waitFor(() => gateway.store.ping().then(() => true, () => false), 10_000, 'store');
   return Object.assign(gateway, { config, publicUrl, logs });

@@ -109,4 +109,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...minimal, SETTINGS_DEFAULTS_FILE: '/bad.json' }, { readFile })).toThrow(/must hold a JSON object/);
     expect(() => loadConfig({ ...minimal, SETTINGS_DEFAULTS_FILE: '/broken.json' }, { readFile })).toThrow(/cannot be read as JSON/);
   });
+
+  it('stops on a STATIC_DIR that is not a directory', () => {
+    const isDirectory = (p: string) => p === '/srv/spa';
+    expect(loadConfig({ ...minimal, STATIC_DIR: '/srv/spa' }, { isDirectory }).staticDir).toBe('/srv/spa');
+    expect(problemsOf({ ...minimal, STATIC_DIR: '/nowhere/at/all' })).toEqual(['STATIC_DIR /nowhere/at/all is not a directory']);
+  });
+
+  it('reads WEBSOCKET_SESSION_CHECK_MS (30 s by default)', () => {
+    expect(loadConfig(minimal).proxy.websocketSessionCheckMs).toBe(30_000);
+    expect(loadConfig({ ...minimal, WEBSOCKET_SESSION_CHECK_MS: '500' }).proxy.websocketSessionCheckMs).toBe(500);
+    expect(problemsOf({ ...minimal, WEBSOCKET_SESSION_CHECK_MS: '5' })).toEqual([expect.stringMatching(/^WEBSOCKET_SESSION_CHECK_MS must be between/)]);
+  });
 });

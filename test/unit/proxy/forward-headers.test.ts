@@ -22,6 +22,7 @@ describe('upstreamRequestHeaders', () => {
         'x-secret-hop': '1',
         'keep-alive': 'timeout=5',
         te: 'trailers',
+        expect: '100-continue',
         cookie: 'bff_session=abc.def; theme=dark; bff_session_tx_12345678=xyz; lang=en',
         'x-forwarded-for': '6.6.6.6',
         accept: 'application/json',

@@ -42,6 +42,9 @@ describe('matchProxyRoute', () => {
     '/api/x\\..\\secret',
     '/api/./x',
     '/api/%00',
+    '/api/..;/secret',
+    '/api/x/..;jsessionid=1/secret',
+    '/api/%2e%2e%3b/secret',
   ])('refuses %s as a path escape', (target) => {
     expect(upstreamOf(target)).toBe('invalid');
   });

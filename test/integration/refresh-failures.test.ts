@@ -1,0 +1,104 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
+import { apiHeaders, createTestClock, loginCookie, sessionIdOf, waitUntil, type TestClock } from '../support/proxy-test-kit.js';
+import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
+import { startRedis, type RedisServer } from '../support/start-redis.js';
+import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
+
+const ACCESS_TOKEN_TTL_MS = 300_000;
+
+let redis: RedisServer;
+let idp: TestIdentityProvider;
+let echo: EchoApi;
+let clock: TestClock;
+let replicaA: TestGateway;
+let replicaB: TestGateway;
+
+beforeAll(async () => {
+  [redis, idp, echo] = await Promise.all([startRedis(), startIdentityProvider({ rotateRefreshTokens: true }), createEchoApi()]);
+  clock = createTestClock();
+  const env = { PROXY_ROUTES: `/api=${echo.url}` };
+  replicaA = await startTestGateway({ idp, redisUrl: redis.url, clock: clock.now, env });
+  replicaB = await startTestGateway({ idp, redisUrl: redis.url, clock: clock.now, env, publicUrl: replicaA.publicUrl });
+});
+
+afterEach(() => {
+  idp.setDown(false);
+  idp.setLatencyMs(0);
+});
+
+afterAll(async () => {
+  await Promise.all([replicaA?.close(), replicaB?.close()]);
+  await Promise.all([echo?.close(), idp?.close(), redis?.stop()]);
+});
+
+const api = (gateway: TestGateway, cookie: string) => fetch(`${gateway.url}/api/things`, { headers: apiHeaders(cookie) });
+const me = (gateway: TestGateway, cookie: string) => fetch(`${gateway.url}/auth/me`, { headers: { cookie, accept: 'application/json' } });
+
+/** A fresh login whose access token is due for a refresh. */
+async function expiredSession(): Promise<string> {
+  const cookie = await loginCookie(replicaA);
+  clock.advance(ACCESS_TOKEN_TTL_MS);
+  return cookie;
+}
+
+describe('refresh failures', () => {
+  it('returns 401 and ends the session on every replica when the provider refuses the refresh (invalid_grant)', async () => {
+    const cookie = await expiredSession();
+    idp.failNextRefresh('invalid_grant');
+    const response = await api(replicaA, cookie);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: 'unauthenticated' });
+    expect(response.headers.getSetCookie().some((c) => /^bff_session=;.*(Max-Age=0|expires=Thu, 01 Jan 1970)/i.test(c))).toBe(true);
+    expect((await me(replicaA, cookie)).status).toBe(401);
+    expect((await me(replicaB, cookie)).status).toBe(401);
+    expect((await api(replicaB, cookie)).status).toBe(401);
+    expect(await redis.cli('EXISTS', `session:${sessionIdOf(cookie)}`)).toBe('0');
+  });
+
+  it.each(['http-503', 'connection-reset'] as const)(
+    'answers 503 refresh_unavailable and keeps the session while the provider is down (%s), then works again',
+    async (mode) => {
+      const cookie = await expiredSession();
+      const grantsBefore = idp.counters.refreshGrants;
+      idp.setDown(true, mode);
+      const refused = await api(replicaA, cookie);
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: 'refresh_unavailable' });
+      expect(refused.headers.getSetCookie()).toEqual([]);
+      expect((await api(replicaB, cookie)).status).toBe(503);
+      // A transient failure is never taken for "no session".
+      expect((await me(replicaB, cookie)).status).toBe(200);
+
+      idp.setDown(false);
+      const recovered = await api(replicaB, cookie);
+      expect(recovered.status).toBe(200);
+      expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
+      expect((await api(replicaA, cookie)).status).toBe(200);
+      expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
+    },
+  );
+
+  it('does not bring a session back when the logout lands while its refresh is under way', async () => {
+    const cookie = await expiredSession();
+    const id = sessionIdOf(cookie);
+    const grantsBefore = idp.counters.refreshGrants;
+    idp.setLatencyMs(600);
+    const pending = api(replicaA, cookie);
+    // The refresh lock is taken right before the grant is sent to the (slow) provider.
+    await waitUntil(async () => (await redis.cli('EXISTS', `bff:lock:{session:${id}}`)) === '1', 5_000, 'the refresh lock');
+    const logout = await fetch(`${replicaB.url}/auth/logout`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf': '1', accept: 'application/json' },
+    });
+    expect(logout.status).toBe(200);
+
+    const response = await pending;
+    expect(response.status).toBe(401);
+    // The provider did grant the refresh: the gateway discarded the new tokens.
+    expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
+    expect(await redis.cli('EXISTS', `session:${id}`)).toBe('0');
+    expect((await me(replicaA, cookie)).status).toBe(401);
+    expect(replicaA.logs.some((line) => line.includes('"refresh_discarded"'))).toBe(true);
+  });
+});

@@ -1,0 +1,129 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/load-config.js';
+import { InvalidGrantError, ProviderUnavailableError, RefreshUnavailableError, UnauthenticatedError } from '../../../src/errors.js';
+import type { OidcClient, TokenResponse } from '../../../src/oidc/oidc-client.js';
+import { createTokenRefresher, type RefreshOutcome } from '../../../src/proxy/token-refresher.js';
+import { createMemoryStore } from '../../../src/session/memory-store.js';
+import type { SessionStore } from '../../../src/session/session-store.js';
+import { StoreError } from '../../../src/session/store-error.js';
+import { sampleRecord } from '../../support/session-store-contract.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.parse('2030-01-01T08:00:00Z');
+
+/** The provider's refresh grant, scripted: each call takes the next answer. */
+function scriptedProvider(answers: Array<TokenResponse | Error>) {
+  const calls: string[] = [];
+  const oidc: Pick<OidcClient, 'refresh'> = {
+    async refresh(refreshToken) {
+      calls.push(refreshToken);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // long enough for others to pile up
+      const answer = answers.shift() ?? new Error('no scripted answer left');
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+  };
+  return { oidc, calls };
+}
+
+function setup(options: { env?: Record<string, string>; answers: Array<TokenResponse | Error>; store?: SessionStore }) {
+  let now = T0;
+  const clock = () => now;
+  const config = loadConfig({ OIDC_ISSUER: 'https://kc.example/realms/r', OIDC_CLIENT_ID: 'bff', ...options.env });
+  const store = options.store ?? createMemoryStore({ clock });
+  const provider = scriptedProvider(options.answers);
+  const outcomes: RefreshOutcome[] = [];
+  const replica = () =>
+    createTokenRefresher({ config, store, oidc: provider.oidc, clock, logger: pino({ level: 'silent' }), pollIntervalMs: 2, onOutcome: (o) => outcomes.push(o) });
+  return { store, provider, outcomes, replica, advance: (ms: number) => (now += ms), clock };
+}
+
+const fresh = (n: number, extra: Partial<TokenResponse> = {}): TokenResponse => ({
+  access_token: `access-${n}`,
+  refresh_token: `refresh-${n}`,
+  token_type: 'Bearer',
+  expires_in: 300,
+  ...extra,
+});
+
+describe('createTokenRefresher', () => {
+  it('refreshes once for many concurrent requests on two replicas, even with a skew longer than the token lifetime', async () => {
+    // Every token "needs" a refresh under this skew: only the stale-token check keeps it to one grant.
+    const t = setup({ env: { TOKEN_REFRESH_SKEW_SECONDS: '3600' }, answers: [fresh(1), fresh(2)] });
+    const record = sampleRecord(T0);
+    await t.store.create(record);
+    const [a, b] = [t.replica(), t.replica()];
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).ensureFresh(record)));
+    expect(t.provider.calls).toEqual([record.tokens.refresh_token]);
+    expect(new Set(results.map((r) => r.tokens.access_token))).toEqual(new Set(['access-1']));
+    expect((await t.store.get(record.id))?.tokens.refresh_token).toBe('refresh-1');
+  });
+
+  it('never sets the session end past the absolute lifetime, and caps it by refresh_expires_in', async () => {
+    const t = setup({ answers: [fresh(1, { refresh_expires_in: 1800 }), fresh(2, { refresh_expires_in: 24 * 3600 })] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    const capped = await t.replica().ensureFresh(record);
+    expect(capped.expires_at_ms).toBe(T0 + 1800_000);
+    t.advance(20 * 60_000); // the access token is due again, the session still alive
+    const later = await t.replica().ensureFresh((await t.store.get(record.id))!);
+    expect(later.tokens.access_token).toBe('access-2');
+    // now + 24 h would outlive SESSION_TTL_SECONDS: the absolute end wins.
+    expect(later.expires_at_ms).toBe(T0 + 8 * HOUR);
+  });
+
+  it('ends the session on invalid_grant and keeps it on anything else', async () => {
+    const t = setup({ answers: [new ProviderUnavailableError(), new InvalidGrantError()] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(RefreshUnavailableError);
+    expect(await t.store.get(record.id)).not.toBeNull();
+    await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(UnauthenticatedError);
+    expect(await t.store.get(record.id)).toBeNull();
+    expect(t.outcomes).toEqual(['unavailable', 'invalid_grant']);
+  });
+
+  it('answers refresh_unavailable, not "no session", when the store fails mid-refresh', async () => {
+    let failLocks = true;
+    const base = createMemoryStore({ clock: () => T0 });
+    const store: SessionStore = {
+      ...base,
+      acquireLock: (id, ttl) => (failLocks ? Promise.reject(new StoreError('redis SET NX failed')) : base.acquireLock(id, ttl)),
+    };
+    const t = setup({ store, answers: [fresh(1)] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await base.create(record);
+    await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(RefreshUnavailableError);
+    expect(await base.get(record.id)).not.toBeNull();
+    failLocks = false;
+    expect((await t.replica().ensureFresh(record)).tokens.access_token).toBe('access-1');
+  });
+
+  it('retries writing rotated tokens through a store hiccup: the old refresh token is spent', async () => {
+    const base = createMemoryStore({ clock: () => T0 });
+    let updateFailures = 2;
+    const store: SessionStore = {
+      ...base,
+      update: (id, change) => (updateFailures-- > 0 ? Promise.reject(new StoreError('redis update failed')) : base.update(id, change)),
+    };
+    const t = setup({ store, answers: [fresh(1)] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await base.create(record);
+    const refreshed = await t.replica().ensureFresh(record);
+    expect(refreshed.tokens.refresh_token).toBe('refresh-1');
+    expect((await base.get(record.id))?.tokens.refresh_token).toBe('refresh-1');
+  });
+
+  it('discards new tokens when the session was deleted during the refresh', async () => {
+    const t = setup({ answers: [fresh(1)] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    const pending = t.replica().ensureFresh(record);
+    await new Promise((resolve) => setTimeout(resolve, 1)); // the grant is on its way
+    await t.store.delete(record.id);
+    await expect(pending).rejects.toBeInstanceOf(UnauthenticatedError);
+    expect(await t.store.get(record.id)).toBeNull();
+    expect(t.outcomes).toEqual(['lost_race']);
+  });
+});
