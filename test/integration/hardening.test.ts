@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
+import { loginThroughProvider } from '../support/browser-login.js';
+import { json } from '../support/http.js';
+import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
+import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
+
+let idp: TestIdentityProvider;
+let api: EchoApi;
+let gw: TestGateway;
+let limited: TestGateway;
+let behindLb: TestGateway;
+
+beforeAll(async () => {
+  [idp, api] = await Promise.all([startIdentityProvider({ accessTokenTtlSeconds: 3600 }), createEchoApi()]);
+  gw = await startTestGateway({ idp, env: { PROXY_ROUTES: `/api=${api.url}` } });
+  limited = await startTestGateway({ idp, env: { LOGIN_RATE_LIMIT_PER_MINUTE: '3' } });
+  behindLb = await startTestGateway({ idp, env: { TRUST_PROXY: 'true', LOGIN_RATE_LIMIT_PER_MINUTE: '3' } });
+});
+afterAll(async () => {
+  await Promise.all([gw?.close(), limited?.close(), behindLb?.close()]);
+  await Promise.all([idp?.close(), api?.close()]);
+});
+
+describe('while the identity provider is down', () => {
+  it('keeps existing sessions working until a refresh is needed, and answers a login with a clear 503 page', async () => {
+    const { browser } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
+    idp.setDown(true);
+    try {
+      expect((await browser.fetch(`${gw.url}/auth/me`)).status).toBe(200);
+      const proxied = await browser.fetch(`${gw.url}/api/orders`, { headers: { 'x-csrf': '1' } });
+      expect(proxied.status).toBe(200);
+      expect((await json(proxied)).headers.authorization).toMatch(/^Bearer /);
+      // A fresh process would have no discovery; this one has it, so the login reaches the provider and fails there.
+      const login = await fetch(`${gw.url}/auth/login`, { redirect: 'manual', headers: { accept: 'text/html' } });
+      expect([302, 503]).toContain(login.status);
+      const callback = await fetch(`${gw.url}/auth/callback?error=temporarily_unavailable`, { headers: { accept: 'text/html' } });
+      expect(callback.headers.get('content-type')).toMatch(/text\/html/);
+      expect(callback.headers.get('content-security-policy')).toContain("default-src 'none'");
+    } finally {
+      idp.setDown(false);
+    }
+  });
+});
+
+describe('login rate limiting', () => {
+  it('answers 429 past the per-minute limit for one client address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await fetch(`${limited.url}/auth/login`, { redirect: 'manual' })).status);
+    expect(statuses).toEqual([302, 302, 302, 429, 429]);
+    const refused = await fetch(`${limited.url}/auth/login`, { redirect: 'manual', headers: { accept: 'application/json' } });
+    expect(refused.headers.get('retry-after')).toBe('60');
+    expect((await json(refused)).error).toBe('too_many_requests');
+  });
+
+  it('cannot be dodged by spoofing X-Forwarded-For: only the address the trusted proxy appended counts', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // The client forges the left part; the load balancer appends the real peer (10.9.8.7) on the right.
+      const forwarded = `203.0.113.${i}, 10.9.8.7`;
+      statuses.push((await fetch(`${behindLb.url}/auth/login`, { redirect: 'manual', headers: { 'x-forwarded-for': forwarded } })).status);
+    }
+    expect(statuses).toEqual([302, 302, 302, 429, 429]);
+    // Another real client behind the same balancer is not affected.
+    const other = await fetch(`${behindLb.url}/auth/login`, { redirect: 'manual', headers: { 'x-forwarded-for': '10.9.8.8' } });
+    expect(other.status).toBe(302);
+  });
+});
+
+describe('headers on every answer', () => {
+  it.each([
+    ['JSON error', '/auth/me', {}],
+    ['HTML error page', '/auth/callback', { accept: 'text/html' }],
+    ['redirect', '/auth/login', {}],
+  ])('sends security headers, a request id and no-store on a %s', async (_kind, path, headers) => {
+    const response = await fetch(`${behindLb.url}${path}`, { redirect: 'manual', headers: { ...headers, 'x-forwarded-for': '10.1.1.1' } });
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('puts the request id in the access log line and passes it upstream', async () => {
+    const { browser } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
+    const response = await browser.fetch(`${gw.url}/api/trace`, { headers: { 'x-csrf': '1', 'x-request-id': 'trace-abc-123' } });
+    expect((await json(response)).headers['x-request-id']).toBe('trace-abc-123');
+    expect(gw.logs.some((line) => line.includes('"request_id":"trace-abc-123"') && line.includes('"path":"/api/trace"'))).toBe(true);
+  });
+});
