@@ -52,6 +52,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
     keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
     clock,
     markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
+    clearMark: (key) => store.clearMark(key),
   });
   const backchannel = createBackchannelLogoutRoute({ store, verifyLogoutToken, ...(metrics ? { metrics } : {}) });
   const settings = createSettingsRoutes({ store, sessions, defaults: config.session.settingsDefaults });

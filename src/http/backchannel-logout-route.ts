@@ -33,7 +33,13 @@ export function createBackchannelLogoutRoute(deps: BackchannelLogoutDeps): Route
     const token = await readLogoutToken(ctx);
     const claims = await verifyLogoutToken(token);
     // §2.7: a sid names one provider session; without one, every session of the subject ends.
-    const ended = claims.sid !== undefined ? await store.deleteBySid(claims.sid) : await store.deleteBySub(claims.sub!);
+    const ended = await (claims.sid !== undefined ? store.deleteBySid(claims.sid) : store.deleteBySub(claims.sub!)).catch(
+      async (err: unknown) => {
+        // Not done: let the provider's retry of this very token through (503 now, not 400 later).
+        await claims.release().catch(() => undefined);
+        throw err;
+      },
+    );
     if (ended.length > 0) metrics?.logouts.inc({ kind: 'backchannel' }, ended.length);
     ctx.state.log.info(
       { event: 'backchannel_logout', sub: claims.sub ?? ended[0]?.sub, sid: claims.sid, sessions: ended.length },

@@ -49,9 +49,16 @@ export interface LogoutTokenVerifierDeps {
   clock: Clock;
   /** Records a replay mark for `ttlMs`; false when it was already recorded (SessionStore.markOnce). */
   markOnce(key: string, ttlMs: number): Promise<boolean>;
+  /** Takes a replay mark back (SessionStore.clearMark). */
+  clearMark(key: string): Promise<void>;
 }
 
-export type LogoutTokenVerifier = (token: string) => Promise<LogoutTokenClaims>;
+/**
+ * Verifies a token and marks its jti used. `release` takes the mark back when
+ * acting on the token failed (store hiccup), so the provider's retry of the
+ * same token is accepted instead of refused as a replay.
+ */
+export type LogoutTokenVerifier = (token: string) => Promise<LogoutTokenClaims & { release(): Promise<void> }>;
 
 /**
  * Verifies a back-channel logout token as Back-Channel Logout 1.0 §2.6 asks,
@@ -73,17 +80,19 @@ export function createLogoutTokenVerifier(deps: LogoutTokenVerifierDeps): Logout
     });
     assertTyp(protectedHeader.typ);
     const claims = toLogoutClaims(payload, nowMs / 1000);
-    await assertFirstUse(claims, nowMs);
-    return claims;
+    const markKey = await assertFirstUse(claims, nowMs);
+    return { ...claims, release: () => deps.clearMark(markKey) };
   };
 
-  async function assertFirstUse(claims: LogoutTokenClaims, nowMs: number): Promise<void> {
+  async function assertFirstUse(claims: LogoutTokenClaims, nowMs: number): Promise<string> {
     // Kept as long as the token could pass every other check, plus the skew.
     const acceptableUntilS = Math.max(claims.exp ?? 0, claims.iat + LOGOUT_TOKEN_MAX_AGE_SECONDS) + LOGOUT_TOKEN_SKEW_SECONDS;
     const ttlMs = Math.max(1000, acceptableUntilS * 1000 - nowMs);
-    if (!(await deps.markOnce(`logout-jti:${claims.iss}:${claims.jti}`, ttlMs))) {
+    const key = `logout-jti:${claims.iss}:${claims.jti}`;
+    if (!(await deps.markOnce(key, ttlMs))) {
       throw new InvalidLogoutTokenError('this jti was already used');
     }
+    return key;
   }
 }
 

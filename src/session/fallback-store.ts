@@ -227,6 +227,7 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
       ),
 
     markOnce: (key, ttlMs) => route(() => primary.markOnce(key, ttlMs), () => fallback.markOnce(key, ttlMs)),
+    clearMark: (key) => route(() => primary.clearMark(key), () => fallback.clearMark(key)),
     increment: (key, windowMs) => route(() => primary.increment(key, windowMs), () => fallback.increment(key, windowMs)),
 
     // Serving from memory is what the operator asked for: stay ready.

@@ -161,6 +161,10 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
       return true;
     },
 
+    async clearMark(key) {
+      values.delete(`mark:${key}`);
+    },
+
     async increment(key, windowMs) {
       const entry = live(counters, key) ?? { value: 0, expiresAtMs: clock() + windowMs };
       entry.value += 1;

@@ -135,6 +135,10 @@ export function createMigrationStore(deps: MigrationStoreDeps): SessionStore {
       return current && old;
     },
 
+    async clearMark(key) {
+      await Promise.all([primary.clearMark(key), secondary.clearMark(key)]);
+    },
+
     async increment(key, windowMs) {
       // Rate-limit windows are short-lived and approximate: the new store alone is enough.
       return primary.increment(key, windowMs);

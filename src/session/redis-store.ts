@@ -176,6 +176,10 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
       return (await call('SET NX', () => client.set(keys.mark(key), '1', 'PX', ttlMs, 'NX'))) === 'OK';
     },
 
+    async clearMark(key) {
+      await call('DEL', () => client.del(keys.mark(key)));
+    },
+
     async increment(key, windowMs) {
       return call('INCR', () => client.bffIncrWindow(keys.counter(key), windowMs));
     },

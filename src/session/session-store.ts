@@ -110,6 +110,8 @@ export interface SessionStore {
   takeOnce(key: string): Promise<string | null>;
   /** Records `key` unless already recorded (replay marks); true the first time. */
   markOnce(key: string, ttlMs: number): Promise<boolean>;
+  /** Takes a mark back (the work it guarded failed and may be retried). */
+  clearMark(key: string): Promise<void>;
   /** Increments a fixed-window counter expiring after `windowMs`; returns the new count. */
   increment(key: string, windowMs: number): Promise<number>;
 

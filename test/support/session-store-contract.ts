@@ -181,6 +181,8 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
       expect(await h.store.markOnce(jti, 1000)).toBe(false);
       await h.advance(1500);
       expect(await h.store.markOnce(jti, 1000)).toBe(true);
+      await h.store.clearMark(jti);
+      expect(await h.store.markOnce(jti, 1000)).toBe(true);
     });
 
     it('counts within a window and starts over after it', async () => {

@@ -60,6 +60,7 @@ function verifierWith(keys: JWTVerifyGetKey, nowS = NOW_S) {
       marks.push({ key, ttlMs });
       return store.markOnce(key, ttlMs);
     },
+    clearMark: (key) => store.clearMark(key),
   });
   return { verify, marks, close: () => store.close() };
 }
@@ -72,6 +73,16 @@ describe('logout token verification', () => {
     const claims = await verify(await sign(providerKey, { jti: 'j-1', exp: NOW_S + 600 }));
     expect(claims).toMatchObject({ iss: ISSUER, sid: 'sid-1', sub: 'user-1', jti: 'j-1' });
     expect(marks).toEqual([{ key: `logout-jti:${ISSUER}:j-1`, ttlMs: (600 + 60) * 1000 }]);
+    await close();
+  });
+
+  it('accepts the same token again once its mark was released (the logout it carried failed)', async () => {
+    const { verify, close } = verifierWith(localKeys());
+    const token = await sign(providerKey, { jti: 'j-retry' });
+    const first = await verify(token);
+    await expect(verify(token)).rejects.toThrow(/already used/);
+    await first.release();
+    await expect(verify(token)).resolves.toMatchObject({ jti: 'j-retry' });
     await close();
   });
 
