@@ -56,16 +56,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     problems.push(`${name} must be true or false (got "${text}")`);
     return false;
   };
+  // Never echo a secret variable's value (a Redis URL carries its password) into the error output.
+  const shown = (name: EnvVarName, text: string) =>
+    'secret' in envSchema[name] && (envSchema[name] as { secret?: boolean }).secret ? '(value hidden)' : `"${text}"`;
   const url = (name: EnvVarName, text: string, protocols: string[]): URL | undefined => {
     try {
       const u = new URL(text);
       if (!protocols.includes(u.protocol)) {
-        problems.push(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got "${text}")`);
+        problems.push(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got ${shown(name, text)})`);
         return undefined;
       }
       return u;
     } catch {
-      problems.push(`${name} must be an absolute URL (got "${text}")`);
+      problems.push(`${name} must be an absolute URL (got ${shown(name, text)})`);
       return undefined;
     }
   };
@@ -79,6 +82,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
 
   const publicUrl = url('PUBLIC_URL', str('PUBLIC_URL'), ['http:', 'https:']) ?? new URL('http://localhost:3000');
   if (publicUrl.search || publicUrl.hash) problems.push('PUBLIC_URL must not carry a query or fragment');
+  // Routes live at /auth/... and the login cookie at Path=/auth/callback: a base path would break both.
+  if (publicUrl.pathname !== '/') problems.push(`PUBLIC_URL must be an origin without a path (got path "${publicUrl.pathname}")`);
   const publicBase = publicUrl.href.replace(/\/+$/, '');
 
   // --- OIDC
@@ -158,7 +163,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     const parsedUrl = url('REDIS_URL', redisUrl, ['redis:', 'rediss:']);
     const keyPrefix = str('REDIS_KEY_PREFIX');
     if (/[{}]/.test(keyPrefix)) problems.push('REDIS_KEY_PREFIX must not contain { or }');
-    if (keyPrefix.startsWith('bff:')) problems.push('REDIS_KEY_PREFIX must not start with bff: (the gateway\'s own namespace)');
+    // Only session records may match `${prefix}*`: the prefix must not cover the bff: namespace, nor sit inside it.
+    if (keyPrefix === '' || keyPrefix.startsWith('bff:') || 'bff:'.startsWith(keyPrefix)) {
+      problems.push('REDIS_KEY_PREFIX must not be empty, start with bff: or be a prefix of it (the gateway\'s own namespace)');
+    }
     const sentinels = raw('REDIS_SENTINELS');
     const clusterNodes = raw('REDIS_CLUSTER_NODES');
     let topology: RedisTopology = { mode: 'single', url: redisUrl };
@@ -189,6 +197,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     const username = raw('REDIS_USERNAME');
     const password = raw('REDIS_PASSWORD');
     const tlsCaFile = raw('REDIS_TLS_CA_FILE');
+    if (tlsCaFile !== undefined) {
+      try {
+        if (!readFile(tlsCaFile).includes('-----BEGIN CERTIFICATE-----')) problems.push(`REDIS_TLS_CA_FILE ${tlsCaFile} holds no PEM certificate`);
+      } catch (err) {
+        problems.push(`REDIS_TLS_CA_FILE ${tlsCaFile} cannot be read: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
     return {
       topology,
       keyPrefix,

@@ -121,4 +121,27 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...minimal, WEBSOCKET_SESSION_CHECK_MS: '500' }).proxy.websocketSessionCheckMs).toBe(500);
     expect(problemsOf({ ...minimal, WEBSOCKET_SESSION_CHECK_MS: '5' })).toEqual([expect.stringMatching(/^WEBSOCKET_SESSION_CHECK_MS must be between/)]);
   });
+
+  it('never echoes a secret variable in its error line', () => {
+    const problems = problemsOf({ ...minimal, REDIS_ENABLED: 'true', REDIS_URL: 'http://user:s3cretpw@redis:6379' });
+    expect(problems.join('\n')).toContain('REDIS_URL must be a redis:// or rediss:// URL (got (value hidden))');
+    expect(problems.join('\n')).not.toContain('s3cretpw');
+  });
+
+  it('refuses a PUBLIC_URL with a path, a key prefix inside bff:, and an unreadable Redis CA file', () => {
+    expect(problemsOf({ ...minimal, PUBLIC_URL: 'https://app.example/bff' })).toEqual([
+      'PUBLIC_URL must be an origin without a path (got path "/bff")',
+    ]);
+    for (const prefix of ['bff', 'b', 'bff:x:']) {
+      expect(problemsOf({ ...minimal, REDIS_ENABLED: 'true', REDIS_KEY_PREFIX: prefix }), prefix).toHaveLength(1);
+    }
+    const readFile = (p: string) => {
+      if (p === '/ca.pem') return '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      throw new Error(`ENOENT: no such file or directory, open '${p}'`);
+    };
+    expect(loadConfig({ ...minimal, REDIS_ENABLED: 'true', REDIS_TLS_CA_FILE: '/ca.pem' }, { readFile }).redis?.tlsCaFile).toBe('/ca.pem');
+    expect(() => loadConfig({ ...minimal, REDIS_ENABLED: 'true', REDIS_TLS_CA_FILE: '/missing.pem' }, { readFile })).toThrow(
+      /REDIS_TLS_CA_FILE \/missing.pem cannot be read/,
+    );
+  });
 });
