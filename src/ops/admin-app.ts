@@ -62,10 +62,22 @@ export function createAdminApp(deps: AdminAppDeps): Koa {
 
   app.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
-    await next();
+    try {
+      await next();
+    } catch (err) {
+      // Same JSON shape as the public port; internals stay in the log.
+      const status = (err as { status?: number }).status ?? 500;
+      deps.logger.error({ err: (err as Error).message, path: ctx.path }, 'admin request failed');
+      ctx.status = status >= 400 && status < 600 ? status : 500;
+      ctx.body = { error: ctx.status >= 500 ? 'internal_error' : 'bad_request', message: ctx.status >= 500 ? 'Internal error.' : (err as Error).message };
+    }
   });
   app.use(router.routes());
   for (const extra of deps.routers ?? []) app.use(extra.routes());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: 'not_found', message: 'Nothing here.' };
+  });
   app.silent = true;
   return app;
 }

@@ -53,7 +53,11 @@ export interface TokenRefresherDeps {
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const { config, store, oidc, clock, logger } = deps;
   const skewMs = config.oidc.refreshSkewSeconds * 1000;
-  const lockTtlMs = config.oidc.timeoutMs + 5_000;
+  // The lock must outlast everything its holder may do: one provider call plus the store calls around it
+  // (a re-read, then up to WRITE_ATTEMPTS updates of up to MAX_UPDATE_ATTEMPTS round trips each). If it lapsed
+  // early, another replica would spend the already-rotated refresh token and the provider would end the session.
+  const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
+  const lockTtlMs = config.oidc.timeoutMs + storeCallMs * (2 + WRITE_ATTEMPTS * 2) + 5_000;
   const pollMs = deps.pollIntervalMs ?? 50;
   const inFlight = new Map<string, Promise<SessionRecord>>();
   const outcome = (o: RefreshOutcome) => deps.onOutcome?.(o);

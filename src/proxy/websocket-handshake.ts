@@ -76,6 +76,8 @@ export function relayUpstreamRefusal(
   client.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${headerLines(headers)}Connection: close\r\n\r\n`);
   response.pipe(client);
   response.once('error', () => client.destroy());
+  // The browser may leave first: free the upstream socket rather than wait for the upstream to end.
+  client.once('close', () => response.destroy());
 }
 
 /** Answers a refused handshake on the raw socket with the contract's JSON error, then closes it. */

@@ -40,7 +40,7 @@ describe('a gateway restarted with the new Cluster as primary and the old Redis 
     await Promise.all(gateways.map((gw) => gw.close()));
   });
   const inCluster = (cmd: string, key: string) => cluster.servers[0]!.cli('-c', cmd, key);
-  const subIndex = (sub: string) => `bff:idx:sub:${Buffer.from(sub).toString('base64url')}`;
+  const subIndex = (sub: string) => `bff:session:idx:sub:${Buffer.from(sub).toString('base64url')}`;
 
   it('keeps the user logged in, copies the record forward with its remaining TTL, and logs out of both', async () => {
     await oldRedis.cli('FLUSHALL');
