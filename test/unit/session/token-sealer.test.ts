@@ -43,7 +43,7 @@ describe('token sealer (compact JWE, dir + A256GCM)', () => {
   it('refuses a tampered ciphertext, header, or a truncated tag', async () => {
     const sealer = createTokenSealer([SECRET]);
     const parts = (await sealer.seal(tokensJson)).split('.');
-    const flip = (text: string) => Buffer.from(text, 'base64url').map((b, i) => (i === 0 ? b ^ 1 : b)).toString('base64url');
+    const flip = (text: string) => Buffer.from(Buffer.from(text, 'base64url').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64url');
     const withPart = (i: number, value: string) => parts.map((p, j) => (j === i ? value : p)).join('.');
     await expect(sealer.open(withPart(3, flip(parts[3]!)))).rejects.toThrow();
     await expect(sealer.open(withPart(0, Buffer.from(JSON.stringify({ ...header(parts.join('.')), zip: undefined })).toString('base64url')))).rejects.toThrow();
