@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { deepFreeze } from './deep-freeze.js';
 import type { SessionRecord, SessionStore, SessionUpdate, StoreLock } from './session-store.js';
 
 /**
@@ -160,12 +161,4 @@ export function createCachedStore(inner: SessionStore, options: CachedStoreOptio
       await inner.close();
     },
   };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
