@@ -9,7 +9,8 @@ export interface ServerProcess {
 /** Starts one of the bench's own TypeScript servers (upstream, bare proxy) and waits for "listening <port>". */
 export async function startServerProcess(file: string, env: Record<string, string>, cores: string | undefined): Promise<ServerProcess> {
   const script = fileURLToPath(new URL(file, import.meta.url));
-  const child = startChild(process.execPath, ['--import', 'tsx', script], {
+  const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : [];
+  const child = startChild(process.execPath, [...profile, '--import', 'tsx', script], {
     cores,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },

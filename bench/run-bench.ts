@@ -77,9 +77,10 @@ async function main(): Promise<void> {
     PROXY_ROUTES: `/api=${upstream.url}`,
     ...extra,
   });
-  const nodeArgs = env['BENCH_CPU_PROF']
-    ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`]
-    : [];
+  const nodeArgs = [
+    ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : []),
+    ...(env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
+  ];
   const gatewaySpecs: { name: string; env: Record<string, string>; redis?: RedisServer; seed: number }[] = [
     { name: 'gateway, memory store', env: {}, seed: 0 },
     { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
@@ -101,6 +102,10 @@ async function main(): Promise<void> {
   await idp.updateClient({ redirect_uris: gateways.map((g) => `${g.url}/auth/callback`) });
 
   const targets: Target[] = [{ name: BASELINE, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }];
+  for (const file of env['BENCH_EXTRA']?.split(',') ?? []) {
+    const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
+    targets.push({ name: file, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
+  }
   for (const gw of gateways) {
     const { browser, finalResponse } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
     if (finalResponse.status !== 302) throw new Error(`login through ${gw.name} answered ${finalResponse.status}`);
@@ -181,7 +186,7 @@ async function main(): Promise<void> {
 function sessionCountComparison(rows: ReturnType<typeof summarise>): string {
   const lines: string[] = [];
   for (const c of CONNECTIONS) {
-    const few = rows.find((r) => r.connections === c && r.target.includes('Redis, 10 sessions'));
+    const few = rows.find((r) => r.connections === c && r.target === 'gateway, Redis, 10 sessions');
     const many = rows.find((r) => r.connections === c && r.target.includes(`Redis, ${LARGE_SESSIONS.toLocaleString('en-US')} sessions`));
     if (!few || !many) continue;
     const pct = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)} %`;
@@ -192,9 +197,9 @@ function sessionCountComparison(rows: ReturnType<typeof summarise>): string {
   return lines.join('\n');
 }
 
-/** Variants compared only when asked (BENCH_TARGETS), e.g. the session cache switched off. */
-function extraGatewaySpecs(_small: RedisServer): { name: string; env: Record<string, string>; redis?: RedisServer; seed: number }[] {
-  return [];
+/** What the local session cache buys: the same Redis, every request reading it. */
+function extraGatewaySpecs(small: RedisServer): { name: string; env: Record<string, string>; redis?: RedisServer; seed: number }[] {
+  return [{ name: 'gateway, Redis, 10 sessions, REDIS_SESSION_CACHE=false', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'false' }, redis: small, seed: 9 }];
 }
 
 try {

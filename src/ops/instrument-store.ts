@@ -10,12 +10,15 @@ export function instrumentStore(store: SessionStore, metrics: Metrics): SessionS
     const value = store[key];
     if (typeof value !== 'function') continue;
     const method = value as AsyncMethod;
+    // Labelled children resolved once: store.get runs on every proxied request.
+    const duration = metrics.storeDuration.labels({ operation: key });
+    const errors = metrics.storeErrors.labels({ operation: key });
     wrapped[key] = async (...args: unknown[]) => {
-      const stop = metrics.storeDuration.startTimer({ operation: key });
+      const stop = duration.startTimer();
       try {
         return await method.apply(store, args);
       } catch (err) {
-        metrics.storeErrors.inc({ operation: key });
+        errors.inc();
         throw err;
       } finally {
         stop();
