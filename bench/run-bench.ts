@@ -7,7 +7,9 @@
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION_S (10), BENCH_WARMUP_S (5),
  * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_LOG_LEVEL (warn),
  * BENCH_CPU_PROF (set: write --cpu-prof profiles of the gateways to bench/profiles/),
- * BENCH_TARGETS (comma list of target names to run; default all), BENCH_LOAD_GENERATOR (wrk|autocannon).
+ * BENCH_TARGETS (comma list of parts of target names to run; default all), BENCH_LOAD_GENERATOR (wrk|autocannon),
+ * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
+ * measure too, started like bare-proxy.ts with TARGET set: for experiments).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -34,6 +36,7 @@ const LARGE_SESSIONS = Number(env['BENCH_SESSIONS'] ?? 100_000);
 const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
 const BASELINE = 'bare proxy';
+const STREAM_BASELINE = 'bare proxy, undici stream() (informational)';
 const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
 const PATH = '/api/items/42';
 
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
 
   const upstream = await startServerProcess('./json-upstream.ts', {}, layout.helpers);
   const bare = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url }, layout.proxy);
+  const bareStream = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, UNDICI_API: 'stream' }, layout.proxy);
 
   const gatewayEnv = (extra: Record<string, string>) => ({
     NODE_ENV: 'production',
@@ -102,6 +106,9 @@ async function main(): Promise<void> {
   await idp.updateClient({ redirect_uris: gateways.map((g) => `${g.url}/auth/callback`) });
 
   const targets: Target[] = [{ name: BASELINE, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }];
+  if (!wanted || wanted.some((w) => STREAM_BASELINE.includes(w))) {
+    targets.push({ name: STREAM_BASELINE, pid: bareStream.pid, url: `${bareStream.url}${PATH}`, headers: {} });
+  }
   for (const file of env['BENCH_EXTRA']?.split(',') ?? []) {
     const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
     targets.push({ name: file, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
@@ -160,7 +167,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const rows = summarise(measurements, BASELINE);
+  const order = (name: string) => targets.findIndex((t) => t.name === name);
+  const rows = summarise(measurements, BASELINE).sort((x, y) => x.connections - y.connections || order(x.target) - order(y.target));
   const redisVersion = /redis_version:(\S+)/.exec(await small.cli('INFO', 'server'))?.[1];
   const cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
   const out = [
