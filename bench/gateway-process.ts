@@ -28,6 +28,8 @@ export interface GatewayProcessOptions {
   nodeArgs?: string[];
   /** Log to /dev/null (LOG_LEVEL=info writes a line per request). */
   discardLogs?: boolean;
+  /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
+  main?: string;
 }
 
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
@@ -36,7 +38,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const logFile = options.discardLogs ? '/dev/null' : join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
   const out = openSync(logFile, 'w');
-  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), MAIN], {
+  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), options.main ?? MAIN], {
     cores: options.cores,
     stdio: ['ignore', out, out],
     env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: url },

@@ -9,7 +9,8 @@
  * BENCH_CPU_PROF (set: write --cpu-prof profiles of the gateways to bench/profiles/),
  * BENCH_TARGETS (comma list of parts of target names to run; default all), BENCH_LOAD_GENERATOR (wrk|autocannon),
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
- * measure too, started like bare-proxy.ts with TARGET set: for experiments).
+ * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
+ * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -85,12 +86,17 @@ async function main(): Promise<void> {
     ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : []),
     ...(env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
   ];
-  const gatewaySpecs: { name: string; env: Record<string, string>; redis?: RedisServer; seed: number }[] = [
+  const gatewaySpecs: GatewaySpec[] = [
     { name: 'gateway, memory store', env: {}, seed: 0 },
     { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
     { name: `gateway, Redis, ${LARGE_SESSIONS.toLocaleString('en-US')} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
     ...extraGatewaySpecs(small),
   ].filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
+  // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
+  for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
+    const [label, main] = entry.split('=') as [string, string];
+    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9, main });
+  }
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
   for (const spec of gatewaySpecs) {
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
       cores: layout.proxy,
       nodeArgs,
       discardLogs: LOG_LEVEL === 'info' || LOG_LEVEL === 'debug' || LOG_LEVEL === 'trace',
+      ...(spec.main ? { main: spec.main } : {}),
     });
     gateways.push(Object.assign(gw, { spec }));
   }
@@ -205,8 +212,17 @@ function sessionCountComparison(rows: ReturnType<typeof summarise>): string {
   return lines.join('\n');
 }
 
+interface GatewaySpec {
+  name: string;
+  env: Record<string, string>;
+  redis?: RedisServer;
+  /** Sessions of other users to seed into that Redis. */
+  seed: number;
+  main?: string;
+}
+
 /** What the local session cache buys: the same Redis, every request reading it. */
-function extraGatewaySpecs(small: RedisServer): { name: string; env: Record<string, string>; redis?: RedisServer; seed: number }[] {
+function extraGatewaySpecs(small: RedisServer): GatewaySpec[] {
   return [{ name: 'gateway, Redis, 10 sessions, REDIS_SESSION_CACHE=false', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'false' }, redis: small, seed: 9 }];
 }
 
