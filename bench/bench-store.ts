@@ -14,6 +14,8 @@ export function openBenchStore(redisUrl: string, sessionSecret: string): Session
     SESSION_SECRET: sessionSecret,
     REDIS_ENABLED: 'true',
     REDIS_URL: redisUrl,
+    // The bench only writes through this store: no cache, no tracking connection.
+    REDIS_SESSION_CACHE: 'false',
     LOG_LEVEL: 'warn',
   });
   return createStoreFromConfig(config, { logger: createLogger({ level: 'warn' }), clock: Date.now });

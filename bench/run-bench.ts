@@ -36,6 +36,8 @@ const CONNECTIONS = (env['BENCH_CONNECTIONS'] ?? '16,64').split(',').map(Number)
 const LARGE_SESSIONS = Number(env['BENCH_SESSIONS'] ?? 100_000);
 const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
+const LARGE_LABEL = LARGE_SESSIONS.toLocaleString('en-US');
+const NO_CACHE = 'REDIS_SESSION_CACHE=false';
 const BASELINE = 'bare proxy';
 const STREAM_BASELINE = 'bare proxy, undici stream() (informational)';
 const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
@@ -89,8 +91,8 @@ async function main(): Promise<void> {
   const gatewaySpecs: GatewaySpec[] = [
     { name: 'gateway, memory store', env: {}, seed: 0 },
     { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
-    { name: `gateway, Redis, ${LARGE_SESSIONS.toLocaleString('en-US')} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
-    ...extraGatewaySpecs(small),
+    { name: `gateway, Redis, ${LARGE_LABEL} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
+    ...extraGatewaySpecs(small, large),
   ].filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
   // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
   for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
@@ -192,22 +194,35 @@ async function main(): Promise<void> {
     ...loginBytes.map((k) => `| \`${k.key}\` | ${k.bytes} | ${k.valueBytes ?? '—'} |`),
     `| **total** | **${loginBytes.reduce((s, k) => s + k.bytes, 0)}** | |`,
     '',
-    sessionCountComparison(rows),
+    sessionCountComparison(measurements),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-/** p50 and req/s with 100 000 sessions relative to 10, at each connection count. */
-function sessionCountComparison(rows: ReturnType<typeof summarise>): string {
+/**
+ * p50 and req/s with 100 000 sessions relative to 10, with and without the
+ * session cache: the median over rounds of each round's ratio (the two ran
+ * back to back), which cancels most of a shared machine's drift.
+ */
+function sessionCountComparison(measurements: readonly Measurement[]): string {
   const lines: string[] = [];
-  for (const c of CONNECTIONS) {
-    const few = rows.find((r) => r.connections === c && r.target === 'gateway, Redis, 10 sessions');
-    const many = rows.find((r) => r.connections === c && r.target.includes(`Redis, ${LARGE_SESSIONS.toLocaleString('en-US')} sessions`));
-    if (!few || !many) continue;
-    const pct = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)} %`;
-    lines.push(
-      `${c} connections: p50 ${few.p50.toFixed(2)} → ${many.p50.toFixed(2)} ms (${pct(few.p50, many.p50)}), req/s ${Math.round(few.rpsMedian)} → ${Math.round(many.rpsMedian)} (${pct(few.rpsMedian, many.rpsMedian)}) from 10 to ${LARGE_SESSIONS.toLocaleString('en-US')} sessions`,
-    );
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
+  for (const suffix of ['', `, ${NO_CACHE}`]) {
+    for (const c of CONNECTIONS) {
+      const of = (name: string) => measurements.filter((m) => m.connections === c && m.target === name);
+      const few = of(`gateway, Redis, 10 sessions${suffix}`);
+      const many = of(`gateway, Redis, ${LARGE_LABEL} sessions${suffix}`);
+      const pairs = few.flatMap((f) => {
+        const m = many.find((x) => x.round === f.round);
+        return m ? [{ p50: m.p50 / f.p50, rps: m.rps / f.rps }] : [];
+      });
+      if (pairs.length === 0) continue;
+      lines.push(
+        `${c} connections${suffix ? ` (${NO_CACHE})` : ''}: p50 ${median(few.map((m) => m.p50)).toFixed(2)} → ${median(many.map((m) => m.p50)).toFixed(2)} ms, ` +
+          `per-round ratio median ${pct(median(pairs.map((p) => p.p50)))} (p50), ${pct(median(pairs.map((p) => p.rps)))} (req/s), from 10 to ${LARGE_LABEL} sessions`,
+      );
+    }
   }
   return lines.join('\n');
 }
@@ -222,8 +237,12 @@ interface GatewaySpec {
 }
 
 /** What the local session cache buys: the same Redis, every request reading it. */
-function extraGatewaySpecs(small: RedisServer): GatewaySpec[] {
-  return [{ name: 'gateway, Redis, 10 sessions, REDIS_SESSION_CACHE=false', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'false' }, redis: small, seed: 9 }];
+function extraGatewaySpecs(small: RedisServer, large: RedisServer): GatewaySpec[] {
+  const off = { REDIS_ENABLED: 'true', REDIS_SESSION_CACHE: 'false' };
+  return [
+    { name: `gateway, Redis, 10 sessions, ${NO_CACHE}`, env: { ...off, REDIS_URL: small.url }, redis: small, seed: 9 },
+    { name: `gateway, Redis, ${LARGE_LABEL} sessions, ${NO_CACHE}`, env: { ...off, REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
+  ];
 }
 
 try {

@@ -47,7 +47,7 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   const goDown = (reason: string) => {
     attempt += 1; // abandons any set-up in progress
     epoch += 1;
-    if (live) logger?.warn({ reason }, 'session cache off: invalidation channel lost; reading every session from Redis');
+    if (live && !closed) logger?.warn({ reason }, 'session cache off: invalidation channel lost; reading every session from Redis');
     live = false;
     emit(null);
   };
