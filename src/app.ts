@@ -78,10 +78,11 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   if (metrics) app.use(httpMetrics(metrics, config.proxy.routes));
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
+  // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
+  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
   app.use(auth.routes());
   app.use(backchannel.routes());
   app.use(settings.routes());
-  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
   if (config.staticDir) app.use(staticFiles(config.staticDir));
   app.use(() => {
     throw new NotFoundError();

@@ -95,6 +95,12 @@ export const envSchema = {
   REDIS_SENTINEL_PASSWORD: { group: 'redis', secret: true, description: 'Password of the Sentinels themselves.' },
   REDIS_CLUSTER_NODES: { group: 'redis', description: 'host:port,... seed nodes: Cluster mode (db 0 only).' },
   REDIS_COMMAND_TIMEOUT_MS: { group: 'redis', default: '1000', description: 'Bound in milliseconds on each store call.' },
+  REDIS_SESSION_CACHE: {
+    group: 'redis',
+    default: 'true',
+    description:
+      'Keep sessions read by this process in memory, dropped the moment Redis reports a change anywhere (client tracking; off while that channel is down); false = read Redis on every request. Not with Cluster.',
+  },
   REDIS_SECONDARY_URL: {
     group: 'redis',
     secret: true,

@@ -208,6 +208,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       topology,
       keyPrefix,
       commandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', { min: 50, max: 60_000 }),
+      sessionCache: bool('REDIS_SESSION_CACHE'),
       fallback: fallback === 'memory' ? 'memory' : 'none',
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),

@@ -20,11 +20,12 @@ export function hasCsrfHeader(ctx: Context): boolean {
  * provider, and proxied routes check X-CSRF before Origin.
  */
 export function originGuard(publicOrigin: string, exempt: (path: string) => boolean): Middleware {
-  return async (ctx: Context, next: Next) => {
+  // Not async: koa-compose turns the synchronous throw into a rejection all the same.
+  return (ctx: Context, next: Next) => {
     if (UNSAFE_METHODS.has(ctx.method) && !exempt(ctx.path) && hasForeignOrigin(ctx, publicOrigin)) {
       throw new OriginMismatchError();
     }
-    await next();
+    return next();
   };
 }
 

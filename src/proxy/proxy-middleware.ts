@@ -28,7 +28,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   return async (ctx: Context & { state: GatewayState }, next: Next) => {
     const match = matchProxyRoute(config.proxy.routes, ctx.req.url ?? '/');
     if (match.kind === 'none') return next();
-    ctx.set('Cache-Control', 'no-store');
+    ctx.res.setHeader('Cache-Control', 'no-store'); // res directly: Koa's ctx.set allocates arrays per call
     if (!hasCsrfHeader(ctx)) throw new CsrfRequiredError();
     if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
@@ -38,7 +38,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
       if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
       throw err;
     });
-    ctx.remove('Cache-Control'); // the upstream decides caching of its own answers
+    ctx.res.removeHeader('Cache-Control'); // the upstream decides caching of its own answers
     ctx.respond = false; // we stream the answer ourselves
     await upstream.forward({
       req: ctx.req,

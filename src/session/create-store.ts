@@ -1,14 +1,22 @@
+import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config, RedisConfig } from '../config/config.js';
+import { createCachedStore } from './cached-store.js';
 import { createFallbackStore } from './fallback-store.js';
 import { createMemoryStore } from './memory-store.js';
 import { createMigrationStore } from './migration-store.js';
 import { createRedisClient, describeRedisTarget } from './redis-client.js';
+import { createRedisInvalidations } from './redis-invalidations.js';
 import { createRedisStore } from './redis-store.js';
 import { createSessionRecordCodec, type SessionRecordCodec } from './session-record-codec.js';
 import type { SessionStore } from './session-store.js';
 import { createTokenSealer } from './token-sealer.js';
+
+// Local session cache bounds: 10 000 records of ~5 KB decoded is ~50 MB at most;
+// an entry is re-read at least every minute even if no invalidation came.
+const SESSION_CACHE_MAX_ENTRIES = 10_000;
+const SESSION_CACHE_MAX_AGE_MS = 60_000;
 
 /**
  * The store the configuration asks for, announced at start-up: memory, or
@@ -27,7 +35,7 @@ export function createStoreFromConfig(config: Config, deps: { logger: Logger; cl
     return createMemoryStore({ clock });
   }
   const codec = createSessionRecordCodec(createTokenSealer(config.session.secrets));
-  let store = redisStore(redis, { codec, clock, logger });
+  let store = redisStore(redis, { codec, clock, logger, sessionCache: redis.sessionCache });
   logger.info({ store: 'redis', target: describeRedisTarget(redis), key_prefix: redis.keyPrefix }, 'session store: redis');
 
   if (redis.secondaryUrl) {
@@ -56,7 +64,19 @@ export function createStoreFromConfig(config: Config, deps: { logger: Logger; cl
   return store;
 }
 
-function redisStore(config: RedisConfig, deps: { codec: SessionRecordCodec; clock: Clock; logger: Logger }): SessionStore {
-  const client = createRedisClient(config, { logger: deps.logger });
-  return createRedisStore({ client, codec: deps.codec, clock: deps.clock, keyPrefix: config.keyPrefix });
+function redisStore(
+  config: RedisConfig,
+  deps: { codec: SessionRecordCodec; clock: Clock; logger: Logger; sessionCache?: boolean },
+): SessionStore {
+  const { codec, clock, logger } = deps;
+  const client = createRedisClient(config, { logger });
+  const store = createRedisStore({ client, codec, clock, keyPrefix: config.keyPrefix });
+  if (!deps.sessionCache) return store;
+  if (client instanceof Cluster) {
+    logger.info({}, 'session cache off: not available with Redis Cluster (REDIS_SESSION_CACHE applies to single and Sentinel)');
+    return store;
+  }
+  // Decoded records kept in this process, dropped the moment Redis reports a change to their key.
+  const invalidations = createRedisInvalidations({ client, keyPrefix: config.keyPrefix, logger });
+  return createCachedStore(store, { invalidations, clock, maxEntries: SESSION_CACHE_MAX_ENTRIES, maxAgeMs: SESSION_CACHE_MAX_AGE_MS });
 }

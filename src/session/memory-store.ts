@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { deepFreeze } from './deep-freeze.js';
 import type { SessionRecord, SessionStore, SessionUpdate, StoreLock, StoreStatus } from './session-store.js';
 
 interface Expiring<T> {
@@ -11,7 +12,8 @@ interface Expiring<T> {
  * In-process store: the zero-setup default for development. One process only:
  * replicas would each see their own sessions (said at start-up by main.ts).
  * Expiry is checked against the injected clock on every read, so tests move
- * time instead of waiting.
+ * time instead of waiting. Records are stored as frozen copies and handed
+ * out as they are: no copy per read, and no caller can change the stored one.
  */
 export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number }): SessionStore {
   const { clock } = deps;
@@ -64,7 +66,7 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
     const removed: SessionRecord[] = [];
     for (const id of [...(ids ?? [])]) {
       const record = getLive(id) && remove(id);
-      if (record) removed.push(structuredClone(record));
+      if (record) removed.push(record);
     }
     return removed;
   };
@@ -82,27 +84,25 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
 
     async create(record) {
       remove(record.id);
-      sessions.set(record.id, structuredClone(record));
+      sessions.set(record.id, deepFreeze(structuredClone(record)));
       index(bySid, record.sid, record.id, true);
       index(bySub, record.sub, record.id, true);
     },
 
     async get(id) {
-      const record = getLive(id);
-      return record ? structuredClone(record) : null;
+      return getLive(id);
     },
 
     async update(id, update: SessionUpdate) {
       const record = getLive(id);
       if (!record) return null;
-      const next: SessionRecord = { ...record, ...update };
-      sessions.set(id, structuredClone(next));
-      return structuredClone(next);
+      const next: SessionRecord = deepFreeze(structuredClone({ ...record, ...update }));
+      sessions.set(id, next);
+      return next;
     },
 
     async delete(id) {
-      const record = remove(id);
-      return record ? structuredClone(record) : null;
+      return remove(id);
     },
 
     async deleteBySid(sid) {
@@ -116,7 +116,7 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
     async listBySub(sub) {
       return [...(bySub.get(sub) ?? [])].flatMap((id) => {
         const record = getLive(id);
-        return record ? [structuredClone(record)] : [];
+        return record ? [record] : [];
       });
     },
 

@@ -79,6 +79,13 @@ describe('loadConfig', () => {
     expect(redis?.commandTimeoutMs).toBe(1000);
   });
 
+  it('keeps the local session cache on by default; REDIS_SESSION_CACHE=false turns it off, anything else is an error', () => {
+    const on = { ...minimal, REDIS_ENABLED: 'true' };
+    expect(loadConfig(on).redis?.sessionCache).toBe(true);
+    expect(loadConfig({ ...on, REDIS_SESSION_CACHE: 'false' }).redis?.sessionCache).toBe(false);
+    expect(problemsOf({ ...on, REDIS_SESSION_CACHE: 'maybe' })).toContain('REDIS_SESSION_CACHE must be true or false (got "maybe")');
+  });
+
   it('refuses Sentinel and Cluster together, braces in the key prefix, and a sentinel without a name', () => {
     const problems = problemsOf({
       ...minimal,

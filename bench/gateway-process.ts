@@ -1,0 +1,56 @@
+/**
+ * The gateway as production runs it: `node dist/main.js` in its own process,
+ * configured through the environment, pinned to the proxy core.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findFreePort } from '../test/support/start-redis.js';
+import { startChild } from './child-processes.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+export interface GatewayProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** PUBLIC_URL = the listener's own address. */
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly logFile: string;
+}
+
+export interface GatewayProcessOptions {
+  name: string;
+  env: Record<string, string>;
+  cores?: string | undefined;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+  /** Log to /dev/null (LOG_LEVEL=info writes a line per request). */
+  discardLogs?: boolean;
+  /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
+  main?: string;
+}
+
+export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
+  const [port, adminPort] = [await findFreePort(), await findFreePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const logFile = options.discardLogs ? '/dev/null' : join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
+  const out = openSync(logFile, 'w');
+  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), options.main ?? MAIN], {
+    cores: options.cores,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: url },
+  });
+  closeSync(out);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway ${options.name} exited ${child.exitCode} at start-up; see ${logFile}`);
+    const ready = await fetch(`${adminUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`gateway ${options.name} not ready after 20 s; see ${logFile}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { name: options.name, pid: child.pid!, url, adminUrl, logFile };
+}

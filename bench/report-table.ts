@@ -1,0 +1,83 @@
+/** Turns the rounds' measurements into the markdown table of docs/benchmarks.md. */
+import type { LoadResult } from './load-generator.js';
+
+export interface Measurement extends LoadResult {
+  readonly target: string;
+  readonly connections: number;
+  readonly round: number;
+  /** CPU time of the proxy process during the run, in ms. */
+  readonly cpuMs: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+export interface Row {
+  target: string;
+  connections: number;
+  rpsMedian: number;
+  rpsMin: number;
+  rpsMax: number;
+  p50: number;
+  p99: number;
+  cpuUsPerRequest: number;
+  /** CPU seconds per wall second: 1.0 = one core saturated. */
+  cpuUtilisation: number;
+  /** Median over rounds of (this rps / baseline rps in the same round). */
+  rpsRatio?: number;
+  p99Ratio?: number;
+}
+
+export function summarise(measurements: readonly Measurement[], baseline: string): Row[] {
+  const keys = [...new Set(measurements.map((m) => `${m.connections}|${m.target}`))];
+  const rows: Row[] = [];
+  for (const key of keys) {
+    const [c, target] = key.split('|') as [string, string];
+    const connections = Number(c);
+    const runs = measurements.filter((m) => m.target === target && m.connections === connections);
+    const base = (round: number) => measurements.find((m) => m.target === baseline && m.connections === connections && m.round === round);
+    const rps = runs.map((m) => m.rps);
+    const row: Row = {
+      target,
+      connections,
+      rpsMedian: median(rps),
+      rpsMin: Math.min(...rps),
+      rpsMax: Math.max(...rps),
+      p50: median(runs.map((m) => m.p50)),
+      p99: median(runs.map((m) => m.p99)),
+      cpuUsPerRequest: median(runs.map((m) => (m.cpuMs * 1000) / m.requests)),
+      cpuUtilisation: median(runs.map((m) => m.cpuMs / 1000 / m.durationS)),
+    };
+    if (target !== baseline) {
+      const paired = runs.flatMap((m) => {
+        const b = base(m.round);
+        return b ? [{ rps: m.rps / b.rps, p99: m.p99 / b.p99 }] : [];
+      });
+      if (paired.length > 0) {
+        row.rpsRatio = median(paired.map((p) => p.rps));
+        row.p99Ratio = median(paired.map((p) => p.p99));
+      }
+    }
+    rows.push(row);
+  }
+  return rows.sort((a, b) => a.connections - b.connections);
+}
+
+export function markdownTable(rows: readonly Row[]): string {
+  const lines = [
+    '| proxy | conns | req/s median (min–max) | p50 ms | p99 ms | CPU µs/req | CPU cores used | req/s ÷ bare | p99 ÷ bare |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.target} | ${r.connections} | ${fmt(r.rpsMedian)} (${fmt(r.rpsMin)}–${fmt(r.rpsMax)}) | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ` +
+        `${r.cpuUsPerRequest.toFixed(0)} | ${r.cpuUtilisation.toFixed(2)} | ${r.rpsRatio?.toFixed(2) ?? '—'} | ${r.p99Ratio?.toFixed(2) ?? '—'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -1,0 +1,150 @@
+import type { Redis } from 'ioredis';
+import type { SessionInvalidations } from './cached-store.js';
+import type { RedisLogger } from './redis-state-log.js';
+
+export interface RedisInvalidationsDeps {
+  /** The store's own connection: its reads are the ones Redis tracks. */
+  client: Redis;
+  keyPrefix: string;
+  logger?: RedisLogger;
+  /** How often both connections are checked (PING, CLIENT TRACKINGINFO), in ms. */
+  checkIntervalMs?: number;
+}
+
+const CHANNEL = '__redis__:invalidate';
+
+/**
+ * Redis server-assisted client-side caching (CLIENT TRACKING, RESP2 with
+ * REDIRECT): Redis remembers which session keys the store's connection read
+ * and pushes the name of each one that is written, deleted, expired or
+ * evicted afterwards, by any client, to a second connection subscribed to
+ * `__redis__:invalidate`. That covers logouts and refreshes on other
+ * replicas, older gateway versions and redis-cli alike.
+ *
+ * Fail-safe: the feed is `live` only after tracking was switched on for the
+ * current pair of connections; any close, reconnect, failed check or
+ * mismatched redirect makes it not live (callers stop caching and flush)
+ * until it is set up again.
+ */
+export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionInvalidations {
+  const { client, keyPrefix, logger } = deps;
+  const subscriber = client.duplicate({ autoResubscribe: false, enableOfflineQueue: false, lazyConnect: false });
+  // Errors surface as close/reconnect below; the data connection's own errors are logged by redis-state-log.
+  subscriber.on('error', () => undefined);
+  const listeners: ((id: string | null) => void)[] = [];
+  let live = false;
+  let epoch = 0;
+  let attempt = 0;
+  // CLIENT ID of the subscriber while it is subscribed (a reconnect makes it a new client).
+  let subscribedAs: number | undefined;
+  let closed = false;
+  let lastFailure: string | undefined;
+
+  const emit = (id: string | null) => {
+    for (const listener of listeners) listener(id);
+  };
+
+  const goDown = (reason: string) => {
+    attempt += 1; // abandons any set-up in progress
+    epoch += 1;
+    if (live && !closed) logger?.warn({ reason }, 'session cache off: invalidation channel lost; reading every session from Redis');
+    live = false;
+    emit(null);
+  };
+
+  async function setUp(): Promise<void> {
+    const mine = ++attempt;
+    if (closed || live || client.status !== 'ready' || subscriber.status !== 'ready') return;
+    try {
+      if (subscribedAs === undefined) {
+        // Asked before SUBSCRIBE: a RESP2 connection in subscriber mode answers nothing else.
+        const id = Number(await subscriber.call('CLIENT', 'ID'));
+        await subscriber.subscribe(CHANNEL);
+        subscribedAs = id;
+      }
+      await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(subscribedAs));
+      if (mine !== attempt) return;
+      epoch += 1;
+      live = true;
+      lastFailure = undefined;
+      emit(null);
+      logger?.info({}, 'session cache on: Redis reports every change to a session read here');
+    } catch (err) {
+      if (mine !== attempt) return;
+      const reason = (err as Error).message;
+      // Said once per distinct reason (an old Redis or a missing ACL permission would repeat every check).
+      if (reason !== lastFailure) logger?.warn({ reason }, 'session cache off: Redis client tracking could not be switched on');
+      lastFailure = reason;
+      goDown(reason);
+    }
+  }
+
+  subscriber.on('messageBuffer', (channel: Buffer, message: Buffer[] | Buffer | null) => {
+    if (channel.toString() !== CHANNEL) return;
+    // A null (or empty) payload means FLUSHDB/FLUSHALL or a tracking-table overflow: everything.
+    if (!Array.isArray(message)) {
+      epoch += 1;
+      emit(null);
+      return;
+    }
+    for (const key of message) {
+      const name = key.toString();
+      if (name.startsWith(keyPrefix)) emit(name.slice(keyPrefix.length));
+    }
+  });
+
+  for (const [connection, name] of [[client, 'data'], [subscriber, 'invalidation']] as const) {
+    const lost = (how: string) => () => {
+      if (connection === subscriber) subscribedAs = undefined;
+      goDown(`${name} connection ${how}`);
+    };
+    connection.on('ready', () => void setUp());
+    connection.on('close', lost('closed'));
+    connection.on('reconnecting', lost('reconnecting'));
+    connection.on('end', lost('ended'));
+  }
+  void setUp();
+
+  // A connection can die without a FIN (a black-holed host), and the data
+  // connection's redirect can point at a subscriber that is no longer there.
+  const timer = setInterval(() => {
+    if (!live) return void setUp();
+    const expected = subscribedAs;
+    Promise.all([subscriber.ping(), client.call('CLIENT', 'TRACKINGINFO')])
+      .then(([, info]) => {
+        if (redirectOf(info) !== expected) goDown('tracking redirect no longer points at the subscriber');
+      })
+      .catch((err: unknown) => {
+        if (live && subscribedAs === expected) {
+          goDown(`check failed: ${(err as Error).message}`);
+          subscriber.disconnect(true);
+        }
+      });
+  }, deps.checkIntervalMs ?? 5_000);
+  timer.unref();
+
+  return {
+    get live() {
+      return live;
+    },
+    get epoch() {
+      return epoch;
+    },
+    subscribe(listener) {
+      listeners.push(listener);
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      goDown('closing');
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}
+
+/** The `redirect` field of CLIENT TRACKINGINFO's flat [name, value, ...] reply. */
+function redirectOf(info: unknown): number | undefined {
+  if (!Array.isArray(info)) return undefined;
+  const at = info.findIndex((v) => String(v) === 'redirect');
+  return at === -1 ? undefined : Number(info[at + 1]);
+}
