@@ -28,7 +28,7 @@ let b: TestGateway;
 
 beforeAll(async () => {
   [idp, redis, api] = await Promise.all([startIdentityProvider(), startRedis(), createEchoApi()]);
-  const env = { PROXY_ROUTES: `/api=${api.url}` };
+  const env = { PROXY_ROUTES: `/api=${api.url}`, REDIS_SESSION_CACHE: 'true' };
   a = await startTestGateway({ idp, redisUrl: redis.url, env });
   b = await startTestGateway({ idp, redisUrl: redis.url, publicUrl: a.publicUrl, env });
   await Promise.all([until(() => cacheOnCount(a) > 0), until(() => cacheOnCount(b) > 0)]);
