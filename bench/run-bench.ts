@@ -90,14 +90,14 @@ async function main(): Promise<void> {
   ];
   const gatewaySpecs: GatewaySpec[] = [
     { name: 'gateway, memory store', env: {}, seed: 0 },
-    { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
-    { name: `gateway, Redis, ${LARGE_LABEL} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
+    { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_SESSION_CACHE: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
+    { name: `gateway, Redis, ${LARGE_LABEL} sessions`, env: { REDIS_ENABLED: 'true', REDIS_SESSION_CACHE: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
     ...extraGatewaySpecs(small, large),
   ].filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
   // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
   for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
     const [label, main] = entry.split('=') as [string, string];
-    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9, main });
+    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: { REDIS_ENABLED: 'true', REDIS_SESSION_CACHE: 'true', REDIS_URL: small.url }, redis: small, seed: 9, main });
   }
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
