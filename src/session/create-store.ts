@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config, RedisConfig } from '../config/config.js';
 import { createCachedStore } from './cached-store.js';
+import { memoizeDecode } from './decode-memo.js';
 import { createFallbackStore } from './fallback-store.js';
 import { createMemoryStore } from './memory-store.js';
 import { createMigrationStore } from './migration-store.js';
@@ -17,6 +18,8 @@ import { createTokenSealer } from './token-sealer.js';
 // an entry is re-read at least every minute even if no invalidation came.
 const SESSION_CACHE_MAX_ENTRIES = 10_000;
 const SESSION_CACHE_MAX_AGE_MS = 60_000;
+// Decoded records remembered next to the exact bytes they came from (~10 KB each: ~10 MB at most).
+const DECODE_MEMO_MAX_ENTRIES = 1_000;
 
 /**
  * The store the configuration asks for, announced at start-up: memory, or
@@ -34,7 +37,7 @@ export function createStoreFromConfig(config: Config, deps: { logger: Logger; cl
     );
     return createMemoryStore({ clock });
   }
-  const codec = createSessionRecordCodec(createTokenSealer(config.session.secrets));
+  const codec = memoizeDecode(createSessionRecordCodec(createTokenSealer(config.session.secrets)), DECODE_MEMO_MAX_ENTRIES);
   let store = redisStore(redis, { codec, clock, logger, sessionCache: redis.sessionCache });
   logger.info({ store: 'redis', target: describeRedisTarget(redis), key_prefix: redis.keyPrefix }, 'session store: redis');
 
