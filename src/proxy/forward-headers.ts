@@ -76,7 +76,10 @@ function filterCookieHeader(header: string | undefined, isGatewayCookie: (name: 
     .join('; ');
 }
 
-function listedInConnection(value: string | string[] | undefined): Set<string> {
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
+function listedInConnection(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NONE_LISTED;
   return new Set(
     headerText(value)
       .split(',')

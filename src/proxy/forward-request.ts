@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, errors as undiciErrors } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
@@ -37,9 +38,9 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
 
   return {
     async forward({ req, res, origin, path, headers, isGatewayCookie }) {
-      const abort = new AbortController();
+      const hangUp = new HangUpSignal();
       const onClose = () => {
-        if (!res.writableFinished) abort.abort();
+        if (!res.writableFinished) hangUp.fire();
       };
       res.once('close', onClose);
       const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
@@ -53,7 +54,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       let answering = false;
       try {
         await agent.stream(
-          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: abort.signal },
+          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp },
           ({ statusCode, headers: answerHeaders }) => {
             answering = true;
             res.statusCode = statusCode;
@@ -70,7 +71,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
           return;
         }
         // The client left (its upload broke off, or it hung up while we waited): nobody to answer.
-        if (abort.signal.aborted || res.destroyed || (req.destroyed && !req.complete)) return;
+        if (hangUp.aborted || res.destroyed || (req.destroyed && !req.complete)) return;
         throw mapUpstreamError(err);
       } finally {
         res.off('close', onClose);
@@ -81,6 +82,24 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       await agent.close();
     },
   };
+}
+
+/**
+ * Tells undici the client hung up before the answer began. undici takes an
+ * EventEmitter with `aborted` as well as an AbortSignal; an AbortController
+ * costs ~6 µs to make and wire up (EventTarget), an EventEmitter ~0.1 µs, and
+ * one is made for every proxied request.
+ */
+class HangUpSignal extends EventEmitter {
+  aborted = false;
+  reason: Error | undefined;
+
+  fire(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new undiciErrors.RequestAbortedError('the client went away');
+    this.emit('abort');
+  }
 }
 
 function mapUpstreamError(err: unknown): Error {

@@ -30,6 +30,8 @@ export function matchProxyRoute(routes: readonly ProxyRoute[], rawTarget: string
 }
 
 function isConfinedRest(rest: string): boolean {
+  // Without a dot, a percent sign or a backslash no segment can climb out: the common case, one scan.
+  if (!/[.%\\]/.test(rest)) return true;
   if (/%2f|%5c|\\|%00/i.test(rest)) return false;
   for (const segment of rest.split('/')) {
     let decoded: string;
