@@ -97,9 +97,9 @@ export const envSchema = {
   REDIS_COMMAND_TIMEOUT_MS: { group: 'redis', default: '1000', description: 'Bound in milliseconds on each store call.' },
   REDIS_SESSION_CACHE: {
     group: 'redis',
-    default: 'false',
+    default: 'true',
     description:
-      'true = keep sessions read by this process in memory, dropped the moment Redis reports a change anywhere (client tracking; off while that channel is down); false = read Redis on every request. Not with Cluster.',
+      'true = keep sessions read by this process in memory, dropped the moment Redis reports a change anywhere (client tracking; bypassed while that channel is down or Redis has not answered for REDIS_COMMAND_TIMEOUT_MS); false = read Redis on every request. Not with Cluster.',
   },
   REDIS_SECONDARY_URL: {
     group: 'redis',

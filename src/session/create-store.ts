@@ -80,6 +80,12 @@ function redisStore(
     return store;
   }
   // Decoded records kept in this process, dropped the moment Redis reports a change to their key.
-  const invalidations = createRedisInvalidations({ client, keyPrefix: config.keyPrefix, logger });
+  const invalidations = createRedisInvalidations({
+    client,
+    keyPrefix: config.keyPrefix,
+    logger,
+    clock,
+    staleAfterMs: config.commandTimeoutMs,
+  });
   return createCachedStore(store, { invalidations, clock, maxEntries: SESSION_CACHE_MAX_ENTRIES, maxAgeMs: SESSION_CACHE_MAX_AGE_MS });
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
 import type { SessionInvalidations } from './cached-store.js';
 import type { RedisLogger } from './redis-state-log.js';
 
@@ -9,6 +10,14 @@ export interface RedisInvalidationsDeps {
   logger?: RedisLogger;
   /** How often both connections are checked (PING, CLIENT TRACKINGINFO), in ms. */
   checkIntervalMs?: number;
+  clock?: Clock;
+  /**
+   * The feed counts as live only while the data connection answered a PING
+   * within this many ms (REDIS_COMMAND_TIMEOUT_MS): a Redis that hangs without
+   * dropping the connection stops the cache, so requests reach Redis and get
+   * the contract's 503 instead of cached answers.
+   */
+  staleAfterMs?: number;
 }
 
 const CHANNEL = '__redis__:invalidate';
@@ -24,10 +33,14 @@ const CHANNEL = '__redis__:invalidate';
  * Fail-safe: the feed is `live` only after tracking was switched on for the
  * current pair of connections; any close, reconnect, failed check or
  * mismatched redirect makes it not live (callers stop caching and flush)
- * until it is set up again.
+ * until it is set up again. It is also not live while the data connection
+ * has not answered a PING for `staleAfterMs`: a hung Redis cannot send
+ * invalidations either, and must be seen as the outage it is.
  */
 export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionInvalidations {
   const { client, keyPrefix, logger } = deps;
+  const clock = deps.clock ?? Date.now;
+  const staleAfterMs = deps.staleAfterMs ?? 1_000;
   const subscriber = client.duplicate({ autoResubscribe: false, enableOfflineQueue: false, lazyConnect: false });
   // Errors surface as close/reconnect below; the data connection's own errors are logged by redis-state-log.
   subscriber.on('error', () => undefined);
@@ -39,6 +52,10 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   let subscribedAs: number | undefined;
   let closed = false;
   let lastFailure: string | undefined;
+  // When the data connection last answered; a read served from the cache is no older than this proof of life.
+  let heardAtMs = -Infinity;
+  let heartbeatInFlight = false;
+  const fresh = () => clock() - heardAtMs <= staleAfterMs;
 
   const emit = (id: string | null) => {
     for (const listener of listeners) listener(id);
@@ -64,6 +81,7 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
       }
       await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(subscribedAs));
       if (mine !== attempt) return;
+      heardAtMs = clock();
       epoch += 1;
       live = true;
       lastFailure = undefined;
@@ -123,9 +141,27 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   }, deps.checkIntervalMs ?? 5_000);
   timer.unref();
 
+  // Proof of life at twice the rate it is needed, one PING at a time.
+  const heartbeat = setInterval(() => {
+    if (!live) return;
+    if (!fresh()) return goDown(`no answer from redis for ${staleAfterMs} ms`);
+    if (heartbeatInFlight) return;
+    heartbeatInFlight = true;
+    client
+      .ping()
+      .then(() => {
+        heardAtMs = clock();
+      })
+      .catch(() => undefined) // a failed PING simply proves nothing; staleness does the rest
+      .finally(() => {
+        heartbeatInFlight = false;
+      });
+  }, Math.max(10, Math.floor(staleAfterMs / 2)));
+  heartbeat.unref();
+
   return {
     get live() {
-      return live;
+      return live && fresh();
     },
     get epoch() {
       return epoch;
@@ -136,6 +172,7 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
     async close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(heartbeat);
       goDown('closing');
       await subscriber.quit().catch(() => subscriber.disconnect());
     },

@@ -79,10 +79,10 @@ describe('loadConfig', () => {
     expect(redis?.commandTimeoutMs).toBe(1000);
   });
 
-  it('keeps the local session cache off by default; REDIS_SESSION_CACHE=true turns it on, anything else is an error', () => {
+  it('keeps the local session cache on by default; REDIS_SESSION_CACHE=false turns it off, anything else is an error', () => {
     const on = { ...minimal, REDIS_ENABLED: 'true' };
-    expect(loadConfig(on).redis?.sessionCache).toBe(false);
-    expect(loadConfig({ ...on, REDIS_SESSION_CACHE: 'true' }).redis?.sessionCache).toBe(true);
+    expect(loadConfig(on).redis?.sessionCache).toBe(true);
+    expect(loadConfig({ ...on, REDIS_SESSION_CACHE: 'false' }).redis?.sessionCache).toBe(false);
     expect(problemsOf({ ...on, REDIS_SESSION_CACHE: 'maybe' })).toContain('REDIS_SESSION_CACHE must be true or false (got "maybe")');
   });
 
