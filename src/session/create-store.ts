@@ -84,7 +84,6 @@ function redisStore(
     client,
     keyPrefix: config.keyPrefix,
     logger,
-    clock,
     staleAfterMs: config.commandTimeoutMs,
   });
   return createCachedStore(store, { invalidations, clock, maxEntries: SESSION_CACHE_MAX_ENTRIES, maxAgeMs: SESSION_CACHE_MAX_AGE_MS });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Clock } from '../clock.js';
 import type { SessionInvalidations } from './cached-store.js';
+import { startHeartbeat } from './redis-heartbeat.js';
 import type { RedisLogger } from './redis-state-log.js';
 
 export interface RedisInvalidationsDeps {
@@ -10,7 +10,6 @@ export interface RedisInvalidationsDeps {
   logger?: RedisLogger;
   /** How often both connections are checked (PING, CLIENT TRACKINGINFO), in ms. */
   checkIntervalMs?: number;
-  clock?: Clock;
   /**
    * The feed counts as live only while the data connection answered a PING
    * within this many ms (REDIS_COMMAND_TIMEOUT_MS): a Redis that hangs without
@@ -39,7 +38,6 @@ const CHANNEL = '__redis__:invalidate';
  */
 export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionInvalidations {
   const { client, keyPrefix, logger } = deps;
-  const clock = deps.clock ?? Date.now;
   const staleAfterMs = deps.staleAfterMs ?? 1_000;
   const subscriber = client.duplicate({ autoResubscribe: false, enableOfflineQueue: false, lazyConnect: false });
   // Errors surface as close/reconnect below; the data connection's own errors are logged by redis-state-log.
@@ -48,44 +46,54 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   let live = false;
   let epoch = 0;
   let attempt = 0;
-  // CLIENT ID of the subscriber while it is subscribed (a reconnect makes it a new client).
+  // CLIENT ID and server run_id of the subscriber while it is subscribed (a reconnect makes it a new client).
   let subscribedAs: number | undefined;
+  let subscriberRunId: string | undefined;
   let closed = false;
   let lastFailure: string | undefined;
-  // When the data connection last answered; a read served from the cache is no older than this proof of life.
-  let heardAtMs = -Infinity;
-  let heartbeatInFlight = false;
-  const fresh = () => clock() - heardAtMs <= staleAfterMs;
 
   const emit = (id: string | null) => {
     for (const listener of listeners) listener(id);
   };
 
+  const silentFor = `redis has not answered a PING for ${staleAfterMs} ms`;
+  const heartbeat = startHeartbeat(client, {
+    staleAfterMs,
+    onSilent: () => goDown(silentFor),
+    onAnswer: () => void setUp(),
+  });
+
   const goDown = (reason: string) => {
     attempt += 1; // abandons any set-up in progress
     epoch += 1;
-    if (live && !closed) logger?.warn({ reason }, 'session cache off: invalidation channel lost; reading every session from Redis');
+    if (live && !closed) logger?.warn({ reason }, 'session cache off: reading every session from Redis');
     live = false;
     emit(null);
   };
 
   async function setUp(): Promise<void> {
-    const mine = ++attempt;
     if (closed || live || client.status !== 'ready' || subscriber.status !== 'ready') return;
+    const mine = ++attempt;
     try {
       if (subscribedAs === undefined) {
         // Asked before SUBSCRIBE: a RESP2 connection in subscriber mode answers nothing else.
         const id = Number(await subscriber.call('CLIENT', 'ID'));
+        const runId = runIdOf(await subscriber.info('server'));
         await subscriber.subscribe(CHANNEL);
-        subscribedAs = id;
+        [subscribedAs, subscriberRunId] = [id, runId];
+      }
+      // Sentinel: mid-failover the two connections can reach different masters, where the id names someone else.
+      if (runIdOf(await client.info('server')) !== subscriberRunId) {
+        subscriber.disconnect(true);
+        throw new Error('the data and invalidation connections reached different Redis servers');
       }
       await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(subscribedAs));
       if (mine !== attempt) return;
-      heardAtMs = clock();
       epoch += 1;
       live = true;
       lastFailure = undefined;
       emit(null);
+      heartbeat.heard();
       logger?.info({}, 'session cache on: Redis reports every change to a session read here');
     } catch (err) {
       if (mine !== attempt) return;
@@ -126,7 +134,8 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   // A connection can die without a FIN (a black-holed host), and the data
   // connection's redirect can point at a subscriber that is no longer there.
   const timer = setInterval(() => {
-    if (!live) return void setUp();
+    // While Redis is silent the heartbeat brings the cache back; a set-up now would only time out.
+    if (!live) return heartbeat.silent ? undefined : void setUp();
     const expected = subscribedAs;
     Promise.all([subscriber.ping(), client.call('CLIENT', 'TRACKINGINFO')])
       .then(([, info]) => {
@@ -141,27 +150,11 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
   }, deps.checkIntervalMs ?? 5_000);
   timer.unref();
 
-  // Proof of life at twice the rate it is needed, one PING at a time.
-  const heartbeat = setInterval(() => {
-    if (!live) return;
-    if (!fresh()) return goDown(`no answer from redis for ${staleAfterMs} ms`);
-    if (heartbeatInFlight) return;
-    heartbeatInFlight = true;
-    client
-      .ping()
-      .then(() => {
-        heardAtMs = clock();
-      })
-      .catch(() => undefined) // a failed PING simply proves nothing; staleness does the rest
-      .finally(() => {
-        heartbeatInFlight = false;
-      });
-  }, Math.max(10, Math.floor(staleAfterMs / 2)));
-  heartbeat.unref();
-
   return {
     get live() {
-      return live && fresh();
+      // Checked at every read, not only at the next heartbeat tick: nothing is served once Redis is silent.
+      if (live && heartbeat.silent) goDown(silentFor);
+      return live;
     },
     get epoch() {
       return epoch;
@@ -172,11 +165,15 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
     async close() {
       closed = true;
       clearInterval(timer);
-      clearInterval(heartbeat);
+      heartbeat.stop();
       goDown('closing');
       await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
+}
+
+function runIdOf(info: string): string | undefined {
+  return /^run_id:(\w+)/m.exec(info)?.[1];
 }
 
 /** The `redirect` field of CLIENT TRACKINGINFO's flat [name, value, ...] reply. */

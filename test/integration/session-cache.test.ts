@@ -137,6 +137,28 @@ describe('session cache on two replicas sharing one Redis', () => {
     }
   });
 
+  it('stops serving from memory while Redis hangs (503, not a stale 200), and after it a logout elsewhere still lands at once', async () => {
+    const { cookie } = await login();
+    expect(await proxied(b, cookie)).toBe(200);
+    const [onBefore, offBefore] = [cacheOnCount(b), cacheOffCount(b)];
+    await redis.cli('CLIENT', 'PAUSE', '5000', 'ALL');
+    const paused = Date.now();
+    let status: number;
+    do status = await proxied(b, cookie);
+    while (status === 200 && Date.now() - paused < 3_500);
+    expect(status).toBe(503);
+    expect(cacheOffCount(b)).toBe(offBefore + 1);
+
+    await until(() => cacheOnCount(b) > onBefore);
+    expect(await proxied(b, cookie)).toBe(200);
+    const before = await getCalls();
+    expect(await proxied(b, cookie)).toBe(200);
+    expect(await getCalls()).toBe(before); // cached again
+    expect((await logoutOn(a, cookie)).status).toBe(200);
+    expect(await proxied(b, cookie)).toBe(401);
+    expect(cacheOffCount(b)).toBe(offBefore + 1);
+  });
+
   it('drops what it cached when its data connection drops, and tracks the new one', async () => {
     const { cookie } = await login();
     expect(await proxied(b, cookie)).toBe(200);

@@ -39,6 +39,8 @@ const gatewayEnv = () => ({
   PROXY_ROUTES: `/api=${echo.url}`,
 });
 
+const getCalls = async () => Number(/cmdstat_get:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
+
 async function admin(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${gw.adminUrl}${path}`);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -87,7 +89,10 @@ describe('a gateway whose Redis goes away', () => {
   it('answers 503 store_unavailable within the command timeout while Redis hangs, even for a cached session, then serves it again', async () => {
     const browser = await logIn(gw);
     await waitUntil('the session cache on', 10_000, () => logLines(gw, /^session cache on/).length > 0);
-    expect((await me(gw, browser)).status).toBe(200); // now held in the local session cache
+    expect((await me(gw, browser)).status).toBe(200);
+    const getsBefore = await getCalls();
+    expect((await me(gw, browser)).status).toBe(200);
+    expect(await getCalls()).toBe(getsBefore); // served from the local session cache: no GET reached Redis
 
     await redis.cli('CLIENT', 'PAUSE', '4000', 'ALL');
     const paused = performance.now();
@@ -102,10 +107,16 @@ describe('a gateway whose Redis goes away', () => {
     expect(hung).toMatchObject({ status: 503, body: { error: 'store_unavailable' } });
     expect(ms).toBeLessThan(3 * COMMAND_TIMEOUT_MS);
     expect(performance.now() - paused).toBeLessThan(4 * COMMAND_TIMEOUT_MS);
-    expect(logLines(gw, /^session cache off/)).toHaveLength(1);
 
     await waitUntil('the pause to end', 10_000, async () => (await me(gw, browser)).status === 200);
     expect(browser.jar.get(gw.publicUrl, gw.config.session.cookieName)).toBeDefined();
+    // Back on by itself once Redis answers, with one log line each way for the whole hang.
+    await waitUntil('the session cache back on', 10_000, () => logLines(gw, /^session cache on/).length === 2);
+    expect(logLines(gw, /^session cache off/)).toHaveLength(1);
+    expect((await me(gw, browser)).status).toBe(200);
+    const getsAfter = await getCalls();
+    expect((await me(gw, browser)).status).toBe(200);
+    expect(await getCalls()).toBe(getsAfter);
   });
 
   it('survives Redis killed and restarted under traffic: 503s during, the same session 200 after, one log line per state change', async () => {
