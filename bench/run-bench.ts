@@ -10,7 +10,7 @@
  * BENCH_TARGETS (comma list of parts of target names to run; default all), BENCH_LOAD_GENERATOR (wrk|autocannon),
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
- * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions).
+ * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -98,7 +98,9 @@ async function main(): Promise<void> {
   // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
   for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
     const [label, main] = entry.split('=') as [string, string];
-    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9, main });
+    // The cache set explicitly: builds before 1e755e7 had it off by default, and the code is what is compared.
+    const cacheOn = { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'true' };
+    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: cacheOn, redis: small, seed: 9, main });
   }
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
