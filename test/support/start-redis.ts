@@ -87,6 +87,11 @@ function makeTempDir(kind: string): string {
 // --- free ports --------------------------------------------------------------
 
 const handedOut = new Set<number>();
+// Concurrent vitest workers (VITEST_POOL_ID 1..n) draw ports from disjoint residues mod 8, so a port
+// one worker leaves free for a moment (a Redis killed to be restarted) is never handed to another
+// worker's server, which restart() would then find answering PING in its place.
+const POOL_SLOTS = 8;
+const poolSlot = (Number(process.env['VITEST_POOL_ID']) || 0) % POOL_SLOTS;
 
 function ephemeralPortRangeStart(): number {
   try {
@@ -125,7 +130,8 @@ export async function findFreePort(opts: { withClusterBus?: boolean } = {}): Pro
   const low = 10_000;
   const high = ephemeralPortRangeStart() - (opts.withClusterBus ? 10_000 : 0);
   for (let attempt = 0; attempt < 200 && high - low > 100; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low));
+    const drawn = low + Math.floor(Math.random() * (high - low));
+    const port = drawn - (drawn % POOL_SLOTS) + poolSlot; // the cluster bus (+10000) keeps the residue
     if (handedOut.has(port) || (opts.withClusterBus && handedOut.has(port + 10_000))) continue;
     if (!(await canBind(port)) || (opts.withClusterBus && !(await canBind(port + 10_000)))) continue;
     handedOut.add(port);
@@ -202,7 +208,12 @@ async function startServer(spec: ServerSpec): Promise<RedisServer> {
         throw new Error(`redis-server (${spec.kind}) on port ${port} exited at start-up:\n${logTail(dir)}`);
       }
       const pong = await cli('PING').catch(() => '');
-      if (pong === 'PONG') return;
+      if (pong === 'PONG') {
+        // The answer must come from the server just started, not from whoever took the port meanwhile.
+        const pid = Number(/process_id:(\d+)/.exec(await cli('INFO', 'server'))?.[1]);
+        if (pid === child.pid) return;
+        throw new Error(`redis-server (${spec.kind}): port ${port} answered PING from another process (pid ${pid}); Address already in use`);
+      }
       if (Date.now() > deadline) throw new Error(`redis-server (${spec.kind}) on port ${port} did not answer PING:\n${logTail(dir)}`);
       await sleep(50);
     }
