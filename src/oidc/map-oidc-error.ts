@@ -27,6 +27,10 @@ export function mapOidcError(err: unknown): GatewayError {
     // fetch() rejects with TypeError("fetch failed") on connection errors.
     return new ProviderUnavailableError(err);
   }
+  if (code === 'OAUTH_TIMEOUT' || code === 'OAUTH_ABORT') {
+    // openid-client's own wrapping of an OIDC_TIMEOUT_MS timeout (the DOMException is its cause).
+    return new ProviderUnavailableError(err);
+  }
   if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
     // A non-OAuth answer (HTML error page, 502 from a proxy in front of the provider).
     return new ProviderUnavailableError(err);

@@ -209,6 +209,23 @@ describe('GET /auth/callback refuses', () => {
   });
 });
 
+describe('GET /auth/callback with a provider slower than OIDC_TIMEOUT_MS', () => {
+  it('answers 503 provider_unavailable, not 400, and leaves no session behind', async () => {
+    const impatient = await startTestGateway({ idp, env: { OIDC_TIMEOUT_MS: '300' } });
+    try {
+      const pending = await startLogin(`${impatient.publicUrl}/auth/login`, admin);
+      idp.setLatencyMs(1_000);
+      const { finalResponse } = await finishLogin(pending, { headers: JSON_ACCEPT });
+      expect(finalResponse.status).toBe(503);
+      expect(await json(finalResponse)).toMatchObject({ error: 'provider_unavailable' });
+      expect(pending.jar.get(impatient.publicUrl, 'bff_session')).toBeUndefined();
+    } finally {
+      idp.setLatencyMs(0);
+      await impatient.close();
+    }
+  });
+});
+
 describe('GET /auth/me', () => {
   it('answers 401 without a cookie', async () => {
     const response = await fetch(`${gw.publicUrl}/auth/me`);
