@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { InvalidLogoutTokenError, UnsupportedMediaTypeError } from '../errors.js';
+import { InvalidLogoutTokenError, PayloadTooLargeError } from '../errors.js';
 import type { LogoutTokenVerifier } from '../oidc/logout-token.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { SessionStore } from '../session/session-store.js';
@@ -52,10 +52,17 @@ export function createBackchannelLogoutRoute(deps: BackchannelLogoutDeps): Route
   return router;
 }
 
+/** Every way of not carrying one good token is "a bad token" (400), as the contract and §2.8 say. */
 async function readLogoutToken(ctx: Ctx): Promise<string> {
   // §2.5: the token comes as an application/x-www-form-urlencoded POST body.
-  if (!ctx.is('application/x-www-form-urlencoded')) throw new UnsupportedMediaTypeError('application/x-www-form-urlencoded');
-  const form = new URLSearchParams((await readLimitedBody(ctx, LOGOUT_FORM_LIMIT_BYTES)).toString('utf8'));
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new InvalidLogoutTokenError('the logout_token must come in an application/x-www-form-urlencoded body');
+  }
+  const body = await readLimitedBody(ctx, LOGOUT_FORM_LIMIT_BYTES).catch((err: unknown) => {
+    if (err instanceof PayloadTooLargeError) throw new InvalidLogoutTokenError(`the form is larger than ${LOGOUT_FORM_LIMIT_BYTES} bytes`);
+    throw err;
+  });
+  const form = new URLSearchParams(body.toString('utf8'));
   const tokens = form.getAll('logout_token');
   if (tokens.length !== 1 || tokens[0] === '') throw new InvalidLogoutTokenError('the form needs exactly one logout_token field');
   return tokens[0]!;

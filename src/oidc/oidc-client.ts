@@ -147,7 +147,10 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     endSessionUrl(params) {
       const c = configuration;
       if (!c?.serverMetadata().end_session_endpoint) return null;
-      return oidc.buildEndSessionUrl(c, params).href;
+      const url = oidc.buildEndSessionUrl(c, params);
+      // openid-client always adds client_id; the contract sends it only in place of a missing id_token_hint.
+      if (url.searchParams.has('id_token_hint')) url.searchParams.delete('client_id');
+      return url.href;
     },
 
     close() {

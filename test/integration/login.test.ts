@@ -270,6 +270,7 @@ describe('POST /auth/logout', () => {
     expect(url.href.startsWith(idp.issuer)).toBe(true);
     expect(url.searchParams.get('id_token_hint')).toMatch(/^eyJ/);
     expect(url.searchParams.get('post_logout_redirect_uri')).toBe(`${gw.publicUrl}/`);
+    expect(url.searchParams.has('client_id')).toBe(false); // the contract's shape: client_id only without a session
     expect(browser.jar.get(gw.publicUrl, 'bff_session')).toBeUndefined();
     expect(idp.counters.revocations).toBe(revocationsBefore + 1);
     expect((await browser.fetch(`${gw.publicUrl}/auth/me`)).status).toBe(401);
