@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
+import { answerClientError } from './http/client-error.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
 import { createAdminSessionRoutes } from './ops/admin-sessions.js';
@@ -67,6 +68,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
 
   const server = createServer(callback);
   server.on('upgrade', websockets.handleUpgrade);
+  server.on('clientError', answerClientError);
   // Load balancers (AWS ALB, ingress-nginx) keep idle upstream connections for 60 s; Node's 5 s default
   // would close them under the balancer's feet and show up as sporadic 502s. Headers must outlast it.
   server.keepAliveTimeout = 65_000;
@@ -74,6 +76,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   // Proxied streams (downloads, long polls) may stay open as long as they like.
   server.requestTimeout = 0;
   const adminServer = createServer(adminApp.callback());
+  adminServer.on('clientError', answerClientError);
   const host = deps.host ?? '127.0.0.1';
   await listen(server, config.port, host);
   await listen(adminServer, config.adminPort, host);

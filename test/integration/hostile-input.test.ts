@@ -35,15 +35,21 @@ function rawRequest(path: string, headers: Record<string, string>): Promise<{ st
 }
 
 /** Bytes on a socket, for requests no HTTP client will send; resolves with the status code. */
-function socketRequest(raw: string): Promise<number> {
+async function socketRequest(raw: string): Promise<number> {
+  return (await socketAnswer(raw)).status;
+}
+
+async function socketAnswer(raw: string): Promise<{ status: number; head: string; body: string }> {
   const { hostname, port } = new URL(gw.url);
-  return new Promise((resolve, reject) => {
+  const answer = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(raw, 'latin1'));
-    let answer = '';
-    socket.on('data', (d) => (answer += d));
-    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
+    let text = '';
+    socket.on('data', (d) => (text += d));
+    socket.on('end', () => resolve(text));
     socket.on('error', reject);
   });
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body };
 }
 
 const stillServing = async () => expect((await fetch(`${gw.url}/auth/me`, { headers: { cookie } })).status).toBe(200);
@@ -52,6 +58,17 @@ describe('hostile input never gets a 5xx and never stops the gateway', () => {
   it('answers 431 to oversized headers', async () => {
     const { status } = await rawRequest('/auth/me', { cookie: `bff_session=${'a'.repeat(20_000)}` });
     expect(status).toBe(431);
+    await stillServing();
+  });
+
+  it('answers requests the HTTP parser refuses in the contract JSON error shape', async () => {
+    const tooLarge = await socketAnswer(`GET /auth/me HTTP/1.1\r\nHost: x\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(tooLarge.status).toBe(431);
+    expect(tooLarge.head).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(tooLarge.body)).toEqual({ error: 'headers_too_large', message: expect.any(String) });
+    const malformed = await socketAnswer('GET /auth/me HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n');
+    expect(malformed.status).toBe(400);
+    expect(JSON.parse(malformed.body)).toEqual({ error: 'bad_request', message: expect.any(String) });
     await stillServing();
   });
 
