@@ -22,8 +22,10 @@ export interface SessionAccess {
   clearCookie(ctx: Ctx): void;
 }
 
-// Idle tracking writes at most once per this fraction of the idle timeout, so
-// a busy SPA does not turn every read into a write.
+// Idle tracking writes at most once a second (or per 5 % of a limit shorter
+// than 20 s), so a busy SPA does not turn every read into a write, and no
+// session ends more than that early.
+const IDLE_TOUCH_MAX_MS = 1_000;
 const IDLE_TOUCH_FRACTION = 0.05;
 
 export function createSessionAccess(deps: {
@@ -35,7 +37,7 @@ export function createSessionAccess(deps: {
   const { config, store, cookies, clock } = deps;
   const name = config.session.cookieName;
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
-
+  const touchEveryMs = idleMs === undefined ? 0 : Math.min(IDLE_TOUCH_MAX_MS, idleMs * IDLE_TOUCH_FRACTION);
 
   const access: SessionAccess = {
     cookieSessionId(ctx) {
@@ -83,7 +85,7 @@ export function createSessionAccess(deps: {
       await store.delete(record.id);
       return null;
     }
-    if (now - lastSeen < limitMs * IDLE_TOUCH_FRACTION) return record;
+    if (now - lastSeen < touchEveryMs) return record;
     return (await store.update(record.id, { last_seen_at_ms: now })) ?? null;
   }
 

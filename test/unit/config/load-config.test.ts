@@ -65,6 +65,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a short ADMIN_TOKEN under production and only warns elsewhere; takes short lifetimes and timeouts', () => {
+    const prod = { ...minimal, NODE_ENV: 'production', OIDC_ISSUER: 'https://kc/realms/x', SESSION_SECRET: 'x'.repeat(32) };
+    expect(problemsOf({ ...prod, ADMIN_TOKEN: 'short' })).toEqual(['ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production']);
+    const dev = loadConfig({ ...minimal, ADMIN_TOKEN: 'short' });
+    expect(dev.adminToken).toBe('short');
+    expect(dev.warnings.join('\n')).toMatch(/ADMIN_TOKEN is shorter than 16 characters/);
+    const quick = loadConfig({ ...minimal, SESSION_TTL_SECONDS: '5', SESSION_IDLE_TIMEOUT_SECONDS: '2', OIDC_TIMEOUT_MS: '50', PROXY_TIMEOUT_MS: '50' });
+    expect([quick.session.ttlSeconds, quick.session.idleTimeoutSeconds, quick.oidc.timeoutMs, quick.proxy.timeoutMs]).toEqual([5, 2, 50, 50]);
+  });
+
   it('makes cookies Secure when PUBLIC_URL is https', () => {
     expect(loadConfig({ ...minimal, PUBLIC_URL: 'https://app.example' }).secureCookies).toBe(true);
   });
