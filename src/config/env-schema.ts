@@ -128,7 +128,7 @@ export const envSchema = {
   },
   LOGIN_RATE_LIMIT_PER_MINUTE: {
     group: 'security',
-    default: '30',
+    default: '300',
     description: 'Logins started per client IP per minute (kept in the store); 0 disables.',
   },
 
