@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
@@ -66,7 +66,16 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 
-  const server = createServer(callback);
+  // Answers not yet begun, so that shutdown can turn their keep-alive off (see drain()).
+  const unanswered = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    if (shuttingDown) res.shouldKeepAlive = false;
+    else {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    }
+    callback(req, res);
+  });
   server.on('upgrade', websockets.handleUpgrade);
   server.on('clientError', answerClientError);
   // Load balancers (AWS ALB, ingress-nginx) keep idle upstream connections for 60 s; Node's 5 s default
@@ -94,6 +103,9 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
       closing ??= (async () => {
         shuttingDown = true;
         // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
+        // Every answer from now on says Connection: close, so clients and balancers stop reusing connections.
+        for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
+        unanswered.clear();
         await Promise.all([drain(server, config.shutdownTimeoutMs), websockets.close()]);
         await new Promise<void>((resolve) => {
           adminServer.close(() => resolve());
@@ -122,9 +134,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 /** Stops accepting, lets in-flight requests finish, then cuts whatever is left at the deadline. */
 async function drain(server: Server, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A connection whose answer began before shutdown turns idle when it ends: close it then, not at the deadline.
   server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
   await Promise.race([closed, deadline]);
+  clearInterval(sweep);
   server.closeAllConnections();
   await closed;
 }

@@ -112,6 +112,11 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         requestId,
       }),
     });
+    if (closing && answer.kind === 'upgraded') {
+      // Shutdown began while this handshake was under way: its bridge would outlive the 1001 sweep.
+      answer.socket.destroy();
+      throw new GatewayError(503, 'shutting_down', 'The gateway is shutting down; reconnect shortly.');
+    }
     if (answer.kind === 'refused') {
       log.info({ path: match.route.prefix, status: answer.response.statusCode }, 'websocket refused by upstream');
       relayUpstreamRefusal(socket, answer.response, isGatewayCookie);
@@ -145,7 +150,8 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
       // Notices a peer that vanished without a FIN (laptop lid closed) within minutes, not hours.
       socket.setKeepAlive(true, 30_000);
     }
-    const bridge = bridgeWebSockets(client, upstream, { ...heads, graceMs: CLOSE_GRACE_MS });
+    // A peer that never answers the close frame may not hold shutdown past SHUTDOWN_TIMEOUT_MS.
+    const bridge = bridgeWebSockets(client, upstream, { ...heads, graceMs: Math.min(CLOSE_GRACE_MS, config.shutdownTimeoutMs) });
     bridges.add(bridge);
     const unwatch = watch.watch(session.id, () => bridge.close(CLOSE_SESSION_ENDED, 'session ended'));
     const opened = clock();

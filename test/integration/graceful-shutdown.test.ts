@@ -1,9 +1,15 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { loginThroughProvider } from '../support/browser-login.js';
 import { json } from '../support/http.js';
 import { spawnGateway, type GatewayProcess } from '../support/spawn-gateway.js';
+import { loginCookie } from '../support/proxy-test-kit.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
+import { startTestGateway } from '../support/start-test-gateway.js';
 
 let idp: TestIdentityProvider;
 let api: EchoApi;
@@ -19,13 +25,30 @@ afterAll(async () => {
   await Promise.all([idp?.close(), api?.close()]);
 });
 
+/** GET over a keep-alive agent, as a load balancer's pool would send it. */
+function keepAliveGet(url: string, agent: http.Agent, headers: Record<string, string>): Promise<{ status: number; connection?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ...(res.headers.connection ? { connection: res.headers.connection } : {}) }));
+      })
+      .on('error', reject);
+  });
+}
+
 it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses new connections and exits 0', async () => {
   const base = gateway.url;
   const { browser } = await loginThroughProvider(`${base}/auth/login`, { username: 'admin', password: 'test' });
+  const agent = new http.Agent({ keepAlive: true });
+  const headers = { cookie: browser.jar.cookieHeaderFor(`${base}/`)!, 'x-csrf': '1' };
+  expect((await keepAliveGet(`${base}/auth/me`, agent, headers)).connection).toBe('keep-alive');
 
-  // A request that is still streaming when the signal arrives.
-  const inFlight = browser.fetch(`${base}/api/slow?ms=1500`, { headers: { 'x-csrf': '1' } });
+  // A request that is still streaming when the signal arrives, on a kept-alive connection.
+  const inFlight = keepAliveGet(`${base}/api/slow?ms=1500`, agent, headers);
   await new Promise((r) => setTimeout(r, 300));
+  const stoppedAt = Date.now();
   const exited = gateway.stop();
   await new Promise((r) => setTimeout(r, 200));
 
@@ -36,8 +59,38 @@ it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses
 
   const answer = await inFlight;
   expect(answer.status).toBe(200);
-  expect((await json(answer)).path).toBe('/slow');
+  expect(JSON.parse(answer.body).path).toBe('/slow');
+  // Told to go elsewhere next time, so the connection does not hold the process until the 8 s deadline.
+  expect(answer.connection).toBe('close');
   expect(await exited).toBe(0);
+  expect(Date.now() - stoppedAt).toBeLessThan(6_000);
+  agent.destroy();
   expect(gateway.output()).toMatch(/"shutting down"/);
   expect(gateway.output()).toMatch(/"gateway stopped"/);
+});
+
+it('refuses a WebSocket handshake that completes after shutdown began (503), so close() is not held open by it', async () => {
+  // An upstream that takes a second to accept: the handshake is still under way when close() starts.
+  const upstream = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: (_info, done) => setTimeout(() => done(true), 1_000) });
+  await once(upstream, 'listening');
+  upstream.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
+  const gw = await startTestGateway({
+    idp,
+    env: { PROXY_ROUTES: `/ws=http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, SHUTDOWN_TIMEOUT_MS: '2000' },
+  });
+  const client = new WebSocket(`${gw.url.replace('http', 'ws')}/ws/echo`, { origin: gw.publicUrl, headers: { cookie: await loginCookie(gw) } });
+  const outcome = new Promise<string>((resolve) => {
+    client.on('open', () => resolve('open'));
+    client.on('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
+    client.on('error', () => undefined);
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = gw.close().then(() => 'closed');
+    expect(await outcome).toBe('refused 503');
+    expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open'), 4_000))])).toBe('closed');
+  } finally {
+    client.terminate();
+    upstream.close();
+  }
 });
