@@ -57,8 +57,9 @@ export function renderError(ctx: Context, err: GatewayError): void {
   }
 }
 
+/** A browser navigation (a link, or a same-origin form post to /auth/logout) gets a page; fetch() and APIs get JSON. */
 function wantsHtmlPage(ctx: Context): boolean {
-  return ctx.path.startsWith('/auth/') && ctx.method === 'GET' && ctx.accepts('json', 'html') === 'html';
+  return ctx.path.startsWith('/auth/') && ctx.accepts('json', 'html') === 'html';
 }
 
 function errorPage(status: number, code: string, message: string): string {

@@ -276,6 +276,20 @@ describe('POST /auth/logout', () => {
     expect((await browser.fetch(`${gw.publicUrl}/auth/me`)).status).toBe(401);
   });
 
+  it('answers a refused browser form post with an HTML page, fetch() with JSON', async () => {
+    const form = await fetch(`${gw.publicUrl}/auth/logout`, {
+      method: 'POST',
+      headers: { ...HTML, 'sec-fetch-mode': 'navigate', origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect(form.status).toBe(403);
+    expect(form.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(form.headers.get('cache-control')).toBe('no-store');
+    const api = await fetch(`${gw.publicUrl}/auth/logout`, { method: 'POST', headers: { accept: '*/*', origin: 'https://evil.example' } });
+    expect(api.status).toBe(403);
+    expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+
   it('redirects a same-origin form post to the end-session URL', async () => {
     const browser = await login();
     const response = await browser.fetch(`${gw.publicUrl}/auth/logout`, {
