@@ -57,7 +57,11 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     oidc,
     clock,
     logger,
-    onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
+    onOutcome: (outcome) => {
+      metrics.refreshes.inc({ outcome });
+      // The provider ended the grant, so the gateway ended the session: a logout of its own kind.
+      if (outcome === 'invalid_grant') metrics.logouts.inc({ kind: 'invalid_grant' });
+    },
     onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
   });
   const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });

@@ -1,5 +1,5 @@
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { writeRawJsonAnswer } from './raw-json-answer.js';
 
 const ANSWERS: Record<string, readonly [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'The request headers are too large.'],
@@ -22,12 +22,5 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     return;
   }
   const [status, error, message] = ANSWERS[err.code ?? ''] ?? BAD_REQUEST;
-  const body = JSON.stringify({ error, message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
-      body,
-  );
+  writeRawJsonAnswer(socket, { status, error, message });
 }

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
+import { requestIdFrom } from '../http/request-context.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,11 @@ export interface AdminAppDeps {
   metrics?: Metrics;
   /** Extra routes (metrics, session management) mounted by their own modules. */
   routers?: Router[];
+}
+
+/** What every admin request carries: a logger with its request id. */
+export interface AdminState {
+  log: Logger;
 }
 
 /** The admin listener (ADMIN_PORT): never routed by the ingress. */
@@ -60,6 +66,13 @@ export function createAdminApp(deps: AdminAppDeps): Koa {
     });
   }
 
+  // A request id for the admin port's audit lines too (operator revocations); no access log: probes would flood it.
+  app.use((ctx, next) => {
+    const requestId = requestIdFrom(ctx.req.headers['x-request-id']);
+    ctx.res.setHeader('X-Request-Id', requestId);
+    (ctx.state as AdminState).log = deps.logger.child({ request_id: requestId });
+    return next();
+  });
   app.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     try {
@@ -67,7 +80,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa {
     } catch (err) {
       // Same JSON shape as the public port; internals stay in the log.
       const status = (err as { status?: number }).status ?? 500;
-      deps.logger.error({ err: (err as Error).message, path: ctx.path }, 'admin request failed');
+      (ctx.state as AdminState).log.error({ err: (err as Error).message, path: ctx.path }, 'admin request failed');
       ctx.status = status >= 400 && status < 600 ? status : 500;
       ctx.body = { error: ctx.status >= 500 ? 'internal_error' : 'bad_request', message: ctx.status >= 500 ? 'Internal error.' : (err as Error).message };
     }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
+import type { AdminState } from './admin-app.js';
 
 /**
  * Guards the admin port's session management with `Authorization: Bearer
@@ -21,7 +22,7 @@ export function adminBearerAuth(deps: { adminToken?: string; logger: Logger }): 
     }
     const presented = /^Bearer +(\S+) *$/i.exec(ctx.get('Authorization'))?.[1];
     if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
-      logger.warn({ event: 'admin_auth_failed', method: ctx.method, path: ctx.path, token_presented: presented !== undefined }, 'admin request refused');
+      ((ctx.state as Partial<AdminState>).log ?? logger).warn({ event: 'admin_auth_failed', method: ctx.method, path: ctx.path, token_presented: presented !== undefined }, 'admin request refused');
       ctx.status = 401;
       ctx.set('WWW-Authenticate', presented === undefined ? 'Bearer realm="oidc-bff-admin"' : 'Bearer realm="oidc-bff-admin", error="invalid_token"');
       ctx.body = { error: 'unauthenticated', message: 'This needs Authorization: Bearer <ADMIN_TOKEN>.' };

@@ -5,6 +5,7 @@ import type { OidcClient } from '../oidc/oidc-client.js';
 import { toSessionSummary } from '../session/session-summary.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { StoreError } from '../session/store-error.js';
+import type { AdminState } from './admin-app.js';
 import { adminBearerAuth } from './admin-auth.js';
 import type { Metrics } from './metrics.js';
 
@@ -24,7 +25,7 @@ export interface AdminSessionsDeps {
  * revokes their refresh tokens at the provider. Mounted through createAdminApp's `routers`.
  */
 export function createAdminSessionRoutes(deps: AdminSessionsDeps): Router {
-  const { store, oidc, logger, metrics } = deps;
+  const { store, oidc, metrics } = deps;
   const router = new Router();
   router.use('/sessions', adminBearerAuth(deps), answerStoreFailures);
 
@@ -40,9 +41,10 @@ export function createAdminSessionRoutes(deps: AdminSessionsDeps): Router {
     const sid = singleParam(ctx, 'sid');
     if ((sub === undefined) === (sid === undefined)) return badRequest(ctx, 'Give exactly one of ?sub=<subject> or ?sid=<provider session id>.');
     const ended = sid !== undefined ? await store.deleteBySid(sid) : await store.deleteBySub(sub!);
-    const revoked = await revokeAll(ended);
+    const log = (ctx.state as AdminState).log;
+    const revoked = await revokeAll(ended, log);
     if (ended.length > 0) metrics?.logouts.inc({ kind: 'admin' }, ended.length);
-    logger.info(
+    log.info(
       { event: 'admin_revocation', sub: sub ?? ended[0]?.sub, ...(sid !== undefined ? { sid } : {}), count: ended.length, revoked },
       'sessions ended by an operator',
     );
@@ -50,7 +52,7 @@ export function createAdminSessionRoutes(deps: AdminSessionsDeps): Router {
   });
 
   // A failed revocation never keeps a session alive: it is already gone from the store.
-  async function revokeAll(records: SessionRecord[]): Promise<number> {
+  async function revokeAll(records: SessionRecord[], log: Logger): Promise<number> {
     const results = await Promise.all(
       records.map(async (record) => {
         const token = record.tokens.refresh_token;
@@ -58,7 +60,7 @@ export function createAdminSessionRoutes(deps: AdminSessionsDeps): Router {
         return oidc.revoke(token, 'refresh_token').then(
           () => true,
           (err: unknown) => {
-            logger.warn({ sub: record.sub, err: (err as Error).message }, 'refresh token revocation failed; session removed anyway');
+            log.warn({ sub: record.sub, err: (err as Error).message }, 'refresh token revocation failed; session removed anyway');
             return false;
           },
         );

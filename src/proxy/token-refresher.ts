@@ -16,8 +16,10 @@ export interface TokenRefresher {
    * most once per session across every replica. Throws UnauthenticatedError
    * when the provider ended the grant (the session is deleted), and
    * RefreshUnavailableError for anything transient (the session is kept).
+   * `log` (the request's, carrying its request id) writes the refresh's audit
+   * lines; requests that join a refresh in flight share the first one's.
    */
-  ensureFresh(record: SessionRecord): Promise<SessionRecord>;
+  ensureFresh(record: SessionRecord, log?: Logger): Promise<SessionRecord>;
 }
 
 export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'unavailable' | 'lost_race';
@@ -71,14 +73,14 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const stillStale = (current: SessionRecord, staleToken: string) =>
     needsRefresh(current) && (current.tokens.access_token === staleToken || hasExpired(current));
 
-  async function refreshUnderLock(id: string, staleToken: string): Promise<SessionRecord> {
+  async function refreshUnderLock(id: string, staleToken: string, log: Logger): Promise<SessionRecord> {
     const started = clock();
     const deadline = started + lockTtlMs;
     for (;;) {
       const lock = await store.acquireLock(id, lockTtlMs);
       if (lock) {
         try {
-          return await refreshHeld(id, staleToken);
+          return await refreshHeld(id, staleToken, log);
         } finally {
           await lock.release().catch(() => undefined); // it lapses by its TTL anyway
         }
@@ -98,7 +100,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
-  async function refreshHeld(id: string, staleToken: string): Promise<SessionRecord> {
+  async function refreshHeld(id: string, staleToken: string, log: Logger): Promise<SessionRecord> {
     const current = await store.get(id);
     if (!current) throw new UnauthenticatedError();
     if (!stillStale(current, staleToken)) {
@@ -115,11 +117,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       if (err instanceof InvalidGrantError) {
         await store.delete(id);
         outcome('invalid_grant');
-        logger.info({ event: 'refresh_failed', sub: current.sub, reason: 'invalid_grant' }, 'provider refused the refresh; session ended');
+        log.info({ event: 'refresh_failed', sub: current.sub, reason: 'invalid_grant' }, 'provider refused the refresh; session ended');
         throw new UnauthenticatedError('The identity provider ended this session; log in again.');
       }
       outcome('unavailable');
-      logger.warn({ event: 'refresh_failed', sub: current.sub, reason: (err as Error).message }, 'refresh failed; session kept');
+      log.warn({ event: 'refresh_failed', sub: current.sub, reason: (err as Error).message }, 'refresh failed; session kept');
       throw new RefreshUnavailableError(err);
     }
 
@@ -141,10 +143,10 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       refreshExpiresInSeconds: response.refresh_expires_in,
     });
     // Written only if the session still exists (SET XX): a logout during the refresh wins.
-    const updated = await writeRefreshed(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now }, current.sub);
+    const updated = await writeRefreshed(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now }, current.sub, log);
     if (!updated) {
       outcome('lost_race');
-      logger.info({ event: 'refresh_discarded', sub: current.sub }, 'session ended during the refresh; new tokens discarded');
+      log.info({ event: 'refresh_discarded', sub: current.sub }, 'session ended during the refresh; new tokens discarded');
       throw new UnauthenticatedError();
     }
     outcome('refreshed');
@@ -156,13 +158,13 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
    * a store hiccup would end the session at the next refresh. Retry briefly,
    * well inside the lock's TTL.
    */
-  async function writeRefreshed(id: string, update: Parameters<SessionStore['update']>[1], sub: string) {
+  async function writeRefreshed(id: string, update: Parameters<SessionStore['update']>[1], sub: string, log: Logger) {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await store.update(id, update);
       } catch (err) {
         if (!(err instanceof StoreError) || attempt >= WRITE_ATTEMPTS) {
-          logger.error({ event: 'refresh_write_failed', sub, attempts: attempt }, 'refreshed tokens could not be stored');
+          log.error({ event: 'refresh_write_failed', sub, attempts: attempt }, 'refreshed tokens could not be stored');
           throw err;
         }
         await sleep(WRITE_RETRY_DELAY_MS);
@@ -179,11 +181,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
 
   return {
     needsRefresh,
-    ensureFresh(record) {
+    ensureFresh(record, log = logger) {
       if (!needsRefresh(record)) return Promise.resolve(record);
       let pending = inFlight.get(record.id);
       if (!pending) {
-        pending = refreshUnderLock(record.id, record.tokens.access_token)
+        pending = refreshUnderLock(record.id, record.tokens.access_token, log)
           .catch((err: unknown) => {
             // A store hiccup in the middle of a refresh is transient, never "no session".
             if (err instanceof StoreError) {

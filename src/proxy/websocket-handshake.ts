@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GatewayError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
+import { writeRawJsonAnswer } from '../http/raw-json-answer.js';
 import { downstreamResponseHeaders } from './forward-headers.js';
 
 export type UpstreamUpgrade =
@@ -81,18 +82,10 @@ export function relayUpstreamRefusal(
 }
 
 /** Answers a refused handshake on the raw socket with the contract's JSON error, then closes it. */
-export function refuseUpgrade(client: Duplex, err: GatewayError): void {
+export function refuseUpgrade(client: Duplex, err: GatewayError, requestId?: string): void {
   if (client.destroyed) return;
   const message = err.expose ? err.message : 'Something went wrong on our side; try again shortly.';
-  const body = JSON.stringify({ error: err.code, message });
-  client.end(
-    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Cache-Control: no-store\r\n' +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
+  writeRawJsonAnswer(client, { status: err.status, error: err.code, message, ...(requestId ? { requestId } : {}) });
 }
 
 function headerLines(headers: Record<string, string | string[]>): string {

@@ -94,7 +94,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     if (req.headers.origin !== publicOrigin) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
 
-    const session = await refresher.ensureFresh(await requireSession(req));
+    const session = await refresher.ensureFresh(await requireSession(req), log);
     if (socket.destroyed) return;
 
     const answer = await openUpstreamUpgrade({
@@ -188,7 +188,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         const line = { path: (req.url ?? '/').split('?')[0]!.slice(0, 512), status: err.status, code: err.code };
         if (err.status >= 500) log.error({ ...line, err: (caught as Error)?.message }, 'websocket upgrade failed');
         else log.info(line, 'websocket upgrade refused');
-        refuseUpgrade(socket, err);
+        refuseUpgrade(socket, err, requestId);
       });
     },
     get size() {

@@ -79,6 +79,8 @@ describe('admin session management', () => {
 
     const response = await admin(gwB, 'DELETE', `sid=${encodeURIComponent(target.sid!)}`);
     expect(response.status).toBe(200);
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toBeTruthy();
     expect(await response.json()).toMatchObject({ ended: 1, revoked: 1, sessions: [{ id_hash: sessionIdHash(target.id) }] });
 
     expect(await meStatusEverywhere(replicas, target)).toEqual([401, 401]);
@@ -86,7 +88,7 @@ describe('admin session management', () => {
     expect(idp.counters.revocations - revocationsBefore).toBe(1);
     await expect(gwA.oidc.refresh(refreshToken)).rejects.toBeInstanceOf(InvalidGrantError);
     const audit = gwB.logs.map((line) => JSON.parse(line)).find((line) => line.event === 'admin_revocation' && line.sid === target.sid);
-    expect(audit).toMatchObject({ sub: target.sub, count: 1, revoked: 1 });
+    expect(audit).toMatchObject({ sub: target.sub, count: 1, revoked: 1, request_id: requestId });
     await admin(gwA, 'DELETE', `sub=${encodeURIComponent(other.sub)}`);
   });
 

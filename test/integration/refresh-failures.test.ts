@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
+import { scrapeMetrics } from '../support/scrape-metrics.js';
 import { apiHeaders, createTestClock, loginCookie, sessionIdOf, waitUntil, type TestClock } from '../support/proxy-test-kit.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
@@ -46,8 +47,12 @@ describe('refresh failures', () => {
   it('returns 401 and ends the session on every replica when the provider refuses the refresh (invalid_grant)', async () => {
     const cookie = await expiredSession();
     idp.failNextRefresh('invalid_grant');
-    const response = await api(replicaA, cookie);
+    const response = await fetch(`${replicaA.url}/api/things`, { headers: { ...apiHeaders(cookie), 'x-request-id': 'trace-refresh-1' } });
     expect(response.status).toBe(401);
+    // The audit line of the failed refresh carries the request that caused it.
+    const audit = replicaA.logs.map((line) => JSON.parse(line)).find((line) => line.event === 'refresh_failed' && line.request_id === 'trace-refresh-1');
+    expect(audit).toMatchObject({ reason: 'invalid_grant' });
+    expect((await scrapeMetrics(replicaA.adminUrl)).value('bff_logouts_total', { kind: 'invalid_grant' })).toBe(1);
     expect(await response.json()).toMatchObject({ error: 'unauthenticated' });
     expect(response.headers.getSetCookie().some((c) => /^bff_session=;.*(Max-Age=0|expires=Thu, 01 Jan 1970)/i.test(c))).toBe(true);
     expect((await me(replicaA, cookie)).status).toBe(401);

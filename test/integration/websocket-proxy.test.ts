@@ -49,7 +49,7 @@ async function startWsUpstream(): Promise<WsUpstream> {
   return upstream;
 }
 
-type Connected = { kind: 'open'; ws: WebSocket } | { kind: 'refused'; status: number; body: Record<string, unknown> };
+type Connected = { kind: 'open'; ws: WebSocket } | { kind: 'refused'; status: number; body: Record<string, unknown>; headers: IncomingHttpHeaders };
 
 /** Opens a WebSocket like a browser on PUBLIC_URL would (its Origin, its cookie), unless told otherwise. */
 function connect(
@@ -70,7 +70,7 @@ function connect(
       res.on('data', (chunk: string) => (text += chunk));
       res.on('end', () => {
         const json = (res.headers['content-type'] ?? '').startsWith('application/json');
-        resolve({ kind: 'refused', status: res.statusCode ?? 0, body: json ? (JSON.parse(text) as Record<string, unknown>) : { text } });
+        resolve({ kind: 'refused', status: res.statusCode ?? 0, body: json ? (JSON.parse(text) as Record<string, unknown>) : { text }, headers: res.headers });
         ws.on('error', () => undefined); // aborting a handshake in progress reports itself as an error
         ws.terminate();
       });
@@ -149,6 +149,12 @@ describe('WebSocket proxy', () => {
       ...(given.cookie === true ? { cookie } : typeof given.cookie === 'string' ? { cookie: given.cookie } : {}),
     });
     expect(result).toMatchObject({ kind: 'refused', status, body: { error: code } });
+    // The same headers as any other answer of ours: a request id to quote, no sniffing, no caching.
+    expect(result.kind === 'refused' && result.headers).toMatchObject({
+      'x-request-id': expect.any(String),
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+    });
     expect(upstream.handshakes.length).toBe(before);
   });
 
