@@ -106,10 +106,10 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
         // Every answer from now on says Connection: close, so clients and balancers stop reusing connections.
         for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
         unanswered.clear();
+        // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
         await Promise.all([drain(server, config.shutdownTimeoutMs), websockets.close()]);
         await new Promise<void>((resolve) => {
           adminServer.close(() => resolve());
