@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { envVarNames } from '../../../src/config/env-schema.js';
 import { loadConfig } from '../../../src/config/load-config.js';
@@ -9,13 +10,22 @@ import {
   resolvedCommand,
   resolvedEnvironment,
 } from '../../support/deploy-compose.js';
-import { hostPort, readRepoFile, repoFileExists } from '../../support/deploy-files.js';
+import { hostPort, readRepoFile, repoFileExists, repoPath } from '../../support/deploy-files.js';
 
 const compose = loadComposeFile();
 const { services } = compose;
 const gateway = services.gateway!;
 const { env: gatewayEnv, unresolved } = resolvedEnvironment(gateway);
-const config = loadConfig(gatewayEnv, { readFile: (p) => readRepoFile(p) });
+// The container sees the repo through the gateway's bind mounts (./demo/public:/app/public:ro).
+const mounted = (containerPath: string) =>
+  (gateway.volumes ?? []).flatMap((v) => {
+    const [source, target] = v.split(':') as [string, string];
+    return containerPath === target && source.startsWith('./') ? [source.slice(2)] : [];
+  });
+const config = loadConfig(gatewayEnv, {
+  readFile: (p) => readRepoFile(p),
+  isDirectory: (p) => mounted(p).some((source) => existsSync(repoPath(source))),
+});
 
 describe('docker-compose.yml', () => {
   it('runs keycloak, redis, gateway, nginx and api', () => {
@@ -92,6 +102,12 @@ describe('docker-compose.yml', () => {
     expect(kc.image).toMatch(/^quay\.io\/keycloak\/keycloak:/);
     expect(resolvedCommand(kc)).toEqual(['start-dev', '--import-realm']);
     expect(kc.volumes).toContain('./deploy/keycloak/realm-demo.json:/opt/keycloak/data/import/realm-demo.json:ro');
+  });
+
+  it('serves the demo page at / from STATIC_DIR, so the login lands on a page', () => {
+    expect(gateway.environment).toMatchObject({ STATIC_DIR: '/app/public' });
+    expect(gateway.volumes).toContain('./demo/public:/app/public:ro');
+    expect(repoFileExists('demo/public/index.html')).toBe(true);
   });
 
   it('mounts only files that exist in the repo', () => {
