@@ -87,7 +87,7 @@ export function createLogoutTokenVerifier(deps: LogoutTokenVerifierDeps): Logout
   async function assertFirstUse(claims: LogoutTokenClaims, nowMs: number): Promise<string> {
     // Kept as long as the token could pass every other check, plus the skew.
     const acceptableUntilS = Math.max(claims.exp ?? 0, claims.iat + LOGOUT_TOKEN_MAX_AGE_SECONDS) + LOGOUT_TOKEN_SKEW_SECONDS;
-    const ttlMs = Math.max(1000, acceptableUntilS * 1000 - nowMs);
+    const ttlMs = Math.max(1000, Math.ceil(acceptableUntilS * 1000 - nowMs)); // whole ms: a fractional iat/exp is legal JSON
     const key = `logout-jti:${claims.iss}:${claims.jti}`;
     if (!(await deps.markOnce(key, ttlMs))) {
       throw new InvalidLogoutTokenError('this jti was already used');

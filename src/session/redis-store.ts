@@ -59,7 +59,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   const indexSession = (record: SessionRecord) => {
     const now = clock();
     return Promise.all(
-      indexKeysOf(record.sub, record.sid).map((key) => client.bffIndexAdd(key, record.expires_at_ms, record.id, now)),
+      indexKeysOf(record.sub, record.sid).map((key) => client.bffIndexAdd(key, atMs(record.expires_at_ms), record.id, now)),
     );
   };
 
@@ -97,7 +97,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     async create(record) {
       const json = await codec.encode(record);
       await call('index', () => indexSession(record));
-      await call('SET', () => client.set(keys.session(record.id), json, 'PXAT', record.expires_at_ms));
+      await call('SET', () => client.set(keys.session(record.id), json, 'PXAT', atMs(record.expires_at_ms)));
     },
 
     get: read,
@@ -115,7 +115,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
         const moved = next.expires_at_ms !== current.record.expires_at_ms;
         if (moved) await call('index', () => indexSession(next));
         const written = await call('update', () =>
-          client.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, next.expires_at_ms),
+          client.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, atMs(next.expires_at_ms)),
         );
         if (written === 1) return next;
         if (written === 0) {
@@ -155,7 +155,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     async acquireLock(sessionId, ttlMs) {
       const key = keys.lock(sessionId);
       const owner = randomUUID();
-      const ok = await call('SET NX', () => client.set(key, owner, 'PX', ttlMs, 'NX'));
+      const ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
       if (ok !== 'OK') return null;
       return {
         async release() {
@@ -165,7 +165,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async putOnce(key, value, ttlMs) {
-      await call('SET', () => client.set(keys.once(key), value, 'PX', ttlMs));
+      await call('SET', () => client.set(keys.once(key), value, 'PX', forMs(ttlMs)));
     },
 
     async takeOnce(key) {
@@ -173,7 +173,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async markOnce(key, ttlMs) {
-      return (await call('SET NX', () => client.set(keys.mark(key), '1', 'PX', ttlMs, 'NX'))) === 'OK';
+      return (await call('SET NX', () => client.set(keys.mark(key), '1', 'PX', forMs(ttlMs), 'NX'))) === 'OK';
     },
 
     async clearMark(key) {
@@ -181,7 +181,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async increment(key, windowMs) {
-      return call('INCR', () => client.bffIncrWindow(keys.counter(key), windowMs));
+      return call('INCR', () => client.bffIncrWindow(keys.counter(key), forMs(windowMs)));
     },
 
     async ping() {
@@ -223,3 +223,8 @@ function parseSettings(json: string): Record<string, unknown> | null {
     return null;
   }
 }
+
+// Redis takes whole milliseconds only ("value is not an integer"): an instant rounds down (never later
+// than asked), a duration up (never shorter than asked, and at least 1 ms).
+const atMs = (ms: number) => Math.floor(ms);
+const forMs = (ms: number) => Math.max(1, Math.ceil(ms));

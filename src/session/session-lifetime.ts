@@ -12,5 +12,6 @@ export function sessionExpiresAtMs(input: {
   const absoluteEnd = input.createdAtMs + input.ttlSeconds * 1000;
   const stated = input.refreshExpiresInSeconds;
   if (typeof stated !== 'number' || !Number.isFinite(stated) || stated <= 0) return absoluteEnd;
-  return Math.min(absoluteEnd, input.nowMs + stated * 1000);
+  // Whole milliseconds: a fractional refresh_expires_in must not become a fractional PXAT (Redis refuses it).
+  return Math.floor(Math.min(absoluteEnd, input.nowMs + stated * 1000));
 }

@@ -103,6 +103,20 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
       expect(await h.store.get(record.id)).toBeNull();
     });
 
+    it('takes fractional expiries and TTLs (a provider may state refresh_expires_in or iat with a fraction)', async () => {
+      const record = sampleRecord(h.now(), { expires_at_ms: h.now() + 60_000.5 });
+      await h.store.create(record);
+      expect(await h.store.get(record.id)).not.toBeNull();
+      expect(await h.store.update(record.id, { expires_at_ms: h.now() + 90_000.25 })).not.toBeNull();
+      expect(await h.store.markOnce(`frac-${record.id}`, 1_500.7)).toBe(true);
+      await h.store.putOnce(`frac-${record.id}`, 'v', 1_500.7);
+      expect(await h.store.takeOnce(`frac-${record.id}`)).toBe('v');
+      const lock = await h.store.acquireLock(record.id, 1_500.7);
+      expect(lock).not.toBeNull();
+      await lock!.release();
+      expect(await h.store.increment(`frac-${record.id}`, 1_500.7)).toBe(1);
+    });
+
     it('deletes a session and returns it once', async () => {
       const record = sampleRecord(h.now());
       await h.store.create(record);
