@@ -150,6 +150,7 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
     };
     return route(
       async () => {
+        await Promise.all([...forwarding.values()].map((copy) => copy.catch(() => undefined))); // as in delete()
         const removed = await fromMemory();
         return [...removed, ...(await onPrimary()).filter((r) => !removed.some((m) => m.id === r.id))];
       },
@@ -178,6 +179,8 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
     delete: (id) =>
       route(
         async () => {
+          // A copy into Redis under way must land first, or it would bring the session back after this delete.
+          await forward(id).catch(() => undefined);
           const inMemory = memorySessions.delete(id) ? await fallback.delete(id) : null;
           return (await primary.delete(id)) ?? inMemory;
         },
@@ -201,8 +204,28 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
     putSettings: (id, settings) =>
       routeSession(id, () => primary.putSettings(id, settings), () => fallback.putSettings(id, settings)),
 
-    // One process only (that is the premise of this store): an in-memory lock is a real lock.
-    acquireLock: (sessionId, ttlMs) => route(() => primary.acquireLock(sessionId, ttlMs), () => fallback.acquireLock(sessionId, ttlMs)),
+    // One process only (that is the premise of this store): an in-memory lock is a real lock. It is taken in
+    // both modes, so a lock taken during an outage still holds after Redis returns.
+    acquireLock: async (sessionId, ttlMs) => {
+      const local = await fallback.acquireLock(sessionId, ttlMs);
+      if (!local) return null;
+      const shared = await route(
+        () => primary.acquireLock(sessionId, ttlMs),
+        async () => ({ release: async () => undefined }),
+      ).catch(async (err: unknown) => {
+        await local.release();
+        throw err;
+      });
+      if (!shared) {
+        await local.release();
+        return null;
+      }
+      return {
+        async release() {
+          await Promise.all([shared.release(), local.release()]);
+        },
+      };
+    },
 
     putOnce: (key, value, ttlMs) =>
       route(

@@ -10,12 +10,13 @@ import { createMemoryStore } from '../../src/session/memory-store.js';
 import { createRedisClient } from '../../src/session/redis-client.js';
 import { createRedisStore } from '../../src/session/redis-store.js';
 import { createSessionRecordCodec } from '../../src/session/session-record-codec.js';
+import type { SessionStore } from '../../src/session/session-store.js';
 import { StoreError } from '../../src/session/store-error.js';
 import { createTokenSealer } from '../../src/session/token-sealer.js';
 import { createBrowser } from '../support/browser-login.js';
 import { logIn, logLines, logOut, me, sessionIdOf, waitUntil } from '../support/gateway-user.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
-import { redisConfig, TEST_SECRET } from '../support/redis-store-harness.js';
+import { redisConfig, redisStoreHarness, TEST_SECRET } from '../support/redis-store-harness.js';
 import { sampleRecord } from '../support/session-store-contract.js';
 import { findFreePort, startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -108,4 +109,62 @@ describe('REDIS_FALLBACK=memory', () => {
     expect(logLines(gw, /^SESSION STORE FALLBACK:/)).toHaveLength(1);
     expect(logLines(gw, /^SESSION STORE FALLBACK OFF/)).toHaveLength(1);
   }, 60_000);
+});
+
+describe('REDIS_FALLBACK=memory at the moment Redis returns', () => {
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+  async function outage() {
+    const own = await startRedis();
+    const harness = await redisStoreHarness(redisConfig({ mode: 'single', url: own.url }));
+    // Copies into Redis wait at this gate, so a test can act while one is under way.
+    let gated = false;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const primary: SessionStore = { ...harness.store, create: async (r) => (gated && (await gate), harness.store.create(r)) };
+    const store = createFallbackStore({ primary, fallback: createMemoryStore({ clock: Date.now }), logger: quiet, probeIntervalMs: 100, startupGraceMs: 0 });
+    await store.ping();
+    await own.kill();
+    await waitUntil('the fallback to take over', 5_000, async () => (await store.status()).fallback_active === true || (await store.ping().then(() => false, () => false)));
+    return { own, store, holdCopies: () => (gated = true), releaseCopies: () => open(), close: async () => (open(), await store.close(), await own.stop()) };
+  }
+
+  it('does not bring back a session logged out while it was being copied into Redis', async () => {
+    const o = await outage();
+    try {
+      const record = sampleRecord(Date.now());
+      await o.store.create(record); // in memory
+      o.holdCopies();
+      await o.own.restart();
+      await waitUntil('Redis back in use', 10_000, async () => (await o.store.status()).fallback_active === false);
+      const logout = o.store.delete(record.id);
+      o.releaseCopies();
+      expect((await logout)?.id).toBe(record.id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await o.store.get(record.id)).toBeNull();
+      expect(await o.own.cli('EXISTS', `session:${record.id}`)).toBe('0');
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('keeps a refresh lock taken during the outage after Redis returns', async () => {
+    const o = await outage();
+    try {
+      const record = sampleRecord(Date.now());
+      await o.store.create(record);
+      const held = await o.store.acquireLock(record.id, 30_000);
+      expect(held).not.toBeNull();
+      expect(await o.store.acquireLock(record.id, 30_000)).toBeNull();
+      await o.own.restart();
+      await waitUntil('Redis back in use', 10_000, async () => (await o.store.status()).fallback_active === false);
+      expect(await o.store.acquireLock(record.id, 30_000)).toBeNull(); // still held: no second refresh
+      await held!.release();
+      const next = await o.store.acquireLock(record.id, 30_000);
+      expect(next).not.toBeNull();
+      await next!.release();
+    } finally {
+      await o.close();
+    }
+  });
 });
