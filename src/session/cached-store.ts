@@ -122,6 +122,7 @@ export function createCachedStore(inner: SessionStore, options: CachedStoreOptio
       return readThrough(id);
     },
     create: (record) => writing(record.id, () => inner.create(record)),
+    createIfAbsent: (record) => writing(record.id, () => inner.createIfAbsent(record)),
     update: (id, update: SessionUpdate) => writing(id, () => inner.update(id, update)),
     delete: (id) => writing(id, () => inner.delete(id)),
     deleteBySid: async (sid) => forgetAll(await inner.deleteBySid(sid)),

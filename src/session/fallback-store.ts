@@ -173,6 +173,16 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
         },
       ),
 
+    createIfAbsent: (record) =>
+      route(
+        () => primary.createIfAbsent(record),
+        async () => {
+          if (!(await fallback.createIfAbsent(record))) return false;
+          memorySessions.add(record.id);
+          return true;
+        },
+      ),
+
     get: (id) => routeSession(id, () => primary.get(id), () => fallback.get(id)),
     update: (id, update) => routeSession(id, () => primary.update(id, update), () => fallback.update(id, update)),
 

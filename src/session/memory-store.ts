@@ -79,14 +79,24 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
   }, deps.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
+  const put = (record: SessionRecord) => {
+    remove(record.id);
+    sessions.set(record.id, deepFreeze(structuredClone(record)));
+    index(bySid, record.sid, record.id, true);
+    index(bySub, record.sub, record.id, true);
+  };
+
   return {
     kind: 'memory',
 
     async create(record) {
-      remove(record.id);
-      sessions.set(record.id, deepFreeze(structuredClone(record)));
-      index(bySid, record.sid, record.id, true);
-      index(bySub, record.sub, record.id, true);
+      put(record);
+    },
+
+    async createIfAbsent(record) {
+      if (getLive(record.id)) return false;
+      put(record);
+      return true;
     },
 
     async get(id) {

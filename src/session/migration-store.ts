@@ -31,9 +31,11 @@ export function createMigrationStore(deps: MigrationStoreDeps): SessionStore {
     const pending = copying.get(record.id);
     if (pending) return pending;
     const copy = (async () => {
-      await primary.create(record); // same expires_at_ms: the key keeps its remaining TTL
+      // Same expires_at_ms: the key keeps its remaining TTL. Only if absent: another replica may have
+      // copied it and refreshed it (rotating the refresh token) since we read the secondary.
+      if (!(await primary.createIfAbsent(record))) return primary.get(record.id);
       const settings = await secondary.getSettings(record.id);
-      if (settings) await primary.putSettings(record.id, settings);
+      if (settings && (await primary.getSettings(record.id)) === null) await primary.putSettings(record.id, settings);
       if ((await secondary.get(record.id)) === null) {
         await primary.delete(record.id); // logged out while we copied
         return null;
@@ -56,6 +58,11 @@ export function createMigrationStore(deps: MigrationStoreDeps): SessionStore {
 
     async create(record) {
       await Promise.all([primary.create(record), secondary.create(record)]);
+    },
+
+    async createIfAbsent(record) {
+      const [current, old] = await Promise.all([primary.createIfAbsent(record), secondary.createIfAbsent(record)]);
+      return current && old;
     },
 
     get,

@@ -100,6 +100,13 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
       await call('SET', () => client.set(keys.session(record.id), json, 'PXAT', atMs(record.expires_at_ms)));
     },
 
+    async createIfAbsent(record) {
+      const json = await codec.encode(record);
+      // Indexing an id twice is harmless, and the existing session needs the entries anyway.
+      await call('index', () => indexSession(record));
+      return (await call('SET NX', () => client.set(keys.session(record.id), json, 'PXAT', atMs(record.expires_at_ms), 'NX'))) === 'OK';
+    },
+
     get: read,
 
     async update(id, update: SessionUpdate) {

@@ -75,6 +75,12 @@ export interface SessionStore {
 
   /** Stores a new session and indexes it by sid and sub. */
   create(record: SessionRecord): Promise<void>;
+  /**
+   * `create`, but only when no session with that id exists (atomically):
+   * false when one did. The migration store copies forward with it, so a copy
+   * never overwrites a session another replica copied and refreshed meanwhile.
+   */
+  createIfAbsent(record: SessionRecord): Promise<boolean>;
   /** The live session, or null when unknown or expired. */
   get(id: string): Promise<SessionRecord | null>;
   /**

@@ -58,6 +58,16 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
       expect(await h.store.get(newSessionId())).toBeNull();
     });
 
+    it('creates only an absent session with createIfAbsent, leaving an existing one as it is', async () => {
+      const record = sampleRecord(h.now());
+      expect(await h.store.createIfAbsent(record)).toBe(true);
+      expect(await h.store.get(record.id)).toEqual(record);
+      const other = { ...record, tokens: { ...record.tokens, refresh_token: 'someone-else' } };
+      expect(await h.store.createIfAbsent(other)).toBe(false);
+      expect((await h.store.get(record.id))?.tokens.refresh_token).toBe(record.tokens.refresh_token);
+      expect((await h.store.listBySub(record.sub)).map((r) => r.id)).toContain(record.id);
+    });
+
     it('forgets a session once its expiry has passed', async () => {
       const record = sampleRecord(h.now(), { expires_at_ms: h.now() + 1500 });
       await h.store.create(record);

@@ -82,10 +82,10 @@ describe('migration store', () => {
     });
     const slowPrimary: SessionStore = {
       ...primary,
-      async create(record) {
+      async createIfAbsent(record) {
         copyStarted();
         await gate;
-        await primary.create(record);
+        return primary.createIfAbsent(record);
       },
     };
     const store = createMigrationStore({ primary: slowPrimary, secondary });
@@ -100,6 +100,22 @@ describe('migration store', () => {
     expect(await read).toBeNull();
     expect(await primary.get(record.id)).toBeNull();
     expect(await secondary.get(record.id)).toBeNull();
+  });
+
+  it('never overwrites a session another replica copied forward and refreshed meanwhile', async () => {
+    const { primary, secondary, now } = stores();
+    const record = sampleRecord(now());
+    await secondary.create(record);
+    // This replica read the primary before the other one's copy landed...
+    let firstRead = true;
+    const lagging: SessionStore = { ...primary, get: async (id) => (firstRead ? ((firstRead = false), null) : primary.get(id)) };
+    // ...which then refreshed it there, rotating the refresh token.
+    const refreshed = { ...record, tokens: { ...record.tokens, refresh_token: 'rotated' } };
+    await primary.create(refreshed);
+    const store = createMigrationStore({ primary: lagging, secondary });
+
+    expect((await store.get(record.id))?.tokens.refresh_token).toBe('rotated');
+    expect((await primary.get(record.id))?.tokens.refresh_token).toBe('rotated');
   });
 
   it('holds a refresh lock against replicas still locking only in the old store', async () => {
