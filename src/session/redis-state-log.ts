@@ -41,6 +41,14 @@ export function logRedisStateChanges(
     lastError = mask(err instanceof Error ? err.message : String(err));
   });
 
+  // Cluster: one master gone leaves the client 'ready' (the others answer), so say it per node.
+  client.on('-node', (node: Redis) => {
+    if (state === 'up') logger?.warn({ redis: target, node: `${node.options.host}:${node.options.port}`, reason: reason() }, 'redis cluster node lost');
+  });
+  client.on('+node', (node: Redis) => {
+    if (state === 'up') logger?.info({ redis: target, node: `${node.options.host}:${node.options.port}` }, 'redis cluster node joined');
+  });
+
   client.on('ready', () => {
     if (state === 'up') return;
     if (state === 'starting') {

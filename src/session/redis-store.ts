@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { forEachMaster, redisServerInfo } from './redis-client.js';
 import { createRedisKeys } from './redis-keys.js';
@@ -192,8 +192,15 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async ping() {
-      // Every Cluster master: a single dead master would otherwise go unnoticed.
-      await call('PING', () => forEachMaster(client, async (node) => void (await node.ping())));
+      // Every Cluster master: a single dead master would otherwise go unnoticed. The client forgets a
+      // master it lost, so the Cluster's own view must also say every slot is served.
+      await call('PING', async () => {
+        await forEachMaster(client, async (node) => void (await node.ping()));
+        if (client instanceof Cluster) {
+          const info = String(await client.nodes('master')[0]!.call('CLUSTER', 'INFO'));
+          if (!/^cluster_state:ok/m.test(info)) throw new Error('Redis Cluster reports cluster_state:fail');
+        }
+      });
     },
 
     async status(): Promise<StoreStatus> {

@@ -172,4 +172,16 @@ describe('Redis Cluster with a least-privilege ACL user (REDIS_CLUSTER_NODES, RE
     expect(body['version']).toMatch(/^\d+\.\d+\.\d+$/);
     expect(body['connected_clients']).toBeGreaterThanOrEqual(3);
   });
+
+  // Last in this suite: it takes a master away.
+  it('is not ready while one master is gone, says so in one line, and is ready again once it is back', async () => {
+    const readyz = async () => (await fetch(`${gw.adminUrl}/readyz`)).status;
+    expect(await readyz()).toBe(200);
+    await cluster.servers[2]!.kill();
+    await waitUntil('/readyz 503', 15_000, async () => (await readyz()) === 503);
+    await cluster.servers[2]!.restart();
+    await cluster.waitUntilHealthy();
+    await waitUntil('/readyz 200', 20_000, async () => (await readyz()) === 200);
+    expect(logLines(gw, /^redis cluster node lost/).length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
 });
