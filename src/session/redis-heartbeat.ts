@@ -14,6 +14,8 @@ export interface Heartbeat {
   readonly silent: boolean;
   /** Another command just answered: that is proof of life too. */
   heard(): void;
+  /** Checks now instead of at the next tick: calls onSilent (once) if the connection has turned silent. */
+  notice(): void;
   stop(): void;
 }
 
@@ -40,12 +42,16 @@ export function startHeartbeat(client: { ping(): Promise<unknown> }, options: He
     }
   };
 
+  const notice = () => {
+    if (!reported && isSilent()) {
+      reported = true;
+      onSilent();
+    }
+  };
+
   const timer = setInterval(
     () => {
-      if (!reported && isSilent()) {
-        reported = true;
-        onSilent();
-      }
+      notice();
       if (inFlight) return;
       inFlight = true;
       unansweredSince ??= now();
@@ -68,6 +74,7 @@ export function startHeartbeat(client: { ping(): Promise<unknown> }, options: He
       return isSilent();
     },
     heard,
+    notice,
     stop: () => clearInterval(timer),
   };
 }

@@ -152,8 +152,9 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
 
   return {
     get live() {
-      // Checked at every read, not only at the next heartbeat tick: nothing is served once Redis is silent.
-      if (live && heartbeat.silent) goDown(silentFor);
+      // Checked at every read, not only at the next heartbeat tick: nothing is served once Redis is silent
+      // (onSilent goes down, and the heartbeat brings the cache back at the first answer).
+      if (live) heartbeat.notice();
       return live;
     },
     get epoch() {

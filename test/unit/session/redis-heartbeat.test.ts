@@ -85,6 +85,19 @@ describe('startHeartbeat', () => {
     expect(events).toEqual(['silent', 'answer']);
   });
 
+  it('reports silence at once when asked to notice, and still only once', async () => {
+    const redis = controllablePing();
+    const hb = start(redis);
+    await vi.advanceTimersByTimeAsync(100); // PING sent at t=100
+    vi.setSystemTime(Date.now() + 401); // time passes without a tick (a busy event loop)
+    hb.notice();
+    expect(events).toEqual(['silent']);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(events).toEqual(['silent']);
+    await redis.answerAll();
+    expect(events).toEqual(['silent', 'answer']);
+  });
+
   it('takes another command answering as proof of life', async () => {
     const redis = controllablePing();
     const hb = start(redis);
