@@ -33,7 +33,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
     if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
 
-    const session = await refresher.ensureFresh(await sessions.require(ctx), ctx.state.log).catch((err: unknown) => {
+    const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch((err: unknown) => {
       // The provider ended the grant, or a logout won the race: the cookie names nothing any more.
       if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
       throw err;

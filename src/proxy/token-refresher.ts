@@ -16,10 +16,12 @@ export interface TokenRefresher {
    * most once per session across every replica. Throws UnauthenticatedError
    * when the provider ended the grant (the session is deleted), and
    * RefreshUnavailableError for anything transient (the session is kept).
-   * `log` (the request's, carrying its request id) writes the refresh's audit
-   * lines; requests that join a refresh in flight share the first one's.
+   * `log` gives the request's logger (carrying its request id) for the
+   * refresh's audit lines; requests that join a refresh in flight share the
+   * first one's. A function: making a child logger per request costs more than
+   * the rest of a proxied request's session handling, and most need no refresh.
    */
-  ensureFresh(record: SessionRecord, log?: Logger): Promise<SessionRecord>;
+  ensureFresh(record: SessionRecord, log?: () => Logger): Promise<SessionRecord>;
 }
 
 export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'unavailable' | 'lost_race';
@@ -181,11 +183,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
 
   return {
     needsRefresh,
-    ensureFresh(record, log = logger) {
+    ensureFresh(record, log = () => logger) {
       if (!needsRefresh(record)) return Promise.resolve(record);
       let pending = inFlight.get(record.id);
       if (!pending) {
-        pending = refreshUnderLock(record.id, record.tokens.access_token, log)
+        pending = refreshUnderLock(record.id, record.tokens.access_token, log())
           .catch((err: unknown) => {
             // A store hiccup in the middle of a refresh is transient, never "no session".
             if (err instanceof StoreError) {

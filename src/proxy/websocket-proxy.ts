@@ -94,7 +94,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     if (req.headers.origin !== publicOrigin) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
 
-    const session = await refresher.ensureFresh(await requireSession(req), log);
+    const session = await refresher.ensureFresh(await requireSession(req), () => log);
     if (socket.destroyed) return;
 
     const answer = await openUpstreamUpgrade({

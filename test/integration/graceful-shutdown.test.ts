@@ -60,9 +60,8 @@ it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses
   const answer = await inFlight;
   expect(answer.status).toBe(200);
   expect(JSON.parse(answer.body).path).toBe('/slow');
-  // Told to go elsewhere next time, so the connection does not hold the process until the 8 s deadline.
-  expect(answer.connection).toBe('close');
   expect(await exited).toBe(0);
+  // The kept-alive connection is closed once its answer is done, not held until the 8 s deadline.
   expect(Date.now() - stoppedAt).toBeLessThan(6_000);
   agent.destroy();
   expect(gateway.output()).toMatch(/"shutting down"/);
