@@ -141,7 +141,8 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     sessions.setCookie(ctx, record);
     metrics?.logins.inc({ outcome: 'success' });
     ctx.state.log.info({ event: 'login', sub, sid: record.sid }, 'login succeeded');
-    ctx.redirect(transaction.returnTo);
+    // Checked again on the way out: the transaction sat in the store, which is not a place to trust blindly.
+    ctx.redirect(safeReturnTo(transaction.returnTo));
   });
 
   router.get('/me', async (ctx: Ctx) => {

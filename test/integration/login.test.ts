@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, finishLogin, loginThroughProvider, startLogin, type Browser } from '../support/browser-login.js';
+import { parseTransaction, serializeTransaction } from '../../src/oidc/login-transaction.js';
 import { json } from '../support/http.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -206,6 +207,19 @@ describe('GET /auth/callback refuses', () => {
     } finally {
       idp.setDown(false);
     }
+  });
+});
+
+describe('GET /auth/callback with a login transaction rewritten in the store', () => {
+  it('still sends the browser only to a same-origin path', async () => {
+    const pending = await startLogin(`${gw.publicUrl}/auth/login?returnTo=${encodeURIComponent('/orders')}`, admin);
+    const state = new URL(pending.callbackUrl).searchParams.get('state')!;
+    // Someone with write access to the store (not to SESSION_SECRET) points the pending login elsewhere.
+    const stored = parseTransaction((await gw.store.takeOnce(`tx:${state}`))!)!;
+    await gw.store.putOnce(`tx:${state}`, serializeTransaction({ ...stored, returnTo: 'https://evil.example/phish' }), 60_000);
+    const { finalResponse } = await finishLogin(pending);
+    expect(finalResponse.status).toBe(302);
+    expect(finalResponse.headers.get('location')).toBe('/');
   });
 });
 
