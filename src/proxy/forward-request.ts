@@ -26,8 +26,8 @@ export interface Upstream {
 export function createUpstream(options: { headersTimeoutMs: number }): Upstream {
   const agent = new Agent({
     keepAliveTimeout: 30_000,
-    // undici starts this clock once the request body has been sent, and restarts it while a
-    // slow upload drains, so a large upload is not mistaken for a silent upstream.
+    // undici restarts this clock while an upload makes progress, so a slow client is not mistaken for a
+    // silent upstream, while an upstream that stops reading the upload still times out.
     headersTimeout: options.headersTimeoutMs,
     // Large downloads and long polls may go quiet for a while; the client's abort ends them.
     bodyTimeout: 0,
@@ -70,6 +70,9 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
           res.destroy();
           return;
         }
+        // undici's header timeout also runs while an upload is stuck (the upstream stopped reading it), and
+        // destroys the request body on the way out: that is the upstream's silence, not the client leaving.
+        if (err instanceof undiciErrors.HeadersTimeoutError && !hangUp.aborted) throw mapUpstreamError(err);
         // The client left (its upload broke off, or it hung up while we waited): nobody to answer.
         if (hangUp.aborted || res.destroyed || (req.destroyed && !req.complete)) return;
         throw mapUpstreamError(err);

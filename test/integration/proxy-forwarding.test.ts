@@ -15,6 +15,7 @@ let idp: TestIdentityProvider;
 let api: EchoApi;
 let billing: EchoApi;
 let breaking: http.Server;
+let deaf: http.Server;
 let gateway: TestGateway;
 let trusting: TestGateway;
 let cookie: string;
@@ -35,6 +36,40 @@ async function startBreakingUpstream(): Promise<http.Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
+}
+
+/** An upstream that accepts a request and then neither reads its body nor answers. */
+async function startDeafUpstream(): Promise<http.Server> {
+  const server = http.createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+/** POSTs `chunks` one after another, waiting `pauseMs` between them; resolves with the status (0 if the gateway hung up). */
+function upload(path: string, chunks: Buffer[], pauseMs: number): Promise<{ status: number; body: string; ms: number }> {
+  const { hostname, port } = new URL(gateway.url);
+  const started = Date.now();
+  const length = chunks.reduce((n, c) => n + c.length, 0);
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: hostname, port, path, method: 'POST', headers: { ...apiHeaders(cookie), 'content-type': 'application/octet-stream', 'content-length': String(length) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: Date.now() - started }));
+      },
+    );
+    req.on('error', () => resolve({ status: 0, body: '', ms: Date.now() - started }));
+    void (async () => {
+      for (const [i, chunk] of chunks.entries()) {
+        if (i > 0 && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+        if (req.destroyed) return;
+      }
+      req.end();
+    })();
+  });
 }
 
 /** A request with the path exactly as written (fetch would normalise `..` away). */
@@ -60,12 +95,14 @@ beforeAll(async () => {
     createEchoApi(),
     startBreakingUpstream(),
   ]);
+  deaf = await startDeafUpstream();
   const closedPort = await findFreePort();
   const routes = [
     `/api=${api.url}`,
     `/billing=${billing.url}/v2/`,
     `/down=http://127.0.0.1:${closedPort}`,
     `/broken=http://127.0.0.1:${(breaking.address() as AddressInfo).port}`,
+    `/deaf=http://127.0.0.1:${(deaf.address() as AddressInfo).port}`,
   ].join(',');
   const env = { PROXY_ROUTES: routes, PROXY_TIMEOUT_MS: String(PROXY_TIMEOUT_MS) };
   gateway = await startTestGateway({ idp, redisUrl: redis.url, env });
@@ -81,6 +118,8 @@ afterAll(async () => {
     idp?.close(),
     redis?.stop(),
     new Promise<void>((resolve) => (breaking ? breaking.close(() => resolve()) : resolve())),
+    new Promise<void>((resolve) => (deaf ? deaf.close(() => resolve()) : resolve())),
+    Promise.resolve(deaf?.closeAllConnections()),
   ]);
   breaking?.closeAllConnections();
 });
@@ -227,6 +266,22 @@ describe('upstream failures', () => {
     expect(await response.json()).toMatchObject({ error: 'upstream_timeout' });
     expect(Date.now() - started).toBeLessThan(3 * PROXY_TIMEOUT_MS);
     await sessionStillWorks();
+  });
+
+  it('answers 504 when the upstream stops reading a large upload, instead of waiting forever', async () => {
+    const chunks = Array.from({ length: 320 }, () => Buffer.alloc(64 * 1024, 0x61)); // 20 MiB
+    const answer = await upload('/deaf/upload', chunks, 0);
+    expect(answer.status).toBe(504);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'upstream_timeout' });
+    expect(answer.ms).toBeLessThan(3 * PROXY_TIMEOUT_MS);
+    await sessionStillWorks();
+  });
+
+  it('does not take a slow client upload (pauses longer than PROXY_TIMEOUT_MS) for a stalled upstream', async () => {
+    const chunks = [Buffer.alloc(100_000, 0x61), Buffer.alloc(100_000, 0x62)];
+    const answer = await upload('/api/upload', chunks, 1.5 * PROXY_TIMEOUT_MS);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', body_bytes: 200_000 });
   });
 
   it('passes an upstream 5xx through as it is', async () => {
