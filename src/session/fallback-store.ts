@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
+import { acquireBoth } from './lock-pair.js';
 import type { RedisLogger } from './redis-state-log.js';
 import type { SessionRecord, SessionStore, StoreStatus } from './session-store.js';
 import { StoreError } from './store-error.js';
@@ -216,26 +217,11 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
 
     // One process only (that is the premise of this store): an in-memory lock is a real lock. It is taken in
     // both modes, so a lock taken during an outage still holds after Redis returns.
-    acquireLock: async (sessionId, ttlMs) => {
-      const local = await fallback.acquireLock(sessionId, ttlMs);
-      if (!local) return null;
-      const shared = await route(
-        () => primary.acquireLock(sessionId, ttlMs),
-        async () => ({ release: async () => undefined }),
-      ).catch(async (err: unknown) => {
-        await local.release();
-        throw err;
-      });
-      if (!shared) {
-        await local.release();
-        return null;
-      }
-      return {
-        async release() {
-          await Promise.all([shared.release(), local.release()]);
-        },
-      };
-    },
+    acquireLock: (sessionId, ttlMs) =>
+      acquireBoth(
+        () => fallback.acquireLock(sessionId, ttlMs),
+        () => route(() => primary.acquireLock(sessionId, ttlMs), async () => ({ release: async () => undefined })),
+      ),
 
     putOnce: (key, value, ttlMs) =>
       route(

@@ -1,4 +1,5 @@
-import type { SessionRecord, SessionStore, StoreLock, StoreStatus } from './session-store.js';
+import { acquireBoth } from './lock-pair.js';
+import type { SessionRecord, SessionStore, StoreStatus } from './session-store.js';
 
 export interface MigrationStoreDeps {
   /** The new store every session ends up in (e.g. a Redis Cluster). */
@@ -105,25 +106,13 @@ export function createMigrationStore(deps: MigrationStoreDeps): SessionStore {
       return stored;
     },
 
-    async acquireLock(sessionId, ttlMs) {
+    acquireLock(sessionId, ttlMs) {
       // Both, old first: replicas still on the old configuration lock only
       // there, and a refresh must stay single across the whole rollout.
-      const old = await secondary.acquireLock(sessionId, ttlMs);
-      if (!old) return null;
-      const current = await primary.acquireLock(sessionId, ttlMs).catch(async (err: unknown) => {
-        await old.release().catch(() => undefined);
-        throw err;
-      });
-      if (!current) {
-        await old.release();
-        return null;
-      }
-      const lock: StoreLock = {
-        async release() {
-          await Promise.all([current.release(), old.release()]);
-        },
-      };
-      return lock;
+      return acquireBoth(
+        () => secondary.acquireLock(sessionId, ttlMs),
+        () => primary.acquireLock(sessionId, ttlMs),
+      );
     },
 
     async putOnce(key, value, ttlMs) {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SessionInvalidations } from './cached-store.js';
 import { startHeartbeat } from './redis-heartbeat.js';
+import { parseInfo } from './redis-server-info.js';
 import type { RedisLogger } from './redis-state-log.js';
 
 export interface RedisInvalidationsDeps {
@@ -174,7 +175,7 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
 }
 
 function runIdOf(info: string): string | undefined {
-  return /^run_id:(\w+)/m.exec(info)?.[1];
+  return parseInfo(info).get('run_id');
 }
 
 /** The `redirect` field of CLIENT TRACKINGINFO's flat [name, value, ...] reply. */

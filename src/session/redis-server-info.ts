@@ -36,7 +36,8 @@ export async function redisServerInfo(client: Redis | Cluster): Promise<RedisSer
   };
 }
 
-function parseInfo(text: string): Map<string, string> {
+/** The `field:value` lines of an INFO reply. */
+export function parseInfo(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {
     const colon = line.indexOf(':');
