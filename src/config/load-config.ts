@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Config, HostPort, RedisConfig, RedisTopology } from './config.js';
 import { envSchema, type EnvVarName } from './env-schema.js';
-import { parseProxyRoutes } from './parse-proxy-routes.js';
+import { parseProxyRoutes, sortLongestPrefixFirst } from './parse-proxy-routes.js';
+import { readRoutesFile } from './routes-file.js';
 
 /** Thrown by loadConfig with one line per bad variable. */
 export class ConfigError extends Error {
@@ -236,6 +237,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   // --- Proxy
   const { routes, problems: routeProblems } = parseProxyRoutes(raw('PROXY_ROUTES'));
   for (const p of routeProblems) problems.push(`PROXY_ROUTES ${p}`);
+  const routesFile = raw('ROUTES_FILE');
+  if (routesFile) {
+    const fromFile = readRoutesFile(routesFile, readFile);
+    for (const p of fromFile.problems) problems.push(`ROUTES_FILE ${routesFile}: ${p}`);
+    for (const route of fromFile.routes) {
+      if (routes.some((r) => r.prefix === route.prefix)) problems.push(`ROUTES_FILE ${routesFile}: route "${route.prefix}" field prefix: also in PROXY_ROUTES`);
+      else routes.push(route);
+    }
+    sortLongestPrefixFirst(routes);
+    const needsClient = routes.find((r) => r.policy?.token.type === 'client' || r.policy?.token.type === 'exchange');
+    if (needsClient && !raw('OIDC_CLIENT_SECRET')) {
+      problems.push(`ROUTES_FILE ${routesFile}: route "${needsClient.prefix}" field token: ${needsClient.policy?.token.type} needs a confidential client (OIDC_CLIENT_SECRET)`);
+    }
+  }
 
   const staticDir = raw('STATIC_DIR');
   if (staticDir !== undefined && !isDirectory(staticDir)) problems.push(`STATIC_DIR ${staticDir} is not a directory`);
