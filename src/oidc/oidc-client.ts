@@ -36,6 +36,11 @@ export interface OidcClient {
   exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
   /** Refresh token grant. Rejects with InvalidGrantError only when the provider says the grant is dead. */
   refresh(refreshToken: string): Promise<TokenResponse>;
+  /**
+   * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
+   * with ProviderUnavailableError for transport trouble and 5xx, and a 4xx GatewayError when refused.
+   */
+  grant(grantType: string, parameters: Record<string, string>): Promise<TokenResponse>;
   /** Userinfo claims, or null when the provider has no userinfo endpoint. */
   userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
   /** Revokes a token where the provider offers revocation; a no-op otherwise. */
@@ -126,6 +131,10 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
 
     refresh(refreshToken) {
       return guarded(async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+    },
+
+    grant(grantType, parameters) {
+      return guarded(async () => toTokenResponse(await oidc.genericGrantRequest(ready(), grantType, parameters)));
     },
 
     userInfo(accessToken, expectedSub) {
