@@ -19,7 +19,7 @@ declare module 'ioredis' {
      * HSET a per-session value while the session exists; the hash expires with the latest of its values,
      * never after the session. 0 when the session is gone.
      */
-    bffPutSessionValue(sessionKey: string, valuesKey: string, field: string, json: string, expiresAtMs: number): Result<number, Context>;
+    bffPutSessionValue(sessionKey: string, valuesKey: string, field: string, json: string, ttlMs: number): Result<number, Context>;
     /** DEL key only if it still holds our owner token. */
     bffReleaseLock(key: string, owner: string): Result<number, Context>;
     /** INCR, starting a fixed window of windowMs on the first hit. */
@@ -60,10 +60,7 @@ const scripts = {
     lua: `
       local sessionTtl = redis.call('PTTL', KEYS[1])
       if sessionTtl <= 0 then return 0 end
-      local now = redis.call('TIME')
-      local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-      local ttl = math.min(sessionTtl, tonumber(ARGV[3]) - nowMs)
-      if ttl <= 0 then return 1 end
+      local ttl = math.min(sessionTtl, tonumber(ARGV[3]))
       redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
       local current = redis.call('PTTL', KEYS[2])
       if current < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end

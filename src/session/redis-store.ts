@@ -167,7 +167,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
 
     async putSessionValue(id, name, value, expiresAtMs) {
       const json = JSON.stringify({ v: value, exp: atMs(expiresAtMs) });
-      return (await call('HSET', () => client.bffPutSessionValue(keys.session(id), keys.sessionValues(id), name, json, atMs(expiresAtMs)))) === 1;
+      return (await call('HSET', () => client.bffPutSessionValue(keys.session(id), keys.sessionValues(id), name, json, forMs(expiresAtMs - clock())))) === 1;
     },
 
     async getShared(key) {
