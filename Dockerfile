@@ -27,8 +27,6 @@ COPY package.json package-lock.json ./
 # skipping them keeps a compromised package from running code at build time.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
 COPY --from=build /app/dist ./dist
-# ROUTES_FILE is validated against this schema at start-up (src/config/routes-file.ts reads it next to dist/).
-COPY schema ./schema
 # The official image ships the unprivileged user `node` (uid 1000). Kubernetes
 # needs the numeric uid for runAsNonRoot checks, so k8s/ and the chart set
 # runAsUser: 1000 as well.

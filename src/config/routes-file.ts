@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { ProxyRoute, RoutePolicy, RouteToken, UserHeader } from './config.js';
 import { checkRoutePrefix, normalisePrefix, parseRouteTarget } from './parse-proxy-routes.js';
+import { routesSchema } from './routes-schema.js';
 
 /** The file as the schema describes it (schema/routes.schema.json). */
 interface RawRoute {
@@ -18,12 +18,10 @@ interface RawRoute {
   userHeaders?: UserHeader[];
 }
 
-// Shipped next to src/ and dist/ alike (two levels up from either), so editors can validate against it too.
-const SCHEMA_URL = new URL('../../schema/routes.schema.json', import.meta.url);
 let validator: ValidateFunction | undefined;
 
 function validate(value: unknown): readonly ErrorObject[] {
-  validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object);
+  validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(routesSchema);
   return validator(value) ? [] : (validator.errors ?? []);
 }
 

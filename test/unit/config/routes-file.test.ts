@@ -164,3 +164,11 @@ routes:
     expect(parseRoutesFile('routes: []\n')).toEqual({ routes: [], problems: [] });
   });
 });
+
+describe('schema/routes.schema.json', () => {
+  it('is the schema the gateway validates with (editors and start-up agree)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { routesSchema } = await import('../../../src/config/routes-schema.js');
+    expect(JSON.parse(readFileSync(new URL('../../../schema/routes.schema.json', import.meta.url), 'utf8'))).toEqual(routesSchema);
+  });
+});
