@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
-  const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock });
+  const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, routeTokens }));
   app.use(auth.routes());
   app.use(backchannel.routes());

@@ -65,7 +65,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     },
     onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
   });
-  const routeTokens = createStoredRouteTokens({ config, store, oidc, clock });
+  const routeTokens = createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens });
   const callback = app.callback();
   const websockets = createWebSocketProxy({ config, store, refresher, routeTokens, clock, logger, plainRequest: callback });

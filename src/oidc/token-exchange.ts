@@ -20,7 +20,7 @@ export interface TokenExchangeDeps {
   clock: Clock;
   pollIntervalMs?: number;
   /** Observes grants at the provider (metrics). */
-  onGrant?: (outcome: 'exchanged' | 'refused' | 'unavailable') => void;
+  onGrant?: (outcome: 'issued' | 'refused' | 'unavailable') => void;
 }
 
 /**
@@ -65,7 +65,7 @@ export function createTokenExchange(deps: TokenExchangeDeps): ExchangedTokens {
         };
         try {
           const response = await oidc.grant(TOKEN_EXCHANGE_GRANT, parameters);
-          deps.onGrant?.('exchanged');
+          deps.onGrant?.('issued');
           return {
             accessToken: response.access_token,
             expiresAtMs: accessTokenExpiresAtMs({ accessToken: response.access_token, expiresInSeconds: response.expires_in, nowMs: clock() }),

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config, RouteToken } from '../config/config.js';
 import { createClientCredentials } from '../oidc/client-credentials.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
+import type { Metrics } from '../ops/metrics.js';
 import { createTokenExchange } from '../oidc/token-exchange.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { createTokenSealer } from '../session/token-sealer.js';
@@ -46,10 +47,31 @@ export function createRouteTokens(deps: { exchanged: ExchangedTokens; client: Cl
 }
 
 /** The route tokens of a running gateway: exchanged and client tokens kept (sealed) in its store. */
-export function createStoredRouteTokens(deps: { config: Config; store: SessionStore; oidc: Pick<OidcClient, 'grant'>; clock: Clock }): RouteTokens {
-  const sealer = createTokenSealer(deps.config.session.secrets);
+export function createStoredRouteTokens(deps: {
+  config: Config;
+  store: SessionStore;
+  oidc: Pick<OidcClient, 'grant'>;
+  clock: Clock;
+  metrics?: Pick<Metrics, 'routeTokenGrants'> | undefined;
+}): RouteTokens {
+  const { config, store, oidc, clock, metrics } = deps;
+  const sealer = createTokenSealer(config.session.secrets);
   return createRouteTokens({
-    exchanged: createTokenExchange({ ...deps, sealer }),
-    client: createClientCredentials({ ...deps, sealer }),
+    exchanged: createTokenExchange({
+      config,
+      store,
+      oidc,
+      clock,
+      sealer,
+      onGrant: (outcome) => metrics?.routeTokenGrants.inc({ grant: 'token_exchange', outcome }),
+    }),
+    client: createClientCredentials({
+      config,
+      store,
+      oidc,
+      clock,
+      sealer,
+      onGrant: (outcome) => metrics?.routeTokenGrants.inc({ grant: 'client_credentials', outcome }),
+    }),
   });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
+import { scrapeMetrics } from '../support/scrape-metrics.js';
 import { apiHeaders, createTestClock, loginCookie, sessionIdOf, type TestClock } from '../support/proxy-test-kit.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
@@ -146,6 +147,9 @@ describe('token: client', () => {
     );
     expect(idp.counters.clientCredentialsGrants - before).toBe(1);
     expect(new Set(tokens).size).toBe(1);
+    const issued = { grant: 'client_credentials', outcome: 'issued' };
+    const [m1, m2] = await Promise.all([scrapeMetrics(one.adminUrl), scrapeMetrics(two.adminUrl)]);
+    expect(m1.value('bff_route_token_grants_total', issued) + m2.value('bff_route_token_grants_total', issued)).toBe(1);
     const claims = decodeJwt(tokens[0]!);
     expect(claims['client_id'] ?? claims.azp ?? claims.sub).toBe('bff');
     const userSub = decodeJwt(await bearerOf(await call(one, '/api/me', apiHeaders(cookie)))).sub;
