@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readRepoFile, repoFileExists } from '../../support/deploy-files.js';
 import { markdownAnchors } from '../../support/deploy-monitoring.js';
 
-const DOCS = ['docs/deploy.md', 'docs/operations.md', 'deploy/keycloak/README.md'];
+const DOCS = ['docs/deploy.md', 'docs/operations.md', 'docs/production-redis.md', 'deploy/keycloak/README.md'];
 /** Repo paths a document names, like `k8s/redis.yaml` or `deploy/nginx/nginx.conf`. */
 const namedPaths = (text: string) =>
   [...text.matchAll(/(?<![\w/.-])((?:k8s|deploy|helm|docs|test|src)\/[\w./-]*\w|docker-compose\.yml|Dockerfile|\.env\.example)/g)].map((m) => m[1]!);

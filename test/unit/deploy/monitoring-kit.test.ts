@@ -5,10 +5,11 @@
  * and one dashboard JSON for both. That every bff_* metric used exists is
  * checked against a live gateway in test/integration/monitoring-metrics.test.ts.
  */
+import { Ajv } from 'ajv';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
-import { loadChartValues, mergeValues, renderChartObjects } from '../../support/deploy-helm.js';
+import { loadChartSchema, loadChartValues, mergeValues, renderChartObjects } from '../../support/deploy-helm.js';
 import { HelmRenderError } from '../../support/deploy-helm-render.js';
 import { getPath, readRepoFile } from '../../support/deploy-files.js';
 import { bodyAs, loadK8sObjects, validateK8sObject, type K8sObject } from '../../support/deploy-k8s.js';
@@ -61,6 +62,17 @@ describe('the monitoring kit in the chart is off by default, one switch per obje
     ['grafanaDashboard', 'ConfigMap/oidc-bff-dashboard'],
   ])('monitoring.%s.enabled renders %s alone', (part, kind) => {
     expect(kindsOf(monitoringOf(renderChartObjects({ monitoring: { [part]: { enabled: true } } }).objects))).toEqual([kind]);
+  });
+
+  it('has its values covered by values.schema.json, which refuses typos and nonsense thresholds', () => {
+    const validate = new Ajv({ strict: false }).compile(loadChartSchema());
+    const values = loadChartValues();
+    const withMonitoring = (monitoring: Record<string, unknown>) => mergeValues(values, { monitoring });
+    expect(validate(withMonitoring(ALL_ON.monitoring))).toBe(true);
+    expect(validate(withMonitoring({ prometheusRule: { proxy5xxRatio: 5 } }))).toBe(false);
+    expect(validate(withMonitoring({ prometheusRule: { enable: true } }))).toBe(false);
+    expect(validate(withMonitoring({ serviceMonitor: { interval: '30 seconds' } }))).toBe(false);
+    expect(validate(withMonitoring({ grafanaDashboard: { labels: { grafana_dashboard: 1 } } }))).toBe(false);
   });
 
   it('refuses a ServiceMonitor without the admin Service it scrapes', () => {
