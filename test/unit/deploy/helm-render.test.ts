@@ -45,6 +45,11 @@ const SCENARIOS: [string, Record<string, unknown>, string?][] = [
     },
   ],
   ['Redis without persistence, no network policies, another release name', { redis: { bundled: { persistence: { enabled: false } } }, networkPolicy: { enabled: false } }, 'edge'],
+  [
+    'the monitoring kit switched on, another release name',
+    { monitoring: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } } },
+    'edge',
+  ],
 ];
 
 describe.each(SCENARIOS)('helm/oidc-bff rendered with %s', (_, overrides, release) => {
