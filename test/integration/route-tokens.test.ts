@@ -155,4 +155,14 @@ describe('token: client', () => {
     const userSub = decodeJwt(await bearerOf(await call(one, '/api/me', apiHeaders(cookie)))).sub;
     expect(claims.sub).not.toBe(userSub);
   });
+
+  it('renews it once across both replicas shortly before it expires', async () => {
+    const first = await bearerOf(await call(one, '/reports/warm', { 'x-csrf': '1' }));
+    clock.advance(10 * 60_000);
+    const before = idp.counters.clientCredentialsGrants;
+    const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i % 2 === 0 ? one : two, `/reports/${i}`, { 'x-csrf': '1' }).then(bearerOf)));
+    expect(idp.counters.clientCredentialsGrants - before).toBe(1);
+    expect(new Set(tokens).size).toBe(1);
+    expect(tokens[0]).not.toBe(first);
+  });
 });
