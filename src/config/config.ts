@@ -59,6 +59,12 @@ export interface RoutePolicy {
   readonly timeoutMs?: number;
   readonly stripPrefix: boolean;
   readonly userHeaders: readonly UserHeader[];
+  /**
+   * auth required, token user, no roles, no user headers: the session and
+   * token work of a route without policy, so the proxy serves it on that same
+   * path (only csrf, websocket, timeoutMs or stripPrefix differ).
+   */
+  readonly defaultAccess: boolean;
 }
 
 export interface Config {

@@ -72,13 +72,17 @@ export function parseRoutesFile(text: string): { routes: ProxyRoute[]; problems:
 function toPolicy(raw: RawRoute): RoutePolicy {
   const token = raw.token ?? 'user';
   const roles = raw.roles && { ...(raw.roles.anyOf ? { anyOf: raw.roles.anyOf } : {}), ...(raw.roles.allOf ? { allOf: raw.roles.allOf } : {}) };
+  const auth = raw.auth ?? 'required';
+  const routeToken: RouteToken = typeof token === 'string' ? { type: token } : toToken(token);
+  const userHeaders = raw.userHeaders ?? [];
   return {
-    auth: raw.auth ?? 'required',
-    token: typeof token === 'string' ? { type: token } : toToken(token),
+    auth,
+    token: routeToken,
     csrf: raw.csrf ?? true,
     websocket: raw.websocket ?? true,
     stripPrefix: raw.stripPrefix ?? true,
-    userHeaders: raw.userHeaders ?? [],
+    userHeaders,
+    defaultAccess: auth === 'required' && routeToken.type === 'user' && roles === undefined && userHeaders.length === 0,
     ...(roles ? { roles } : {}),
     ...(raw.timeoutMs !== undefined ? { timeoutMs: raw.timeoutMs } : {}),
   };
@@ -104,9 +108,7 @@ function policyProblems(policy: RoutePolicy): string[] {
 
 function isDefaultPolicy(policy: RoutePolicy): boolean {
   return (
-    policy.auth === 'required' &&
-    policy.token.type === 'user' &&
-    policy.roles === undefined &&
+    policy.defaultAccess &&
     policy.csrf &&
     policy.websocket &&
     policy.stripPrefix &&

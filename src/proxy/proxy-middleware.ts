@@ -25,9 +25,10 @@ type Ctx = Context & { state: GatewayState };
 
 /**
  * Each proxied prefix: guard → session → (refresh) → forward.
- * Guards run before any store call, in the contract's order. A route with a
- * ROUTES_FILE policy takes route-policy.ts's path; one without (every
- * PROXY_ROUTES entry) the one below, which does no policy work at all.
+ * Guards run before any store call, in the contract's order. A route whose
+ * ROUTES_FILE policy asks for other session or token work (auth, roles,
+ * token, user headers) takes route-policy.ts's path; every other route (every
+ * PROXY_ROUTES entry included) the one below, which does no policy work.
  */
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   const { config, sessions, refresher, upstream, isGatewayCookie } = deps;
@@ -75,13 +76,13 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
     if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
 
-    if (policy !== undefined) {
+    if (policy !== undefined && !policy.defaultAccess) {
       const access = await resolveRouteAccess(policy, { load: () => sessions.load(ctx), require: () => sessions.require(ctx) }, () => ctx.state.log).catch(
         clearCookieIfEnded(ctx),
       );
       return forward(ctx, match.route.target.origin, match.upstreamPath, access.accessToken, policy, access.userHeaders);
     }
     const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch(clearCookieIfEnded(ctx));
-    await forward(ctx, match.route.target.origin, match.upstreamPath, session.tokens.access_token);
+    await forward(ctx, match.route.target.origin, match.upstreamPath, session.tokens.access_token, policy);
   };
 }

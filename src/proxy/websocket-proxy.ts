@@ -104,7 +104,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     let session: SessionRecord | null;
     let accessToken: string | undefined;
     let userHeaders: Record<string, string> | undefined;
-    if (policy) {
+    if (policy && !policy.defaultAccess) {
       ({ session, accessToken, userHeaders } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
     } else {
       session = await refresher.ensureFresh(await requireSession(req), () => log);

@@ -45,6 +45,12 @@ routes:
   - prefix: /audit
     target: ${api.url}/audit
     roles: { allOf: [admin, auditor] }
+  - prefix: /kept
+    target: ${api.url}/base
+    stripPrefix: false
+  - prefix: /quick
+    target: ${api.url}
+    timeoutMs: 300
   - prefix: /hooks
     target: ${api.url}
     auth: none
@@ -169,6 +175,20 @@ describe('csrf, stripPrefix and websocket switches', () => {
     const response = await call(one, '/public/x', {});
     expect(response.status).toBe(403);
     expect(await response.json()).toMatchObject({ error: 'csrf_required' });
+  });
+
+  it('serves a route that only changes stripPrefix and timeoutMs like a plain one: session, user token, its own timeout', async () => {
+    expect((await call(one, '/kept/x', { 'x-csrf': '1' })).status).toBe(401);
+    const response = await call(two, '/kept/x?y=1', apiHeaders(cookie));
+    expect(response.status).toBe(200);
+    const echo = await echoOf(response);
+    expect(echo.path).toBe('/base/kept/x');
+    expect(echo.headers['authorization']).toMatch(/^Bearer ey/);
+    const slow = await call(one, '/quick/slow?ms=2000', apiHeaders(cookie));
+    expect(slow.status).toBe(504);
+    expect(await slow.json()).toMatchObject({ error: 'upstream_timeout' });
+    expect((await call(one, '/api/slow?ms=600', apiHeaders(cookie))).status).toBe(200);
+    expect((await call(two, '/quick/slow?ms=10', apiHeaders(cookie))).status).toBe(200);
   });
 
   it('refuses WebSocket upgrades on a websocket: false route', async () => {

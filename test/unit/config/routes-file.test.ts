@@ -66,6 +66,7 @@ describe('ROUTES_FILE', () => {
       stripPrefix: false,
       csrf: true,
       websocket: true,
+      defaultAccess: false,
     });
     expect(byPrefix.get('/orders')?.policy).toMatchObject({
       auth: 'optional',
@@ -74,6 +75,7 @@ describe('ROUTES_FILE', () => {
       websocket: false,
     });
     expect(byPrefix.get('/reports')?.policy?.token).toEqual({ type: 'client' });
+    expect(byPrefix.get('/public')?.policy?.defaultAccess).toBe(false);
     expect(byPrefix.get('/api')?.target.href).toBe('http://127.0.0.1:9002/base');
   });
 
