@@ -28,7 +28,8 @@ export interface SessionSource {
 /**
  * Applies a ROUTES_FILE policy (docs/proxy.md) to one request, HTTP or
  * WebSocket: which session it needs, whether its roles pass, and which token
- * goes upstream. Routes without a policy never come here.
+ * goes upstream. Routes whose policy keeps the default access (and routes
+ * without one) never come here: proxy-middleware.ts serves them directly.
  */
 export function createRouteAccess(deps: RouteAccessDeps) {
   const { refresher, tokens } = deps;
