@@ -14,7 +14,6 @@ import { staticFiles } from './http/static-files.js';
 import { createSessionAccess } from './http/session-access.js';
 import { createSettingsRoutes } from './http/settings-routes.js';
 import { createLogoutTokenVerifier } from './oidc/logout-token.js';
-import { createProviderJwks } from './oidc/provider-jwks.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
@@ -49,7 +48,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const verifyLogoutToken = createLogoutTokenVerifier({
     issuer: config.oidc.issuer,
     clientId: config.oidc.clientId,
-    keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
+    keys: oidc.keys,
     clock,
     markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
     clearMark: (key) => store.clearMark(key),
