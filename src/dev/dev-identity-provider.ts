@@ -125,6 +125,8 @@ export interface DevIdentityProvider {
   failNextRefresh(kind: RefreshFailure, times?: number): void;
   /** The next `times` authorization-code grants are answered like this (the code is spent all the same). */
   failNextCodeExchange(kind: TokenEndpointFailure, times?: number): void;
+  /** Forgets failures queued by `failNextRefresh` / `failNextCodeExchange` and not used yet. */
+  clearPendingFailures(): void;
   /**
    * ID tokens are signed with a new key under a new `kid` from now on; the
    * JWKS endpoint publishes old and new keys. Resolves with the new kid.
@@ -348,6 +350,10 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     },
     failNextCodeExchange(kind, times = 1) {
       for (let i = 0; i < times; i += 1) pendingCodeExchangeFailures.push(kind);
+    },
+    clearPendingFailures() {
+      pendingRefreshFailures.length = 0;
+      pendingCodeExchangeFailures.length = 0;
     },
     rotateSigningKey: () => signingKeys.rotate(),
     forgeKeySet: () => signingKeys.forgeKeySet(),
