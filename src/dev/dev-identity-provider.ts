@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata, JWKS, KoaContextWithOIDC } from 'oidc-provider';
+import { undecodedBasicCredentials } from './dev-basic-auth-quirk.js';
 import { createDevLoginRoutes } from './dev-login-routes.js';
 import { createDevMemoryStore, type DevMemoryStore } from './dev-memory-store.js';
 import {
@@ -60,6 +61,11 @@ export interface DevIdentityProviderOptions {
   accessTokenAudience?: string;
   /** Private JWKS to sign with; default: a fresh RS256 key. */
   jwks?: JSONWebKeySet;
+  /**
+   * Compare client_secret_basic credentials without form-decoding them, as
+   * LemonLDAP::NG and Glewlwyd do (dev-basic-auth-quirk.ts). Default false.
+   */
+  undecodedBasicCredentials?: boolean;
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -259,6 +265,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     isSessionActive: (sid) => findSessions((authorization) => authorization.sid === sid, store).length > 0,
   }));
   app.use(createDevLoginRoutes({ provider, errors: oidc.errors, basePath, realm, users }));
+  if (options.undecodedBasicCredentials) app.use(undecodedBasicCredentials());
   app.use(signingKeys.middleware(`${basePath}${KEYCLOAK_ROUTES.jwks}`, () => (counters.jwksFetches += 1)));
   app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures }));
   server.on('request', app.callback());

@@ -101,7 +101,7 @@ describe('refresh failures', () => {
   it.each([
     ['invalid_request', 'a 400 invalid_request (LemonLDAP::NG, expired refresh token)'],
     ['empty_400', 'a 400 with an empty body (Glewlwyd, revoked refresh token)'],
-  ] as const)('ends the session on every replica for %s: %s', async (failure) => {
+  ] as const)('ends the session on every replica for %s: %s', async (failure, _shape) => {
     const cookie = await expiredSession();
     idp.failNextRefresh(failure);
     const response = await api(replicaA, cookie);
