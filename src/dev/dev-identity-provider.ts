@@ -131,7 +131,9 @@ export interface DevIdentityProvider {
   failNextRefresh(kind: RefreshFailure, times?: number): void;
   /** The next `times` authorization-code grants are answered like this (the code is spent all the same). */
   failNextCodeExchange(kind: TokenEndpointFailure, times?: number): void;
-  /** Forgets failures queued by `failNextRefresh` / `failNextCodeExchange` and not used yet. */
+  /** The next `times` revocation requests are answered like this (the token is revoked all the same). */
+  failNextRevocation(kind: TokenEndpointFailure, times?: number): void;
+  /** Forgets failures queued by `failNext...` and not used yet. */
   clearPendingFailures(): void;
   /**
    * ID tokens are signed with a new key under a new `kid` from now on; the
@@ -203,6 +205,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const store = createDevMemoryStore();
   const pendingRefreshFailures: RefreshFailure[] = [];
   const pendingCodeExchangeFailures: TokenEndpointFailure[] = [];
+  const pendingRevocationFailures: TokenEndpointFailure[] = [];
   const signingKeys = createDevSigningKeys(publicJwks);
   const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0, jwksFetches: 0 };
   const backchannelDeliveries: BackchannelDelivery[] = [];
@@ -267,7 +270,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   app.use(createDevLoginRoutes({ provider, errors: oidc.errors, basePath, realm, users }));
   if (options.undecodedBasicCredentials) app.use(undecodedBasicCredentials());
   app.use(signingKeys.middleware(`${basePath}${KEYCLOAK_ROUTES.jwks}`, () => (counters.jwksFetches += 1)));
-  app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures }));
+  app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures, pendingRevocationFailures }));
   server.on('request', app.callback());
 
   async function setClient(client: DevClient): Promise<void> {
@@ -358,9 +361,13 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     failNextCodeExchange(kind, times = 1) {
       for (let i = 0; i < times; i += 1) pendingCodeExchangeFailures.push(kind);
     },
+    failNextRevocation(kind, times = 1) {
+      for (let i = 0; i < times; i += 1) pendingRevocationFailures.push(kind);
+    },
     clearPendingFailures() {
       pendingRefreshFailures.length = 0;
       pendingCodeExchangeFailures.length = 0;
+      pendingRevocationFailures.length = 0;
     },
     rotateSigningKey: () => signingKeys.rotate(),
     forgeKeySet: () => signingKeys.forgeKeySet(),
@@ -381,7 +388,7 @@ function mountProvider(
   provider: Provider,
   basePath: string,
   counters: DevProviderCounters,
-  tokens: { signingKeys: DevSigningKeys; pendingCodeExchangeFailures: TokenEndpointFailure[] },
+  tokens: { signingKeys: DevSigningKeys; pendingCodeExchangeFailures: TokenEndpointFailure[]; pendingRevocationFailures: TokenEndpointFailure[] },
 ): Middleware {
   return async function providerAtRealmPath(ctx: Context, next: Next): Promise<void> {
     const path = ctx.path;
@@ -404,7 +411,11 @@ function mountProvider(
       addKeycloakTokenMembers(ctx, oidcCtx);
       await tokens.signingKeys.resignIdToken(ctx);
     }
-    if (oidcCtx?.route === 'revocation' && ctx.status === 200) counters.revocations += 1;
+    if (oidcCtx?.route === 'revocation') {
+      const failure = tokens.pendingRevocationFailures.shift();
+      if (failure) answerAs(ctx, failure);
+      else if (ctx.status === 200) counters.revocations += 1;
+    }
   };
 }
 
