@@ -142,7 +142,9 @@ export interface DevIdentityProvider {
   rotateSigningKey(): Promise<string>;
   /** The JWKS endpoint publishes a different key under the signing `kid` (a forged key set). */
   forgeKeySet(): Promise<void>;
-  /** Back to the provider's own signing key and key set. */
+  /** While down, the JWKS endpoint answers 503 (everything else works). */
+  setKeySetDown(down: boolean): void;
+  /** Back to the provider's own signing key and key set, served again. */
   resetSigningKeys(): void;
   /**
    * Ends every provider session of a user (username or sub), like Keycloak's
@@ -371,6 +373,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     },
     rotateSigningKey: () => signingKeys.rotate(),
     forgeKeySet: () => signingKeys.forgeKeySet(),
+    setKeySetDown: (isDown) => signingKeys.setDown(isDown),
     resetSigningKeys: () => signingKeys.reset(),
     endSessionsOf,
     signLogoutToken,

@@ -17,19 +17,27 @@ export interface DevSigningKeys {
   rotate(): Promise<string>;
   /** Publishes another key under the current signing `kid` (a forged key set); ID tokens stay signed as they are. */
   forgeKeySet(): Promise<void>;
-  /** Back to oidc-provider's own keys. */
+  /** While down, the JWKS endpoint answers 503. */
+  setDown(down: boolean): void;
+  /** Back to oidc-provider's own keys, and up. */
   reset(): void;
 }
 
 export function createDevSigningKeys(publicJwks: JSONWebKeySet): DevSigningKeys {
   let signer: JWK | undefined;
   let published: JSONWebKeySet | undefined;
+  let down = false;
 
   return {
     middleware(path, onFetch) {
       return async (ctx: Context, next: Next) => {
         if (ctx.method !== 'GET' || ctx.path !== path) return next();
         onFetch();
+        if (down) {
+          ctx.status = 503;
+          ctx.body = 'key set unavailable (simulated)';
+          return;
+        }
         if (!published) return next();
         ctx.type = 'application/jwk-set+json';
         ctx.body = published;
@@ -58,9 +66,14 @@ export function createDevSigningKeys(publicJwks: JSONWebKeySet): DevSigningKeys 
       published = { keys: [toPublic(await newKey(kid ?? 'forged'))] };
     },
 
+    setDown(isDown) {
+      down = isDown;
+    },
+
     reset() {
       signer = undefined;
       published = undefined;
+      down = false;
     },
   };
 }

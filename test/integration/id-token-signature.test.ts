@@ -70,4 +70,14 @@ describe('the ID token signature at the callback (over http too)', () => {
     expect(session).toBeUndefined();
     expect(idp.counters.jwksFetches).toBe(fetchesBefore + 1);
   });
+
+  it('answers 503 provider_unavailable, not 400, when the key set cannot be fetched, and leaves no session', async () => {
+    const gw = await freshGateway();
+    idp.setKeySetDown(true);
+    const { response, session } = await login(gw);
+    expect(response.status).toBe(503);
+    expect(await json(response)).toMatchObject({ error: 'provider_unavailable' });
+    expect(session).toBeUndefined();
+    expect(await gw.store.status()).toMatchObject({ sessions: 0 });
+  });
 });
