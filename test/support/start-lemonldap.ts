@@ -25,6 +25,7 @@ export const LEMONLDAP_USER_GROUPS = ['timelords', 'users'] as const;
 const PACKAGED_CONFIG = '/var/lib/lemonldap-ng/conf/lmConf-1.json';
 const PORTAL_HTDOCS = '/usr/share/lemonldap-ng/portal/htdocs';
 const TEMPLATES = '/usr/share/lemonldap-ng/portal/templates';
+const SESSIONS_CLI = '/usr/share/lemonldap-ng/bin/lemonldap-ng-sessions';
 const START_TIMEOUT_MS = 30_000;
 
 /** Why the LemonLDAP::NG tests cannot run here, or undefined when they can. */
@@ -50,6 +51,11 @@ export interface LemonldapProvider {
   readonly accessTokenTtlSeconds: number;
   /** Only checks that the change is already registered (the client is configured at start-up). */
   updateClient(change: Partial<Omit<DevClient, 'client_id'>>): Promise<void>;
+  /**
+   * Deletes every refresh token from its session store with its own CLI
+   * (`lemonldap-ng-sessions delete`), as its purge does to expired ones.
+   */
+  deleteRefreshTokens(): Promise<void>;
   /** The portal's and nginx's logs. */
   logs(): string;
   /** Stops nginx and the FastCGI server (and their workers) by PID, removes the temp dir. Idempotent. */
@@ -124,10 +130,26 @@ export async function startLemonldap(options: StartLemonldapOptions): Promise<Le
       );
       if (unknown.length) throw new Error(`LemonLDAP::NG test client: register ${unknown.join(', ')} in startLemonldap()`);
     },
+    async deleteRefreshTokens() {
+      const result = spawnSync(
+        SESSIONS_CLI,
+        ['delete', '--backend', 'oidc', '--where', '_type=refresh_token', ...(runAs ? ['-u', runAs, '-g', runAs] : ['-u', userName(), '-g', groupName()])],
+        { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LLNG_DEFAULTCONFFILE: join(dir, 'lemonldap-ng.ini') }, encoding: 'utf8' },
+      );
+      if (result.status !== 0) throw new Error(`lemonldap-ng-sessions delete failed (${result.status}): ${result.stderr}`);
+    },
     logs: () => readLogs(dir),
     close: () => (closing ??= close()),
   };
   return provider;
+}
+
+function userName(): string {
+  return spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim();
+}
+
+function groupName(): string {
+  return spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
 }
 
 function portalConfig(input: { dir: string; url: string; client: DevClient; accessTokenTtlSeconds: number }): Record<string, unknown> {
@@ -155,8 +177,9 @@ function portalConfig(input: { dir: string; url: string; client: DevClient; acce
     },
     persistentStorage: 'Apache::Session::File',
     persistentStorageOptions: { Directory: join(dir, 'psessions'), LockDirectory: join(dir, 'psessions', 'lock') },
-    localSessionStorage: 'Cache::FileCache',
-    localSessionStorageOptions: { cache_root: join(dir, 'cache'), cache_depth: 3, default_expires_in: 600, directory_umask: '007', namespace: 'lemonldap-ng-sessions' },
+    // No local session cache: a session deleted from the store (deleteRefreshTokens) is gone at once.
+    localSessionStorage: '',
+    localSessionStorageOptions: {},
     // Off: each would load modules (mail, history) the test does not need.
     notification: 0,
     loginHistoryEnabled: 0,
