@@ -255,7 +255,8 @@ async function configure(admin: AdminSession, input: { issuer: string; client: D
     name: 'Reader One',
     email: 'reader1@example.test',
     enabled: true,
-    scope: [...SCOPES],
+    // g_profile: the user's own profile API (profile_list), which tells whether Glewlwyd's session is still open.
+    scope: [...SCOPES, 'g_profile'],
     roles: [...GLEWLWYD_USER_ROLES],
   });
 
