@@ -5,7 +5,7 @@
  * with its children (nginx workers, FastCGI workers) by PID. Nothing outlives
  * the test process: every group still running is SIGKILLed on exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -13,6 +13,12 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) killGroup(child, 'SIGKILL');
 });
+
+// PR_SET_PDEATHSIG kills a daemon whose spawning thread died without an 'exit' event (a vitest
+// worker killed by a signal). A daemon that changes its user (the LemonLDAP::NG portal) loses it;
+// the process-group kill above and in stop() covers those.
+const setpriv = findCommand('setpriv');
+const pdeathsig = setpriv !== undefined && (spawnSync(setpriv, ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') ?? false);
 
 /** Absolute path of `name` in PATH or the sbin directories (where Debian puts daemons), or undefined. */
 export function findCommand(name: string): string | undefined {
@@ -51,7 +57,8 @@ export interface Daemon {
  */
 export function startDaemon(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; logFile: string }): Daemon {
   const fd = openSync(options.logFile, 'a');
-  const child = spawn(command, [...args], {
+  const [file, argv] = pdeathsig ? [setpriv!, ['--pdeathsig', 'SIGKILL', '--', command, ...args]] : [command, [...args]];
+  const child = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     detached: true,
@@ -61,6 +68,7 @@ export function startDaemon(command: string, args: readonly string[], options: {
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   const pid = child.pid;
   running.add(child);
+  const watchdog = startWatchdog(pid);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => running.delete(child));
   let stopping: Promise<void> | undefined;
@@ -71,6 +79,7 @@ export function startDaemon(command: string, args: readonly string[], options: {
     alive: () => child.exitCode === null && child.signalCode === null,
     stop(graceMs = 5_000) {
       stopping ??= (async () => {
+        watchdog.kill('SIGKILL');
         if (child.exitCode === null && child.signalCode === null) killGroup(child, 'SIGTERM');
         const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
         await exited;
@@ -81,6 +90,19 @@ export function startDaemon(command: string, args: readonly string[], options: {
       return stopping;
     },
   };
+}
+
+/**
+ * A shell that SIGKILLs the daemon's process group once this process is gone, however it died:
+ * the workers that outlive a killed leader (nginx's, the FastCGI server's after it changed user)
+ * go too. It leaves by itself when the group is gone, and stop() ends it first.
+ */
+function startWatchdog(groupId: number): ChildProcess {
+  // No `--` before the negative id: dash's kill refuses it.
+  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "-$2" 2>/dev/null; do sleep 1; done; kill -0 "$1" 2>/dev/null || kill -KILL "-$2" 2>/dev/null';
+  const watchdog = spawn('sh', ['-c', script, 'oidc-bff-test-watchdog', String(process.pid), String(groupId)], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
+  return watchdog;
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
