@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata, JWKS, KoaContextWithOIDC } from 'oidc-provider';
+import { undecodedBasicCredentials } from './dev-basic-auth-quirk.js';
 import { createDevLoginRoutes } from './dev-login-routes.js';
 import { createDevMemoryStore, type DevMemoryStore } from './dev-memory-store.js';
 import {
@@ -60,6 +61,11 @@ export interface DevIdentityProviderOptions {
   accessTokenAudience?: string;
   /** Private JWKS to sign with; default: a fresh RS256 key. */
   jwks?: JSONWebKeySet;
+  /**
+   * Compare client_secret_basic credentials without form-decoding them, as
+   * LemonLDAP::NG and Glewlwyd do (dev-basic-auth-quirk.ts). Default false.
+   */
+  undecodedBasicCredentials?: boolean;
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -125,6 +131,10 @@ export interface DevIdentityProvider {
   failNextRefresh(kind: RefreshFailure, times?: number): void;
   /** The next `times` authorization-code grants are answered like this (the code is spent all the same). */
   failNextCodeExchange(kind: TokenEndpointFailure, times?: number): void;
+  /** The next `times` revocation requests are answered like this (the token is revoked all the same). */
+  failNextRevocation(kind: TokenEndpointFailure, times?: number): void;
+  /** Forgets failures queued by `failNext...` and not used yet. */
+  clearPendingFailures(): void;
   /**
    * ID tokens are signed with a new key under a new `kid` from now on; the
    * JWKS endpoint publishes old and new keys. Resolves with the new kid.
@@ -195,6 +205,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const store = createDevMemoryStore();
   const pendingRefreshFailures: RefreshFailure[] = [];
   const pendingCodeExchangeFailures: TokenEndpointFailure[] = [];
+  const pendingRevocationFailures: TokenEndpointFailure[] = [];
   const signingKeys = createDevSigningKeys(publicJwks);
   const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0, jwksFetches: 0 };
   const backchannelDeliveries: BackchannelDelivery[] = [];
@@ -257,8 +268,9 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     isSessionActive: (sid) => findSessions((authorization) => authorization.sid === sid, store).length > 0,
   }));
   app.use(createDevLoginRoutes({ provider, errors: oidc.errors, basePath, realm, users }));
+  if (options.undecodedBasicCredentials) app.use(undecodedBasicCredentials());
   app.use(signingKeys.middleware(`${basePath}${KEYCLOAK_ROUTES.jwks}`, () => (counters.jwksFetches += 1)));
-  app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures }));
+  app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures, pendingRevocationFailures }));
   server.on('request', app.callback());
 
   async function setClient(client: DevClient): Promise<void> {
@@ -349,6 +361,14 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     failNextCodeExchange(kind, times = 1) {
       for (let i = 0; i < times; i += 1) pendingCodeExchangeFailures.push(kind);
     },
+    failNextRevocation(kind, times = 1) {
+      for (let i = 0; i < times; i += 1) pendingRevocationFailures.push(kind);
+    },
+    clearPendingFailures() {
+      pendingRefreshFailures.length = 0;
+      pendingCodeExchangeFailures.length = 0;
+      pendingRevocationFailures.length = 0;
+    },
     rotateSigningKey: () => signingKeys.rotate(),
     forgeKeySet: () => signingKeys.forgeKeySet(),
     resetSigningKeys: () => signingKeys.reset(),
@@ -368,7 +388,7 @@ function mountProvider(
   provider: Provider,
   basePath: string,
   counters: DevProviderCounters,
-  tokens: { signingKeys: DevSigningKeys; pendingCodeExchangeFailures: TokenEndpointFailure[] },
+  tokens: { signingKeys: DevSigningKeys; pendingCodeExchangeFailures: TokenEndpointFailure[]; pendingRevocationFailures: TokenEndpointFailure[] },
 ): Middleware {
   return async function providerAtRealmPath(ctx: Context, next: Next): Promise<void> {
     const path = ctx.path;
@@ -391,7 +411,11 @@ function mountProvider(
       addKeycloakTokenMembers(ctx, oidcCtx);
       await tokens.signingKeys.resignIdToken(ctx);
     }
-    if (oidcCtx?.route === 'revocation' && ctx.status === 200) counters.revocations += 1;
+    if (oidcCtx?.route === 'revocation') {
+      const failure = tokens.pendingRevocationFailures.shift();
+      if (failure) answerAs(ctx, failure);
+      else if (ctx.status === 200) counters.revocations += 1;
+    }
   };
 }
 

@@ -346,6 +346,17 @@ describe('POST /auth/logout', () => {
     expect(again.searchParams.get('state')).not.toBe(url.searchParams.get('state'));
   });
 
+  it('still logs out when the provider refuses our client credentials at revocation, and says so at error level', async () => {
+    const browser = await login();
+    idp.failNextRevocation('unauthorized_client');
+    const logsBefore = gw.logs.length;
+    const response = await browser.fetch(`${gw.publicUrl}/auth/logout`, { method: 'POST', headers: { ...JSON_ACCEPT, 'x-csrf': '1' } });
+    expect(response.status).toBe(200);
+    expect((await browser.fetch(`${gw.publicUrl}/auth/me`)).status).toBe(401);
+    const logged = gw.logs.slice(logsBefore).map((line) => JSON.parse(line)).find((line) => line.event === 'provider_rejected_client');
+    expect(logged).toMatchObject({ level: 'error', operation: 'revocation', provider_status: 403, provider_error: 'unauthorized_client' });
+  });
+
   it('still logs out when revocation fails', async () => {
     const browser = await login();
     idp.setDown(true);
