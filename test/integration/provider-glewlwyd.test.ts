@@ -37,6 +37,8 @@ describe.skipIf(missing !== undefined)(`Glewlwyd as the provider${missing ? ` (s
   let clock: SettableClock;
   let a: TestGateway;
   let b: TestGateway;
+  /** A third replica of the same deployment, misconfigured with a wrong client secret. */
+  let wrongSecret: TestGateway;
 
   beforeAll(async () => {
     const port = await findFreePort();
@@ -60,12 +62,19 @@ describe.skipIf(missing !== undefined)(`Glewlwyd as the provider${missing ? ` (s
     };
     a = await startTestGateway({ idp: glewlwyd, port, redisUrl: redis.url, clock: clock.now, env });
     b = await startTestGateway({ idp: glewlwyd, publicUrl: a.publicUrl, redisUrl: redis.url, clock: clock.now, env });
+    wrongSecret = await startTestGateway({
+      idp: glewlwyd,
+      publicUrl: a.publicUrl,
+      redisUrl: redis.url,
+      clock: clock.now,
+      env: { ...env, OIDC_CLIENT_SECRET: 'not-the-secret' },
+    });
   }, 60_000);
 
   afterEach(() => clock?.setAhead(0));
 
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([a?.close(), b?.close(), wrongSecret?.close()]);
     await Promise.all([glewlwyd?.close(), redis?.stop(), echo?.close()]);
   });
 
@@ -179,5 +188,16 @@ describe.skipIf(missing !== undefined)(`Glewlwyd as the provider${missing ? ` (s
     expect((await meOn(a, browser)).status).toBe(401);
     expect((await meOn(b, browser)).status).toBe(401);
     expect(a.logs.some((line) => line.includes('"event":"backchannel_logout"'))).toBe(true);
+  });
+
+  it("answers 502 provider_rejected_client at the callback, with Glewlwyd's 403 unauthorized_client logged at error level, when the client secret is wrong", async () => {
+    const pending = await loginThroughGlewlwyd(glewlwyd, `${wrongSecret.url}/auth/login`, GLEWLWYD_USER);
+    // The browser comes back to PUBLIC_URL; behind the load balancer that is this replica.
+    const callbackUrl = pending.callbackUrl.replace(a.publicUrl, wrongSecret.url);
+    const { finalResponse } = await finishLogin(pending, { callbackUrl, headers: { accept: 'application/json' } });
+    expect(finalResponse.status).toBe(502);
+    expect(await finalResponse.json()).toMatchObject({ error: 'provider_rejected_client' });
+    const logged = wrongSecret.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['event'] === 'provider_rejected_client');
+    expect(logged).toMatchObject({ level: 'error', provider_status: 403, provider_error: 'unauthorized_client' });
   });
 });

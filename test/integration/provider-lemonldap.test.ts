@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
-import { loginThroughProvider, parseForms, type Browser } from '../support/browser-login.js';
+import { finishLogin, loginThroughProvider, parseForms, startLogin, type Browser } from '../support/browser-login.js';
 import { sessionIdOf } from '../support/gateway-user.js';
 import { callApi, createSettableClock, logoutUrlFrom, meOn, type SettableClock } from '../support/real-provider-kit.js';
 import { LEMONLDAP_USER, LEMONLDAP_USER_GROUPS, lemonldapMissing, startLemonldap, type LemonldapProvider } from '../support/start-lemonldap.js';
@@ -26,6 +26,8 @@ describe.skipIf(missing !== undefined)(`LemonLDAP::NG as the provider${missing ?
   let clock: SettableClock;
   let a: TestGateway;
   let b: TestGateway;
+  /** A third replica of the same deployment, misconfigured with a wrong client secret. */
+  let wrongSecret: TestGateway;
 
   beforeAll(async () => {
     // The client is registered before LemonLDAP::NG starts, so replica A's port is chosen first.
@@ -49,12 +51,19 @@ describe.skipIf(missing !== undefined)(`LemonLDAP::NG as the provider${missing ?
     };
     a = await startTestGateway({ idp: llng, port, redisUrl: redis.url, clock: clock.now, env });
     b = await startTestGateway({ idp: llng, publicUrl: a.publicUrl, redisUrl: redis.url, clock: clock.now, env });
+    wrongSecret = await startTestGateway({
+      idp: llng,
+      publicUrl: a.publicUrl,
+      redisUrl: redis.url,
+      clock: clock.now,
+      env: { ...env, OIDC_CLIENT_SECRET: 'not-the-secret' },
+    });
   }, 60_000);
 
   afterEach(() => clock?.setAhead(0));
 
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([a?.close(), b?.close(), wrongSecret?.close()]);
     await Promise.all([llng?.close(), redis?.stop(), echo?.close()]);
   });
 
@@ -171,5 +180,34 @@ describe.skipIf(missing !== undefined)(`LemonLDAP::NG as the provider${missing ?
     expect((await meOn(a, browser)).status).toBe(401);
     expect((await meOn(b, browser)).status).toBe(401);
     expect(await redis.cli('EXISTS', `session:${id}`)).toBe('0');
+  });
+
+  it("answers 502 provider_rejected_client at the callback, with LemonLDAP::NG's invalid_client logged at error level, when the client secret is wrong", async () => {
+    const pending = await startLogin(`${wrongSecret.url}/auth/login`, { ...LEMONLDAP_USER, usernameField: 'user' });
+    // The browser comes back to PUBLIC_URL; behind the load balancer that is this replica.
+    const callbackUrl = pending.callbackUrl.replace(a.publicUrl, wrongSecret.url);
+    const { finalResponse } = await finishLogin(pending, { callbackUrl, headers: { accept: 'application/json' } });
+    expect(finalResponse.status).toBe(502);
+    expect(await finalResponse.json()).toMatchObject({ error: 'provider_rejected_client' });
+    expect(finalResponse.headers.getSetCookie().some((c) => c.startsWith('bff_session=') && !c.startsWith('bff_session=;'))).toBe(false);
+    const logged = wrongSecret.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['event'] === 'provider_rejected_client');
+    expect(logged).toMatchObject({ level: 'error', provider_status: 401, provider_error: 'invalid_client' });
+  });
+
+  it('keeps the session and forwards with the still-valid token when LemonLDAP::NG refuses the client at refresh (401 invalid_client)', async () => {
+    const browser = await logIn();
+    const before = await callApi(a, browser);
+    expect(before.status).toBe(200);
+
+    // Due for a refresh (inside the skew window) but not expired: the refused refresh forwards with the current token.
+    clock.setAhead(DUE_FOR_REFRESH_MS);
+    const answer = await callApi(wrongSecret, browser);
+    expect(answer.status).toBe(200);
+    expect(answer.bearer).toBe(before.bearer);
+    const logged = wrongSecret.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['event'] === 'refresh_failed');
+    expect(logged).toMatchObject({ level: 'error', reason: 'provider_rejected_client', provider_error: 'invalid_client' });
+    clock.setAhead(0);
+    expect((await meOn(a, browser)).status).toBe(200);
+    expect((await callApi(b, browser)).status).toBe(200);
   });
 });
