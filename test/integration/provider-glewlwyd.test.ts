@@ -13,15 +13,8 @@ import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { finishLogin, type Browser } from '../support/browser-login.js';
 import { sessionIdOf, waitUntil } from '../support/gateway-user.js';
 import { callApi, createSettableClock, logoutUrlFrom, meOn, sessionTokens, type SettableClock } from '../support/real-provider-kit.js';
-import {
-  GLEWLWYD_USER,
-  GLEWLWYD_USER_ROLES,
-  glewlwydMissing,
-  loginThroughGlewlwyd,
-  logoutThroughGlewlwyd,
-  startGlewlwyd,
-  type GlewlwydProvider,
-} from '../support/start-glewlwyd.js';
+import { loginThroughGlewlwyd, logoutThroughGlewlwyd } from '../support/glewlwyd-login.js';
+import { GLEWLWYD_USER, GLEWLWYD_USER_ROLES, glewlwydMissing, startGlewlwyd, type GlewlwydProvider } from '../support/start-glewlwyd.js';
 import { findFreePort, startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
 
