@@ -16,12 +16,26 @@ export async function verifyIdTokenSignature(idToken: string, keys: JWTVerifyGet
     await compactVerify(idToken, keys, { algorithms: ALGORITHMS });
   } catch (err) {
     if (err instanceof ProviderUnavailableError) throw err;
+    // No kid and several keys that fit: the token is good if one of them verifies it.
+    if (err instanceof errors.JWKSMultipleMatchingKeys && (await verifiesWithOneOf(idToken, err))) return;
     if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err instanceof TypeError || isAbort(err) || isFetchFailure(err)) {
       // The key set could not be fetched (or is not a key set): the provider's trouble, not the token's.
       throw new ProviderUnavailableError(err);
     }
     throw new InvalidProviderResponseError(reason(err), err);
   }
+}
+
+async function verifiesWithOneOf(idToken: string, candidates: AsyncIterable<Parameters<typeof compactVerify>[1]>): Promise<boolean> {
+  for await (const key of candidates) {
+    try {
+      await compactVerify(idToken, key, { algorithms: ALGORITHMS });
+      return true;
+    } catch {
+      // try the next one
+    }
+  }
+  return false;
 }
 
 function reason(err: unknown): string {

@@ -87,8 +87,8 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const backoffOf = (record: SessionRecord): RefreshBackoff | undefined => {
     const local = localBackoffs.get(record.id);
     const stored = record.refresh_backoff;
-    const latest = !local ? stored : !stored ? local : local.retry_at_ms >= stored.retry_at_ms ? local : stored;
-    return latest;
+    if (!local || !stored) return local ?? stored;
+    return local.retry_at_ms >= stored.retry_at_ms ? local : stored;
   };
   const inBackoff = (record: SessionRecord) => (backoffOf(record)?.retry_at_ms ?? 0) > clock();
 
