@@ -17,6 +17,8 @@ export interface ProxyDeps {
   refresher: TokenRefresher;
   upstream: Upstream;
   isGatewayCookie: (name: string) => boolean;
+  /** PROXY_FORWARD_COOKIES as a test on a cookie name. */
+  isForwardedCookie: (name: string) => boolean;
   /** Tokens for ROUTES_FILE routes (exchange, client credentials). */
   routeTokens: RouteTokens;
 }
@@ -31,7 +33,7 @@ type Ctx = Context & { state: GatewayState };
  * PROXY_ROUTES entry included) the one below, which does no policy work.
  */
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
-  const { config, sessions, refresher, upstream, isGatewayCookie } = deps;
+  const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
 
@@ -50,6 +52,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
         accessToken,
         userHeaders,
         isGatewayCookie,
+        isForwardedCookie,
         peerAddress: ctx.req.socket.remoteAddress ?? '',
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,
