@@ -26,7 +26,9 @@ export interface DevTokenExchangeDeps {
  * (`subject_token_type` access_token), an `audience` (a client of the realm)
  * and optionally `requested_token_type` (access_token only) and `scope`; it
  * gets an access token for that audience, carrying the user's roles, with
- * `issued_token_type`. Refusals are 400 with Keycloak's error codes.
+ * `issued_token_type`. Refusals are 400 with Keycloak's error codes. Laxer
+ * than Keycloak in one respect: the subject token's own audience is not
+ * checked (the dev realm's access tokens are all for "account").
  */
 export function registerDevTokenExchange(provider: Provider, deps: DevTokenExchangeDeps): void {
   const { errors } = deps;
