@@ -8,6 +8,7 @@ import type { SessionStore } from '../../src/session/session-store.js';
 import { findFreePort } from './start-redis.js';
 import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestIdentityProvider } from './start-identity-provider.js';
+import { waitFor as pollUntil } from './wait-for.js';
 
 export interface TestGateway extends RunningGateway {
   readonly config: Config;
@@ -78,12 +79,8 @@ export async function startTestGateway(options: StartTestGatewayOptions): Promis
   return Object.assign(gateway, { config, publicUrl, logs });
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`test gateway: ${what} not ready after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return pollUntil(check, { what: `test gateway ${what}`, timeoutMs, intervalMs: 25 });
 }
 
 function unique(values: string[]): string[] {
