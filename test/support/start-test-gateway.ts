@@ -37,6 +37,17 @@ export interface StartTestGatewayOptions {
  * loadConfig like production. Its callback URL is registered at the provider.
  */
 export async function startTestGateway(options: StartTestGatewayOptions): Promise<TestGateway> {
+  // A free port can be taken between the probe and listen(): pick again then.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnFreePort(options);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function startOnFreePort(options: StartTestGatewayOptions): Promise<TestGateway> {
   const port = await findFreePort();
   const publicUrl = (options.publicUrl ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
   const config = loadConfig({
