@@ -102,10 +102,6 @@ export class UnsupportedMediaTypeError extends GatewayError {
   }
 }
 
-export function isGatewayError(err: unknown): err is GatewayError {
-  return err instanceof GatewayError;
-}
-
 /** The provider refused the grant (code reused, refresh token revoked or expired). */
 export class InvalidGrantError extends GatewayError {
   constructor(cause?: unknown) {
