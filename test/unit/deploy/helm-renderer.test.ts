@@ -6,6 +6,7 @@ const render = (template: string, values: Record<string, unknown> = {}) =>
     values,
     chart: { Name: 'c', Version: '1.0.0', AppVersion: '2.0.0' },
     release: { Name: 'r', Namespace: 'ns' },
+    files: new Map([['files/a.json', '{"legend": "{{route}}"}\n']]),
   }).get('t.yaml');
 
 describe('the stand-in Helm renderer', () => {
@@ -85,6 +86,11 @@ describe('the stand-in Helm renderer', () => {
       lookup: (apiVersion, kind, namespace, name) => (apiVersion === 'v1' && kind === 'Secret' && namespace === 'ns' && name === 's' ? { data: { k: 'v' } } : {}),
     }).get('t.yaml');
     expect(found).toBe('v');
+  });
+
+  it('reads chart files with .Files.Get, untemplated, and "" for a missing one, like Helm', () => {
+    expect(render('x:\n{{ .Files.Get "files/a.json" | indent 2 }}')).toBe('x:\n  {"legend": "{{route}}"}\n  ');
+    expect(render('[{{ .Files.Get "files/missing.json" }}]')).toBe('[]');
   });
 
   it('refuses functions it does not know, and fail aborts the render', () => {
