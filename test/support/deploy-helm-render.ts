@@ -21,7 +21,7 @@ type Value = unknown;
  * helm or the other ("incompatible types for comparison"). Keeping the two
  * apart lets the stand-in refuse what some helm refuses.
  */
-export class GoInt {
+class GoInt {
   constructor(readonly n: number) {}
   toString(): string {
     return String(this.n);

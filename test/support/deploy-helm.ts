@@ -142,7 +142,7 @@ let compiledSchema: ValidateFunction | undefined;
  * renders anything, and refuses the install when they do not meet it; so
  * does the stand-in, for every scenario rendered.
  */
-export function assertValuesMeetSchema(values: Record<string, unknown>): void {
+function assertValuesMeetSchema(values: Record<string, unknown>): void {
   compiledSchema ??= new Ajv({ allErrors: true, strict: false }).compile(loadChartSchema());
   if (!compiledSchema(values)) {
     const problems = (compiledSchema.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message ?? 'invalid'}`);

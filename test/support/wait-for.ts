@@ -21,16 +21,3 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, optio
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
-
-/** Resolves with how many ms `promise` took to settle (its value discarded), bounded by `timeoutMs`. */
-export async function settlesWithin<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
