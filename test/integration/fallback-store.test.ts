@@ -63,7 +63,7 @@ describe('REDIS_FALLBACK=memory', () => {
     try {
       await expect(store.ping()).rejects.toThrow(StoreError);
       expect(lines).toEqual([]);
-      await waitUntil('the fallback to take over', 5_000, () => store.ping().then(() => true, () => false));
+      await waitUntil('the fallback to take over', 15_000, () => store.ping().then(() => true, () => false));
       const record = sampleRecord(Date.now());
       await store.create(record);
       expect(await store.get(record.id)).toEqual(record);
@@ -100,7 +100,7 @@ describe('REDIS_FALLBACK=memory', () => {
     expect((await me(gw, duringOutage)).status).toBe(200);
     expect((await me(gw, endedMeanwhile)).status).toBe(401);
     const movedKey = `session:${sessionIdOf(gw, duringOutage)}`;
-    await waitUntil('the outage session copied into redis', 5_000, async () => (await redis.cli('EXISTS', movedKey)) === '1');
+    await waitUntil('the outage session copied into redis', 15_000, async () => (await redis.cli('EXISTS', movedKey)) === '1');
     expect(Number(await redis.cli('PTTL', movedKey))).toBeGreaterThan(0);
     expect(await admin('/status')).toMatchObject({ status: 200, body: { connected: true, fallback_active: false, sessions: 2 } });
 
@@ -135,7 +135,7 @@ describe('REDIS_FALLBACK=memory at the moment Redis returns', () => {
     const store = createFallbackStore({ primary, fallback: createMemoryStore({ clock: Date.now }), logger: quiet, probeIntervalMs: 100, startupGraceMs: 0 });
     await store.ping();
     await own.kill();
-    await waitUntil('the fallback to take over', 5_000, async () => (await store.status()).fallback_active === true || (await store.ping().then(() => false, () => false)));
+    await waitUntil('the fallback to take over', 15_000, async () => (await store.status()).fallback_active === true || (await store.ping().then(() => false, () => false)));
     return { own, store, heldCopiesLanded: () => heldCopiesLanded, holdCopies: () => (gated = true), releaseCopies: () => open(), close: async () => (open(), await store.close(), await own.stop()) };
   }
 

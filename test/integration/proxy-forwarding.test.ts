@@ -305,11 +305,11 @@ describe('upstream failures', () => {
   it('cancels the upstream call when the client goes away', async () => {
     const abort = new AbortController();
     const call = fetch(`${gateway.url}/api/slow?ms=20000&tag=abort`, { headers: apiHeaders(cookie), signal: abort.signal });
-    await waitUntil(() => api.requests.some((r) => r.query['tag'] === 'abort'), 5_000, 'the upstream call');
+    await waitUntil(() => api.requests.some((r) => r.query['tag'] === 'abort'), 15_000, 'the upstream call');
     abort.abort();
     await expect(call).rejects.toThrow();
     const upstreamCall = api.requests.find((r) => r.query['tag'] === 'abort')!;
-    await waitUntil(() => upstreamCall.aborted, 5_000, 'the upstream call to be aborted');
+    await waitUntil(() => upstreamCall.aborted, 15_000, 'the upstream call to be aborted');
     expect(upstreamCall.finished).toBe(false);
   });
 });

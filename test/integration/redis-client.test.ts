@@ -162,7 +162,7 @@ describe('createRedisClient when Redis stops answering or goes away', () => {
     await client.set('outage:before', '1');
 
     await server.kill();
-    await eventually('the "lost" log line', 5_000, async () => expect(logs.count(/^redis connection lost/)).toBe(1));
+    await eventually('the "lost" log line', 15_000, async () => expect(logs.count(/^redis connection lost/)).toBe(1));
     const { ms } = await msUntilRejected(client.get('outage:before'));
     expect(ms).toBeLessThan(NOT_HUNG_MS);
 
@@ -252,7 +252,7 @@ describe('createRedisClient with an ACL user', () => {
     const client = track(createRedisClient(config, { logger: logs.logger }));
     await waitUntilReady(client, READY_TIMEOUT_MS);
     await server.kill();
-    await eventually('the "lost" log line', 5_000, async () => expect(logs.count(/^redis connection lost/)).toBe(1));
+    await eventually('the "lost" log line', 15_000, async () => expect(logs.count(/^redis connection lost/)).toBe(1));
     await server.restart();
     await eventually('the "reconnected" log line', 10_000, async () => expect(logs.count(/^redis reconnected/)).toBe(1));
 

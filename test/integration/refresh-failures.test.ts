@@ -93,7 +93,7 @@ describe('refresh failures', () => {
     idp.setLatencyMs(3_000);
     const pending = api(replicaA, cookie);
     // The refresh lock is taken right before the grant is sent to the (slow) provider.
-    await waitUntil(async () => (await redis.cli('EXISTS', `bff:lock:{session:${id}}`)) === '1', 5_000, 'the refresh lock');
+    await waitUntil(async () => (await redis.cli('EXISTS', `bff:lock:{session:${id}}`)) === '1', 15_000, 'the refresh lock');
     const logout = await fetch(`${replicaB.url}/auth/logout`, {
       method: 'POST',
       headers: { cookie, 'x-csrf': '1', accept: 'application/json' },

@@ -187,7 +187,7 @@ describe('a gateway whose Redis goes away', () => {
       // must find it still taken, even on a loaded machine.
       idp.setLatencyMs(3_000);
       const first = fetch(`${gw.url}/api/first`, { headers: { cookie, 'x-csrf': '1' } });
-      await waitUntil('the refresh lock taken', 5_000, async () =>
+      await waitUntil('the refresh lock taken', 15_000, async () =>
         (await redis.cli('EXISTS', `bff:lock:{session:${sessionIdOf(gw, browser)}}`)) === '1',
       );
       const second = fetch(`${replica.url}/api/second`, { headers: { cookie, 'x-csrf': '1' } });
