@@ -10,6 +10,9 @@ import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestIdentityProvider } from './start-identity-provider.js';
 import { waitFor as pollUntil } from './wait-for.js';
 
+/** What the harness needs of a provider: the dev one, or a real one (test/support/start-lemonldap.ts, start-glewlwyd.ts). */
+export type GatewayProvider = Pick<TestIdentityProvider, 'issuer' | 'client' | 'updateClient'>;
+
 export interface TestGateway extends RunningGateway {
   readonly config: Config;
   /** PUBLIC_URL without trailing slash: where browsers reach "the gateway" (replicas may share it). */
@@ -19,7 +22,9 @@ export interface TestGateway extends RunningGateway {
 }
 
 export interface StartTestGatewayOptions {
-  idp: TestIdentityProvider;
+  idp: GatewayProvider;
+  /** Listen on this port (e.g. one registered at a provider before it started); default: a free one. */
+  port?: number;
   /** Redis URL = REDIS_ENABLED=true; otherwise the memory store. */
   redisUrl?: string;
   /** Share one PUBLIC_URL between replicas; default: this instance's own address. */
@@ -37,18 +42,18 @@ export interface StartTestGatewayOptions {
  * loadConfig like production. Its callback URL is registered at the provider.
  */
 export async function startTestGateway(options: StartTestGatewayOptions): Promise<TestGateway> {
-  // A free port can be taken between the probe and listen(): pick again then.
+  // A free port can be taken between the probe and listen(): pick again then (a port given by the test is kept).
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await startOnFreePort(options);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port !== undefined || attempt >= 5) throw err;
     }
   }
 }
 
 async function startOnFreePort(options: StartTestGatewayOptions): Promise<TestGateway> {
-  const port = await findFreePort();
+  const port = options.port ?? (await findFreePort());
   const publicUrl = (options.publicUrl ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
   const config = loadConfig({
     PORT: String(port),
