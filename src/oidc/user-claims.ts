@@ -46,7 +46,7 @@ function asStrings(value: unknown): string[] {
 }
 
 /** Payload of a JWT without verifying it (the provider already did; we only read), or null for opaque tokens. */
-function decodeJwtOrNull(token: string | undefined): Record<string, unknown> | null {
+export function decodeJwtOrNull(token: string | undefined): Record<string, unknown> | null {
   if (!token || token.split('.').length !== 3) return null;
   try {
     return decodeJwt(token);
