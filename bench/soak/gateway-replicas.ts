@@ -30,7 +30,7 @@ export interface GatewayReplicas {
   /** SIGKILL, then the same slot started again; resolves once HAProxy has it back. */
   killAndRestart(index: number, haproxy: HaproxyProcess): Promise<void>;
   /** For each replica: start the new process in its other slot, wait until HAProxy has it, SIGTERM the old one. */
-  rollingRestart(haproxy: HaproxyProcess, onStep?: (what: string) => void): Promise<void>;
+  rollingRestart(haproxy: HaproxyProcess, onStep?: (what: string) => void, afterStop?: (replica: number) => Promise<void>): Promise<void>;
   /** The running process of each replica (pids change on restart). */
   running(): { replica: number; pid: number }[];
 }
@@ -77,7 +77,7 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
       await start(slot);
       await haproxy.waitForStates({ [slot.name]: 'UP' });
     },
-    async rollingRestart(haproxy, onStep) {
+    async rollingRestart(haproxy, onStep, afterStop) {
       for (const replica of replicas) {
         const old = replica.slots[replica.active];
         const next = replica.slots[replica.active === 0 ? 1 : 0];
@@ -87,6 +87,7 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
         onStep?.(`SIGTERM ${old.name}`);
         await stop(old, 'SIGTERM');
         replica.active = replica.active === 0 ? 1 : 0;
+        await afterStop?.(replica.index + 1);
       }
     },
     running: () => replicas.flatMap((r) => (r.slots[r.active].process ? [{ replica: r.index + 1, pid: r.slots[r.active].process!.pid }] : [])),

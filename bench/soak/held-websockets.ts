@@ -49,6 +49,7 @@ export function holdWebSockets(options: HeldWebSocketOptions, sessions: SoakSess
       if (closing) return resolve();
       const ws = new WebSocket(wsUrl, { headers: { cookie: session.cookie }, origin: options.origin, handshakeTimeout: 30_000 });
       let opened = false;
+      let refusal: string | undefined;
       ws.on('open', () => {
         opened = true;
         live.add(ws);
@@ -59,16 +60,17 @@ export function holdWebSockets(options: HeldWebSocketOptions, sessions: SoakSess
         resolve();
       });
       ws.on('unexpected-response', (_req, res) => {
-        bump(refused, `HTTP ${res.statusCode}`);
+        refusal ??= `HTTP ${res.statusCode}`;
         res.resume();
         ws.terminate();
       });
       ws.on('error', (err) => {
-        if (!opened) bump(refused, (err as NodeJS.ErrnoException).code ?? err.message.slice(0, 40));
+        if (!opened) refusal ??= (err as NodeJS.ErrnoException).code ?? err.message.slice(0, 40);
       });
       ws.on('close', (code) => {
         live.delete(ws);
         if (closing) return resolve();
+        if (!opened) bump(refused, refusal ?? 'closed before open');
         if (opened) {
           bump(dropped, String(code));
           dropTimes.push(Date.now());
