@@ -139,6 +139,11 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
     const spanSeconds = timeline.seconds.filter((s) => s.byEvent.has(tag));
     for (const s of spanSeconds) lat.add(s.latency);
     const bad = new Map([...byStatus].filter(([k]) => !k.startsWith('2')));
+    const errorCodes = timeline.errors.get(tag);
+    if (errorCodes && bad.has('error')) {
+      bad.set(`error (${listed(errorCodes)})`, bad.get('error')!);
+      bad.delete('error');
+    }
     md.push(
       `| ${tag === 'steady' ? 'warm-up (no event)' : `${tag} + recovery`} | ${span?.actionEnd ? `${((span.actionEnd - span.start) / 1000).toFixed(1)} s` : '—'} | ${count(byStatus)} | ${listed(bad)} | ${window.count ? `${(window.ms / 1000).toFixed(2)} s (${window.count})` : '—'} | ${lat.total ? `${lat.quantile(0.99).toFixed(1)} ms` : '—'} | ${span?.notes.join('; ') ?? ''} |`,
     );

@@ -42,8 +42,9 @@ export function startSteadyLoad(options: SteadyLoadOptions, sessions: SoakSessio
       const res = await pool.request({ method: 'GET', path: options.path, headers: { cookie: session.cookie, 'x-csrf': '1' } });
       await res.body.dump();
       status = String(res.statusCode);
-    } catch {
+    } catch (err) {
       status = 'error';
+      timeline.recordError(event, (err as { code?: string }).code ?? (err as Error).name);
     }
     timeline.record(startedAt, event, status, performance.now() - t0);
     if (status === '401' && session.lostAt === undefined) {

@@ -32,7 +32,15 @@ export class Timeline {
   readonly events: EventSpan[] = [];
   /** Times (ms) of every 503, per event. */
   readonly unavailable = new Map<string, number[]>();
+  /** Why requests got no answer (undici error codes), per event. */
+  readonly errors = new Map<string, Map<string, number>>();
   current = STEADY;
+
+  recordError(event: string, code: string): void {
+    const byCode = this.errors.get(event) ?? new Map<string, number>();
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+    this.errors.set(event, byCode);
+  }
 
   second(at = Date.now()): Second {
     const t = Math.floor((at - this.started) / 1000);
