@@ -3,6 +3,7 @@
  * every few seconds; a restarted replica is a new pid, judged on its own.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { processCpuMs } from '../process-cpu.js';
 
 export interface ProcessSample {
   readonly t: number;
@@ -10,6 +11,8 @@ export interface ProcessSample {
   readonly pid: number;
   readonly rssKb: number;
   readonly fds: number;
+  /** CPU time used so far (user + system). */
+  readonly cpuMs: number;
 }
 
 export interface ProcessSampler {
@@ -19,10 +22,10 @@ export interface ProcessSampler {
   stop(): void;
 }
 
-function sample(pid: number): { rssKb: number; fds: number } | undefined {
+function sample(pid: number): { rssKb: number; fds: number; cpuMs: number } | undefined {
   try {
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-    return { rssKb, fds: readdirSync(`/proc/${pid}/fd`).length };
+    return { rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, cpuMs: processCpuMs(pid) };
   } catch {
     return undefined; // exited between listing and reading
   }

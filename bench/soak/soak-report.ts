@@ -59,6 +59,8 @@ interface Flatness {
   rssDev: number;
   fds: [number, number, number];
   fdsDev: number;
+  /** Share of one core over the sampled span. */
+  cpu: number;
 }
 
 function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
@@ -76,7 +78,8 @@ function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
   return [...byPid].filter(([, s]) => s.length >= 3).map(([pid, s]) => {
     const [rss, rssDev] = stats(s.map((x) => x.rssKb / 1024));
     const [fds, fdsDev] = stats(s.map((x) => x.fds));
-    return { replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev };
+    const cpu = (s.at(-1)!.cpuMs - s[0]!.cpuMs) / 1000 / Math.max(1e-9, s.at(-1)!.t - s[0]!.t);
+    return { replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu };
   });
 }
 
@@ -149,11 +152,11 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
     );
   }
   md.push('', `Replicas after ${input.warmupS} s of their own life (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
-  md.push('| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread |', '|---|---:|---:|---|---:|---|---:|');
+  md.push('| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | CPU (share of a core) |', '|---|---:|---:|---|---:|---|---:|---:|');
   for (const f of flat) {
-    md.push(`| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} |`);
+    md.push(`| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${pct(f.cpu)} |`);
   }
-  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | |');
+  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | |');
   md.push('', failed.length ? `**Musts not met:** ${failed.join('; ')}.` : '**Every must met.**', '');
   return { markdown: md.join('\n'), failed };
 }

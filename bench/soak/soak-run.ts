@@ -40,6 +40,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   const timeline = new Timeline();
   const processes = sampleProcesses(() => topology.gateways.running(), timeline.started, k.sampleS * 1000);
   onStop(async () => processes.stop());
+  const cpuBefore = process.cpuUsage();
   const load = startSteadyLoad({ url: haproxy.url, path: API_PATH, rps: k.rps, connections: k.connections, maxInFlight: k.maxInFlight }, sessions, timeline);
   const websockets = holdWebSockets({ url: haproxy.url, origin: haproxy.url, path: WS_PATH, count: k.websockets, reconnectDelayMs: k.wsReconnectMs }, sessions);
   await websockets.ready;
@@ -56,6 +57,8 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   if (Date.now() < endAt) await sleep(endAt - Date.now());
 
   clearInterval(progress);
+  const cpu = process.cpuUsage(cpuBefore);
+  const scriptCpu = (cpu.user + cpu.system) / 1e6 / ((Date.now() - timeline.started) / 1000);
   await load.stop();
   processes.stop();
   const wsOpenAtEnd = websockets.open();
@@ -71,6 +74,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     `${k.minutes} min, ${k.rps} proxied GET/s through HAProxy over ${k.connections} connections, ${k.websockets} WebSockets held, `,
     `access tokens ${k.accessTokenTtlS} s, gateway refresh skew ${k.refreshSkewS} s, ${k.replicas} replicas, warm-up ${k.warmupS} s, `,
     `events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each). `,
+    `This script (provider, echo API, load generator, WebSocket clients) used ${(scriptCpu * 100).toFixed(0)} % of a core during the load. `,
     `Machine: ${availableParallelism()} cores, Node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
   ].join('');
   const verdict = soakReport({
