@@ -28,13 +28,12 @@ export function faultEvents(topology: Topology, options: FaultOptions): FaultEve
       async run(span) {
         const before = await topology.master();
         await redis.sentinelCli('SENTINEL', 'FAILOVER', redis.masterName);
-        for (;;) {
+        await waitUntil('the replica promoted', async () => {
           const now = await topology.master();
-          if (now !== before && (await now.cli('ROLE')).startsWith('master')) break;
-          await sleep(100);
-        }
+          return now !== before && (await now.cli('ROLE')).startsWith('master');
+        });
         // Over once the old master follows the new one again.
-        while (!(await before.cli('INFO', 'replication')).includes('master_link_status:up')) await sleep(200);
+        await waitUntil('the old master replicating', async () => (await before.cli('INFO', 'replication')).includes('master_link_status:up'));
         span.notes.push(`master ${before.port} → ${(await topology.master()).port}`);
       },
     },
@@ -70,6 +69,14 @@ export function faultEvents(topology: Topology, options: FaultOptions): FaultEve
       },
     },
   ];
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
 }
 
 export interface Schedule {

@@ -28,8 +28,12 @@ export const knobs = {
   websockets: num('SOAK_WEBSOCKETS', 200),
   wsReconnectMs: num('SOAK_WS_RECONNECT_MS', 100),
   accessTokenTtlS: num('SOAK_ACCESS_TOKEN_TTL_S', 60),
-  /** The gateway's TOKEN_REFRESH_SKEW_SECONDS (its default). */
-  refreshSkewS: num('SOAK_REFRESH_SKEW_S', 30),
+  /**
+   * The gateway's TOKEN_REFRESH_SKEW_SECONDS. Shorter than the provider outage,
+   * so that tokens really expire while the provider is down (with the default
+   * 30 s every token would be refreshed before it could).
+   */
+  refreshSkewS: num('SOAK_REFRESH_SKEW_S', 5),
   warmupS: num('SOAK_WARMUP_S', 60),
   minRecoveryS: num('SOAK_MIN_RECOVERY_S', 30),
   clientPauseMs: num('SOAK_CLIENT_PAUSE_MS', 2000),
