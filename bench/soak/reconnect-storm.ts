@@ -26,7 +26,7 @@ interface Herd {
 
 export async function runReconnectStorm(k: Knobs, log: (line: string) => void): Promise<number> {
   const topology = await startTopology(
-    { replicas: k.replicas, users: k.stormSessions, accessTokenTtlS: k.accessTokenTtlS, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel },
+    { replicas: k.replicas, users: k.stormSessions, accessTokenTtlS: k.accessTokenTtlS, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel, sentinelDownAfterMs: k.sentinelDownAfterMs },
     log,
   );
   const { haproxy, idp, gateways } = topology;

@@ -22,7 +22,7 @@ const CONNECTIONS = 16;
 export async function runSeeded(k: Knobs, log: (line: string) => void): Promise<number> {
   const topology = await startTopology(
     // Tokens outlive the measurement: no refresh inside it.
-    { replicas: k.replicas, users: MEASURED_SESSIONS, accessTokenTtlS: 3600, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel },
+    { replicas: k.replicas, users: MEASURED_SESSIONS, accessTokenTtlS: 3600, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel, sentinelDownAfterMs: k.sentinelDownAfterMs },
     log,
   );
   const { haproxy } = topology;

@@ -34,6 +34,12 @@ export const knobs = {
    * 30 s every token would be refreshed before it could).
    */
   refreshSkewS: num('SOAK_REFRESH_SKEW_S', 5),
+  /**
+   * Sentinel's down-after-milliseconds: a production-like 5 s, so the 2 s
+   * CLIENT PAUSE is a stall and not a failover (the test harness's 1 s turns
+   * it into a failover while the old master still takes writes).
+   */
+  sentinelDownAfterMs: num('SOAK_SENTINEL_DOWN_AFTER_MS', 5000),
   warmupS: num('SOAK_WARMUP_S', 60),
   minRecoveryS: num('SOAK_MIN_RECOVERY_S', 30),
   clientPauseMs: num('SOAK_CLIENT_PAUSE_MS', 2000),

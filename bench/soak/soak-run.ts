@@ -24,7 +24,7 @@ export const WS_PATH = '/api/socket';
 
 export async function runSoak(k: Knobs, log: (line: string) => void): Promise<number> {
   const topology = await startTopology(
-    { replicas: k.replicas, users: k.sessions, accessTokenTtlS: k.accessTokenTtlS, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel },
+    { replicas: k.replicas, users: k.sessions, accessTokenTtlS: k.accessTokenTtlS, refreshSkewS: k.refreshSkewS, logLevel: k.logLevel, sentinelDownAfterMs: k.sentinelDownAfterMs },
     log,
   );
   const { haproxy, idp } = topology;
@@ -72,7 +72,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   const parameters = [
     `Parameters: ${k.sessions.toLocaleString('en-US')} sessions (logged in through the provider in ${loginS.toFixed(0)} s, ${k.loginConcurrency} at once), `,
     `${k.minutes} min, ${k.rps} proxied GET/s through HAProxy over ${k.connections} connections, ${k.websockets} WebSockets held, `,
-    `access tokens ${k.accessTokenTtlS} s, gateway refresh skew ${k.refreshSkewS} s, ${k.replicas} replicas, warm-up ${k.warmupS} s, `,
+    `access tokens ${k.accessTokenTtlS} s, gateway refresh skew ${k.refreshSkewS} s, Sentinel down-after ${k.sentinelDownAfterMs} ms, ${k.replicas} replicas, warm-up ${k.warmupS} s, `,
     `events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each). `,
     `This script (provider, echo API, load generator, WebSocket clients) used ${(scriptCpu * 100).toFixed(0)} % of a core during the load. `,
     `Machine: ${availableParallelism()} cores, Node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,

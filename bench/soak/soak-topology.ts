@@ -22,6 +22,8 @@ export interface TopologyOptions {
   accessTokenTtlS: number;
   refreshSkewS: number;
   logLevel: string;
+  /** Sentinel's down-after-milliseconds. */
+  sentinelDownAfterMs: number;
   /** Extra gateway environment. */
   gatewayEnv?: Record<string, string>;
 }
@@ -38,7 +40,7 @@ export interface Topology {
 }
 
 export async function startTopology(options: TopologyOptions, log: (line: string) => void): Promise<Topology> {
-  const redis = await startRedisSentinel();
+  const redis = await startRedisSentinel({ downAfterMs: options.sentinelDownAfterMs });
   onStop(() => redis.stop());
   log(`redis: master ${redis.master.port}, replica ${redis.replica.port}, sentinels ${redis.sentinels.map((s) => s.port).join(' ')}`);
 
