@@ -10,7 +10,7 @@ const W = 1000;
 const PANEL_H = 150;
 const LEFT = 60;
 const RIGHT = 20;
-const TOP = 30;
+const TOP = 48;
 const GAP = 30;
 const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1'];
 
@@ -25,7 +25,8 @@ interface Series {
 }
 
 export function soakSvg(timeline: Timeline, title: string): string {
-  const secs = timeline.seconds;
+  // The last second is cut short by the end of the run: leave it out.
+  const secs = timeline.seconds.slice(0, -1);
   const n = Math.max(1, secs.length);
   const x = (t: number) => LEFT + (t / n) * (W - LEFT - RIGHT);
   const series: Series[] = [
