@@ -86,7 +86,8 @@ export function holdWebSockets(options: HeldWebSocketOptions, sessions: SoakSess
     const worker = async () => {
       while (next < options.count) {
         const i = next++;
-        await connect(sessions[i % sessions.length]!, false);
+        // Spread over all sessions (not the first few, which logged in together and refresh together).
+        await connect(sessions[Math.floor((i * sessions.length) / options.count) % sessions.length]!, false);
       }
     };
     await Promise.all(Array.from({ length: Math.min(options.openConcurrency ?? 50, options.count) }, worker));
