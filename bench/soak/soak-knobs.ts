@@ -45,6 +45,8 @@ export const knobs = {
   clientPauseMs: num('SOAK_CLIENT_PAUSE_MS', 2000),
   providerDownS: num('SOAK_PROVIDER_DOWN_S', 15),
   loginConcurrency: num('SOAK_LOGIN_CONCURRENCY', 16),
+  /** Comma list of parts of event names to inject (e.g. "failover,pause"); default all five. */
+  events: env['SOAK_EVENTS']?.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean),
   sampleS: num('SOAK_SAMPLE_S', 5),
   replicas: 3,
   logLevel: env['SOAK_LOG_LEVEL'] ?? 'warn',

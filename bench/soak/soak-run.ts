@@ -50,7 +50,10 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     if (s) log(`t=${s.t}s ${s.requests} req/s p99 ${s.latency.quantile(0.99).toFixed(1)} ms statuses ${JSON.stringify(Object.fromEntries(s.statuses))} ws ${websockets.open()} [${timeline.current}]`);
   }, 10_000);
 
-  const events = faultEvents(topology, { clientPauseMs: k.clientPauseMs, providerDownS: k.providerDownS, killReplica: 2 });
+  const events = faultEvents(topology, { clientPauseMs: k.clientPauseMs, providerDownS: k.providerDownS, killReplica: 2 }).filter(
+    (e) => !k.events || k.events.some((wanted) => e.name.toLowerCase().includes(wanted)),
+  );
+  if (events.length === 0) throw new Error(`SOAK_EVENTS matches no event: ${k.events?.join(',')}`);
   const slotS = Math.max(k.minRecoveryS, (k.minutes * 60 - k.warmupS) / events.length);
   await injectFaults(events, timeline, { warmupS: k.warmupS, slotS, minRecoveryS: k.minRecoveryS }, log);
   const endAt = timeline.started + k.minutes * 60_000;
@@ -73,7 +76,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     `Parameters: ${k.sessions.toLocaleString('en-US')} sessions (logged in through the provider in ${loginS.toFixed(0)} s, ${k.loginConcurrency} at once), `,
     `${k.minutes} min, ${k.rps} proxied GET/s through HAProxy over ${k.connections} connections, ${k.websockets} WebSockets held, `,
     `access tokens ${k.accessTokenTtlS} s, gateway refresh skew ${k.refreshSkewS} s, Sentinel down-after ${k.sentinelDownAfterMs} ms, ${k.replicas} replicas, warm-up ${k.warmupS} s, `,
-    `events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each). `,
+    `${k.events ? `only the events matching ${k.events.join(', ')}, ` : ''}events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each). `,
     `This script (provider, echo API, load generator, WebSocket clients) used ${(scriptCpu * 100).toFixed(0)} % of a core during the load. `,
     `Machine: ${availableParallelism()} cores, Node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
   ].join('');
