@@ -37,6 +37,7 @@ const count = (m: ReadonlyMap<string, number>) => [...m.values()].reduce((a, b) 
 const listed = (m: ReadonlyMap<string, number>) =>
   m.size === 0 ? '—' : [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(', ');
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
 
 /** Longest stretch of 503s where no two were more than a second apart: ms from first to last, and how many. */
 export function longest503Window(times: readonly number[]): { ms: number; count: number } {
@@ -61,6 +62,9 @@ interface Flatness {
   fdsDev: number;
   /** Share of one core over the sampled span. */
   cpu: number;
+  /** Last sample against the first after warm-up: a leak drifts, connections come and go. */
+  rssDrift: number;
+  fdsDrift: number;
 }
 
 function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
@@ -79,7 +83,11 @@ function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
     const [rss, rssDev] = stats(s.map((x) => x.rssKb / 1024));
     const [fds, fdsDev] = stats(s.map((x) => x.fds));
     const cpu = (s.at(-1)!.cpuMs - s[0]!.cpuMs) / 1000 / Math.max(1e-9, s.at(-1)!.t - s[0]!.t);
-    return { replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu };
+    const drift = (first: number, last: number) => (last - first) / first;
+    return {
+      replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
+      rssDrift: drift(s[0]!.rssKb, s.at(-1)!.rssKb), fdsDrift: drift(s[0]!.fds, s.at(-1)!.fds),
+    };
   });
 }
 
@@ -152,11 +160,11 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
     );
   }
   md.push('', `Replicas after ${input.warmupS} s of their own life (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
-  md.push('| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | CPU (share of a core) |', '|---|---:|---:|---|---:|---|---:|---:|');
+  md.push('| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | last vs first (RSS, fds) | CPU (share of a core) |', '|---|---:|---:|---|---:|---|---:|---:|---:|');
   for (const f of flat) {
-    md.push(`| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${pct(f.cpu)} |`);
+    md.push(`| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${signed(f.rssDrift)}, ${signed(f.fdsDrift)} | ${pct(f.cpu)} |`);
   }
-  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | |');
+  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | | |');
   md.push('', failed.length ? `**Musts not met:** ${failed.join('; ')}.` : '**Every must met.**', '');
   return { markdown: md.join('\n'), failed };
 }
