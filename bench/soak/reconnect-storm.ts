@@ -13,8 +13,7 @@ import { commandCalls } from './redis-info.js';
 import { writeReportSection } from './report-file.js';
 import type { Knobs } from './soak-knobs.js';
 import { logInSessions } from './soak-sessions.js';
-import { startTopology } from './soak-topology.js';
-import { WS_PATH } from './soak-run.js';
+import { startTopology, WS_PATH } from './soak-topology.js';
 
 const SETTLE_TIMEOUT_MS = 120_000;
 

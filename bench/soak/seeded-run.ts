@@ -13,8 +13,7 @@ import { usedMemory } from './redis-info.js';
 import { writeReportSection } from './report-file.js';
 import type { Knobs } from './soak-knobs.js';
 import { logInSessions } from './soak-sessions.js';
-import { SOAK_SESSION_SECRET, startTopology } from './soak-topology.js';
-import { API_PATH } from './soak-run.js';
+import { API_PATH, SOAK_SESSION_SECRET, startTopology } from './soak-topology.js';
 
 const MEASURED_SESSIONS = 10;
 const CONNECTIONS = 16;

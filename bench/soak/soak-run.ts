@@ -15,12 +15,10 @@ import type { Knobs } from './soak-knobs.js';
 import { soakSvg } from './soak-plot.js';
 import { soakReport } from './soak-report.js';
 import { logInSessions, type SoakSession } from './soak-sessions.js';
-import { startTopology } from './soak-topology.js';
+import { API_PATH, startTopology, WS_PATH } from './soak-topology.js';
 import { startSteadyLoad } from './steady-load.js';
 import { Timeline } from './timeline.js';
 
-export const API_PATH = '/api/items/42';
-export const WS_PATH = '/api/socket';
 
 export async function runSoak(k: Knobs, log: (line: string) => void): Promise<number> {
   const topology = await startTopology(

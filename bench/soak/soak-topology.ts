@@ -14,6 +14,9 @@ import { recordProviderGrants, type ProviderLedger } from './provider-ledger.js'
 import { soakUser } from './soak-sessions.js';
 
 export const SOAK_SESSION_SECRET = 'soak-session-secret-0123456789abcdef-xyz';
+/** Proxied through PROXY_ROUTES /api to the echo API (which also accepts WebSocket upgrades). */
+export const API_PATH = '/api/items/42';
+export const WS_PATH = '/api/socket';
 
 export interface TopologyOptions {
   replicas: number;
