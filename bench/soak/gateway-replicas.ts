@@ -4,6 +4,7 @@
  * restart can start the new process before the old one stops, as a
  * Deployment does; a killed replica comes back in the slot it died in.
  */
+import { createServer, type Server } from 'node:net';
 import { findFreePort } from '../../test/support/start-redis.js';
 import { startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import type { HaproxyServer } from './haproxy-config.js';
@@ -11,6 +12,40 @@ import type { HaproxyProcess } from './haproxy-process.js';
 
 interface Slot extends HaproxyServer {
   process?: GatewayProcess;
+  /** Listeners keeping the idle slot's ports taken. */
+  holders?: Server[];
+}
+
+/**
+ * Keeps an idle slot's ports bound (every connection dropped at once, so
+ * HAProxy's check fails and the slot stays out of rotation): on a shared
+ * machine another process would otherwise take a port during the minutes
+ * before the rolling restart needs it.
+ */
+async function hold(slot: Slot): Promise<void> {
+  if (slot.holders) return;
+  const listening = await Promise.allSettled(
+    [slot.port, slot.adminPort].map(
+      (port) =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer((socket) => socket.destroy());
+          server.once('error', reject);
+          server.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  slot.holders = listening.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = listening.find((r) => r.status === 'rejected');
+  if (failed) {
+    await release(slot);
+    throw failed.reason;
+  }
+}
+
+async function release(slot: Slot): Promise<void> {
+  const holders = slot.holders ?? [];
+  slot.holders = undefined;
+  await Promise.all(holders.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
 }
 
 export interface Replica {
@@ -46,10 +81,12 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
     });
     replicas.push({ index, slots: [await slot('a'), await slot('b')], active: 0 });
   }
+  for (const r of replicas) for (const s of r.slots) await hold(s);
 
   const start = async (slot: Slot) => {
     const publicUrl = env['PUBLIC_URL'];
     if (!publicUrl) throw new Error('PUBLIC_URL must be set before a replica starts');
+    await release(slot);
     slot.process = await startGatewayProcess({ name: `soak-${slot.name}`, env, publicUrl, port: slot.port, adminPort: slot.adminPort, appendLog: true });
   };
   const stop = async (slot: Slot, signal: NodeJS.Signals) => {
@@ -59,6 +96,8 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     await exited;
+    // Taken by someone else meanwhile: the next start in this slot says so.
+    await hold(slot).catch(() => undefined);
   };
   const rotation = (): Record<string, 'UP' | 'DOWN'> =>
     Object.fromEntries(replicas.flatMap((r) => r.slots.map((s) => [s.name, s.process ? 'UP' : 'DOWN'] as const)));
