@@ -14,15 +14,15 @@ import { staticFiles } from './http/static-files.js';
 import { createSessionAccess } from './http/session-access.js';
 import { createSettingsRoutes } from './http/settings-routes.js';
 import { createLogoutTokenVerifier } from './oidc/logout-token.js';
-import { createProviderJwks } from './oidc/provider-jwks.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
-import { gatewayCookieMatcher } from './proxy/gateway-cookies.js';
+import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
@@ -36,6 +36,8 @@ export interface AppDeps {
   /** Upstream connection pools; the caller closes them at shutdown. */
   upstream?: Upstream;
   refresher?: TokenRefresher;
+  /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
+  routeTokens?: RouteTokens;
 }
 
 /** The public listener (PORT). The order of `use` below is the architecture. */
@@ -49,7 +51,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const verifyLogoutToken = createLogoutTokenVerifier({
     issuer: config.oidc.issuer,
     clientId: config.oidc.clientId,
-    keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
+    keys: oidc.keys,
     clock,
     markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
     clearMark: (key) => store.clearMark(key),
@@ -79,7 +81,10 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
-  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
+  const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  app.use(
+    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
+  );
   app.use(auth.routes());
   app.use(backchannel.routes());
   app.use(settings.routes());

@@ -29,7 +29,61 @@ export interface ProxyRoute {
   /** Normalised prefix without trailing slash, e.g. `/api`. */
   readonly prefix: string;
   readonly target: URL;
+  /**
+   * What ROUTES_FILE says beyond prefix and target; absent for a route with
+   * today's defaults (every PROXY_ROUTES entry), which keeps that path free of
+   * any policy work.
+   */
+  readonly policy?: RoutePolicy;
 }
+
+export type RouteAuth = 'required' | 'optional' | 'none';
+
+export type RouteToken =
+  | { readonly type: 'user' }
+  | { readonly type: 'none' }
+  | { readonly type: 'exchange'; readonly audience: string; readonly scope?: string }
+  | { readonly type: 'client'; readonly scope?: string };
+
+export type UserHeader = 'X-User-Sub' | 'X-User-Email' | 'X-User-Roles';
+
+/** A route's policy from ROUTES_FILE (docs/proxy.md); defaults filled in. */
+export interface RoutePolicy {
+  readonly auth: RouteAuth;
+  /** Realm roles (`admin`) and client roles (`client:role`); absent = no role check. */
+  readonly roles?: { readonly anyOf?: readonly string[]; readonly allOf?: readonly string[] };
+  readonly token: RouteToken;
+  readonly csrf: boolean;
+  readonly websocket: boolean;
+  /** Overrides PROXY_TIMEOUT_MS for this route. */
+  readonly timeoutMs?: number;
+  readonly stripPrefix: boolean;
+  readonly userHeaders: readonly UserHeader[];
+  /**
+   * auth required, token user, no roles, no user headers: the session and
+   * token work of a route without policy, so the proxy serves it on that same
+   * path (only csrf, websocket, timeoutMs or stripPrefix differ).
+   */
+  readonly defaultAccess: boolean;
+}
+
+/**
+ * How the gateway authenticates at the provider's token endpoint
+ * (OIDC_CLIENT_AUTH). One member per method, each with what it needs, so a
+ * method with other credentials (a signing key) joins as one more member.
+ */
+export type ClientAuth =
+  | { readonly method: 'client_secret_basic'; readonly secret: string }
+  | { readonly method: 'client_secret_post'; readonly secret: string }
+  | { readonly method: 'none' };
+
+export type ClientAuthMethod = ClientAuth['method'];
+
+/** Which browser cookies reach upstream APIs (PROXY_FORWARD_COOKIES); the gateway's own never do. */
+export type ForwardCookies =
+  | { readonly mode: 'all' }
+  | { readonly mode: 'none' }
+  | { readonly mode: 'only'; readonly names: readonly string[] };
 
 export interface Config {
   readonly nodeEnv: string;
@@ -48,7 +102,12 @@ export interface Config {
     readonly issuer: string;
     readonly discoveryUrl: URL;
     readonly clientId: string;
-    readonly clientSecret?: string;
+    readonly clientAuth: ClientAuth;
+    /**
+     * Claim paths read for /auth/me's `roles`, each a list of object keys
+     * (`resource_access.<client id>.roles` = ['resource_access', clientId, 'roles']).
+     */
+    readonly rolesClaims: readonly (readonly string[])[];
     readonly scopes: string;
     readonly redirectUri: string;
     readonly postLogoutRedirectUri: string;
@@ -76,6 +135,7 @@ export interface Config {
   readonly proxy: {
     readonly routes: readonly ProxyRoute[];
     readonly timeoutMs: number;
+    readonly forwardCookies: ForwardCookies;
     /** How often open WebSockets check that their session still exists. */
     readonly websocketSessionCheckMs: number;
   };

@@ -8,9 +8,14 @@ const HOP_BY_HOP = new Set([
 
 export interface RequestHeaderInput {
   incoming: IncomingHttpHeaders;
-  accessToken: string;
+  /** Undefined: no Authorization at all (a route with `token: none`, or `auth: optional` without a session). */
+  accessToken: string | undefined;
+  /** X-User-* headers a route opted into (lower-case names). */
+  userHeaders?: Readonly<Record<string, string>> | undefined;
   /** Is this cookie one of the gateway's own (session, login binding)? */
   isGatewayCookie: (name: string) => boolean;
+  /** PROXY_FORWARD_COOKIES: may this browser cookie go upstream? Default: every one but the gateway's. */
+  isForwardedCookie?: (name: string) => boolean;
   peerAddress: string;
   trustProxy: boolean;
   publicUrl: URL;
@@ -28,13 +33,17 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
     if (HOP_BY_HOP.has(name)) continue;
     if (dropped.has(name) || name === 'host' || name === 'authorization' || name === 'cookie') continue;
     if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-request-id') continue;
+    // Only the gateway may say who the user is: a client's own copies never pass, whatever the route.
+    if (name === 'x-user-sub' || name === 'x-user-email' || name === 'x-user-roles') continue;
     // Node answered `Expect: 100-continue` already (and undici refuses to send it): the body is on its way.
     if (name === 'expect') continue;
     out[name] = value;
   }
-  const cookies = filterCookieHeader(incoming.cookie, input.isGatewayCookie);
+  const { isGatewayCookie, isForwardedCookie } = input;
+  const cookies = filterCookieHeader(incoming.cookie, isForwardedCookie ? (name) => isGatewayCookie(name) || !isForwardedCookie(name) : isGatewayCookie);
   if (cookies) out['cookie'] = cookies;
-  out['authorization'] = `Bearer ${input.accessToken}`;
+  if (input.accessToken !== undefined) out['authorization'] = `Bearer ${input.accessToken}`;
+  if (input.userHeaders) Object.assign(out, input.userHeaders);
   out['x-request-id'] = input.requestId;
 
   const peer = input.peerAddress.replace(/^::ffff:/, '');
@@ -67,12 +76,12 @@ export function downstreamResponseHeaders(
   return out;
 }
 
-function filterCookieHeader(header: string | undefined, isGatewayCookie: (name: string) => boolean): string {
+function filterCookieHeader(header: string | undefined, isDropped: (name: string) => boolean): string {
   if (!header) return '';
   return header
     .split(';')
     .map((c) => c.trim())
-    .filter((c) => c !== '' && !isGatewayCookie(c.split('=')[0]!.trim()))
+    .filter((c) => c !== '' && !isDropped(c.split('=')[0]!.trim()))
     .join('; ');
 }
 

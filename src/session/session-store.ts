@@ -33,6 +33,14 @@ export interface SessionRecord {
   readonly refreshed_at_ms?: number;
   /** Last authenticated request (idle timeout); only written when an idle timeout is configured. */
   readonly last_seen_at_ms?: number;
+  /** Set after a failed refresh, cleared by a successful one: every replica waits before trying again. */
+  readonly refresh_backoff?: RefreshBackoff;
+}
+
+/** The refresh attempts a session has failed in a row, and when the next may be made (epoch ms). */
+export interface RefreshBackoff {
+  readonly failures: number;
+  readonly retry_at_ms: number;
 }
 
 /** A summary for operators: never a token. */
@@ -51,6 +59,8 @@ export interface SessionUpdate {
   readonly expires_at_ms?: number;
   readonly refreshed_at_ms?: number;
   readonly last_seen_at_ms?: number;
+  /** `undefined` given explicitly clears it. */
+  readonly refresh_backoff?: RefreshBackoff | undefined;
 }
 
 /** A held lock; release is idempotent and only deletes the lock if we still own it. */
@@ -103,6 +113,18 @@ export interface SessionStore {
   getSettings(id: string): Promise<Record<string, unknown> | null>;
   /** Replaces the settings; false when the session no longer exists. */
   putSettings(id: string, settings: Record<string, unknown>): Promise<boolean>;
+
+  /**
+   * A value kept for this session only (a token exchanged for a route's
+   * audience, sealed by the caller): null when absent, expired, or the
+   * session is gone. Lives in the session's hash tag; deleted with the session.
+   */
+  getSessionValue(sessionId: string, name: string): Promise<string | null>;
+  /** Stores it until `expiresAtMs` (never past the session); false when the session no longer exists. */
+  putSessionValue(sessionId: string, name: string, value: string, expiresAtMs: number): Promise<boolean>;
+  /** A value shared by every replica and no session (the gateway's client-credentials tokens); null when absent or expired. */
+  getShared(key: string): Promise<string | null>;
+  putShared(key: string, value: string, ttlMs: number): Promise<void>;
 
   /**
    * Takes this session's (refresh) lock for `ttlMs` (SET NX PX semantics), or

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseForwardCookies } from '../../../src/config/parse-forward-cookies.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../../src/proxy/forward-headers.js';
+import { forwardedCookieMatcher } from '../../../src/proxy/gateway-cookies.js';
 
 const isGatewayCookie = (name: string) => name === 'bff_session' || name.startsWith('bff_session_tx_');
 const base = {
@@ -11,6 +13,16 @@ const base = {
 };
 
 describe('upstreamRequestHeaders', () => {
+  it('always drops incoming X-User-*; sends no Authorization without a token, and only the user headers the route gives', () => {
+    const incoming = { 'x-user-sub': 'root', 'x-user-email': 'root@evil.test', 'x-user-roles': 'admin', authorization: 'Bearer forged', accept: '*/*' };
+    const none = upstreamRequestHeaders({ ...base, accessToken: undefined, trustProxy: false, incoming });
+    expect(Object.keys(none).filter((n) => n.startsWith('x-user-') || n === 'authorization')).toEqual([]);
+    const given = upstreamRequestHeaders({ ...base, trustProxy: false, incoming, userHeaders: { 'x-user-sub': 'u-1' } });
+    expect(given).toMatchObject({ authorization: 'Bearer AT', 'x-user-sub': 'u-1' });
+    expect(given['x-user-email']).toBeUndefined();
+    expect(given['x-user-roles']).toBeUndefined();
+  });
+
   it('adds the bearer token, drops the client Authorization, hop-by-hop headers and only the gateway cookies', () => {
     const headers = upstreamRequestHeaders({
       ...base,
@@ -48,6 +60,23 @@ describe('upstreamRequestHeaders', () => {
     expect(headers['x-forwarded-for']).toBe('1.2.3.4, 10.0.0.1, 10.0.0.9');
     expect(headers['x-forwarded-host']).toBe('lb.example');
     expect(headers['cookie']).toBeUndefined();
+  });
+
+  it.each([
+    ['all', 'theme=dark; lemonldap=portal; lang=en'],
+    ['none', undefined],
+    ['theme, lang', 'theme=dark; lang=en'],
+    ['bff_session,theme', 'theme=dark'],
+  ])('PROXY_FORWARD_COOKIES=%s sends upstream only those cookies, never the gateway\'s', (setting, expected) => {
+    const { forwardCookies, problems } = parseForwardCookies(setting);
+    expect(problems).toEqual([]);
+    const headers = upstreamRequestHeaders({
+      ...base,
+      trustProxy: false,
+      isForwardedCookie: forwardedCookieMatcher(forwardCookies),
+      incoming: { cookie: 'bff_session=abc.def; theme=dark; lemonldap=portal; lang=en' },
+    });
+    expect(headers['cookie']).toBe(expected);
   });
 });
 
