@@ -166,6 +166,13 @@ export interface DevIdentityProvider {
    * A claim given as `undefined` is left out (e.g. `{ events: undefined }`).
    */
   signLogoutToken(claims?: Record<string, unknown>, options?: LogoutTokenOptions): Promise<string>;
+  /**
+   * Closes the port (connections refused) and drops open connections, like a
+   * provider process that was stopped; keys, clients, sessions and grants stay.
+   * `startListening` opens the same port again: the restarted provider.
+   */
+  stopListening(): Promise<void>;
+  startListening(): Promise<void>;
   /** Stops listening and drops open connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -352,11 +359,21 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
 
   let closed: Promise<void> | undefined;
   function close(): Promise<void> {
-    closed ??= new Promise((resolve) => {
+    closed ??= stopListening();
+    return closed;
+  }
+
+  function stopListening(): Promise<void> {
+    if (!server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    return closed;
+  }
+
+  async function startListening(): Promise<void> {
+    if (closed) throw new Error('startListening() after close(): the provider is gone');
+    if (!server.listening) await listen(server, port);
   }
 
   return {
@@ -402,6 +419,8 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     resetSigningKeys: () => signingKeys.reset(),
     endSessionsOf,
     signLogoutToken,
+    stopListening,
+    startListening,
     close,
   };
 }
