@@ -11,6 +11,7 @@ import { createAdminSessionRoutes } from './ops/admin-sessions.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
+import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
 import { createWebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
@@ -64,9 +65,10 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     },
     onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
   });
-  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
+  const routeTokens = createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens });
   const callback = app.callback();
-  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger, plainRequest: callback });
+  const websockets = createWebSocketProxy({ config, store, refresher, routeTokens, clock, logger, plainRequest: callback });
   const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 

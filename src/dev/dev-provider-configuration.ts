@@ -114,6 +114,7 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
     },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,

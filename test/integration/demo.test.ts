@@ -52,7 +52,23 @@ it('serves the page, logs in admin/test for real, proxies the API with a bearer 
   expect(echoed.headers.authorization).toMatch(/^Bearer eyJ/);
   expect(echoed.headers.cookie).toBeUndefined();
 
+  const admin = await browser.fetch(`${base}/admin-api/hello`, { headers: { 'x-csrf': '1' } });
+  expect(admin.status).toBe(200);
+  expect((await json(admin)).headers).toMatchObject({ authorization: expect.stringMatching(/^Bearer eyJ/), 'x-user-email': 'admin@example.test' });
+
   const logout = await browser.fetch(`${base}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1', accept: 'application/json' } });
   expect((await json(logout)).logout_url).toContain('/realms/demo/');
   expect((await browser.fetch(`${base}/auth/me`)).status).toBe(401);
+});
+
+it('has a public route that needs no login and sends no token, and a role-restricted one that needs a session', async () => {
+  const page = await (await fetch(`${base}/`)).text();
+  expect(page).toContain('Call public API');
+  expect(page).toContain('Call admin API');
+  const open = await fetch(`${base}/public-api/hello`, { headers: { 'x-csrf': '1' } });
+  expect(open.status).toBe(200);
+  const echoed = await json(open);
+  expect(echoed.path).toBe('/public/hello');
+  expect(echoed.headers.authorization).toBeUndefined();
+  expect((await fetch(`${base}/admin-api/hello`, { headers: { 'x-csrf': '1' } })).status).toBe(401);
 });
