@@ -43,8 +43,6 @@ export interface OidcClient {
    * provider first and the URL carries only client_id and request_uri.
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
-  /** True when logins push their authorization request (decided from OIDC_PAR and discovery). */
-  usesPar(): boolean;
   /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
   exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
   /**
@@ -125,7 +123,6 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
   return {
     isReady: () => configuration !== undefined,
     metadata: () => configuration?.serverMetadata(),
-    usesPar: () => usePar,
     keys,
 
     async authorizationUrl({ state, nonce, codeChallenge, extra = {} }) {
