@@ -102,10 +102,6 @@ export class UnsupportedMediaTypeError extends GatewayError {
   }
 }
 
-export function isGatewayError(err: unknown): err is GatewayError {
-  return err instanceof GatewayError;
-}
-
 /**
  * The provider refused the grant (code reused, refresh token revoked or expired).
  * At a refresh, any 400 answer counts (providers word it differently, or send

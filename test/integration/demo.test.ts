@@ -1,31 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loginThroughProvider } from '../support/browser-login.js';
 import { json } from '../support/http.js';
-import { findFreePort } from '../support/start-redis.js';
+import { startDemo, type RunningDemo } from '../support/start-demo.js';
 
-let demo: ChildProcess;
+let demo: RunningDemo;
 let output = '';
 let base: string;
 
 beforeAll(async () => {
-  const [port, admin, idp, api] = [await findFreePort(), await findFreePort(), await findFreePort(), await findFreePort()];
-  base = `http://localhost:${port}`;
-  demo = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
-    env: { PATH: process.env['PATH'] ?? '', PORT: String(port), ADMIN_PORT: String(admin), DEMO_IDP_PORT: String(idp), DEMO_API_PORT: String(api) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  demo.stdout!.on('data', (d) => (output += d));
-  demo.stderr!.on('data', (d) => (output += d));
-  const deadline = Date.now() + 30_000;
-  while (!output.includes('Ctrl-C')) {
-    if (Date.now() > deadline || demo.exitCode !== null) throw new Error(`demo did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}, 40_000);
+  // startDemo picks free ports, and picks again if one was taken before the demo bound it.
+  demo = await startDemo();
+  base = demo.url;
+  output = demo.output();
+}, 60_000);
 
-afterAll(() => {
-  demo?.kill('SIGTERM');
+afterAll(async () => {
+  await demo?.stop();
 });
 
 it('prints where to go, the credentials and that it is for development only', () => {
