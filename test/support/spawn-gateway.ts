@@ -68,10 +68,18 @@ async function spawnOnFreePorts(options: {
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
+  // "listening" from this child first: another process on the admin port could answer /readyz too. Below info
+  // the line is not written; then the child must still be alive after /readyz answered (EADDRINUSE exits at once).
+  const level = options.env?.['LOG_LEVEL'] ?? 'info';
+  const logsListening = ['info', 'debug', 'trace'].includes(level);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    // "listening" from this child first: another process on the admin port could answer /readyz too.
-    const ready = output.includes('"gateway listening"') && (await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false));
+    const listening = logsListening ? output.includes('"gateway listening"') : true;
+    let ready = listening && (await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false));
+    if (ready && !logsListening) {
+      await new Promise((r) => setTimeout(r, 300));
+      ready = child.exitCode === null;
+    }
     if (ready) break;
     if (child.exitCode !== null && /EADDRINUSE/.test(output)) return 'address in use';
     if (Date.now() > deadline || child.exitCode !== null) {
