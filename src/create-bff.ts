@@ -11,6 +11,7 @@ import { configFromObject, type BffConfigInput } from './config/config-from-obje
 import { StoreUnavailableError, UnauthenticatedError } from './errors.js';
 import type { GatewayState } from './http/gateway-state.js';
 import { toGatewayError } from './http/error-middleware.js';
+import { sessionOf } from './http/session-view.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createLogger } from './ops/logger.js';
@@ -175,6 +176,12 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
     },
   };
 }
+
+/** A host route that needs a login: 401 (the gateway's JSON error) without a live session. */
+export const requiresAuth: Middleware = (ctx, next) => {
+  if (!sessionOf(ctx)) throw new UnauthenticatedError();
+  return next();
+};
 
 function isLoadedConfig(config: BffConfigInput | Config): config is Config {
   return (config as Config).publicUrl instanceof URL;

@@ -24,3 +24,12 @@ export function toSessionView(record: Pick<SessionRecord, 'user_info' | 'created
     expires_at: new Date(record.expires_at_ms).toISOString(),
   };
 }
+
+/**
+ * The session view koa-session loaded for this request, or null when the
+ * request has no live session (koa-session then holds an empty, new object).
+ */
+export function sessionOf(ctx: { readonly [key: string]: unknown }): BffSessionView | null {
+  const session = ctx['session'] as Partial<BffSessionView> | null | undefined;
+  return session && typeof session.expires_at === 'string' ? (session as BffSessionView) : null;
+}
