@@ -42,7 +42,7 @@ export interface AppDeps {
 
 /** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
 export interface GatewayRoutes {
-  /** error → request context → metrics → headers → origin → proxy → session → /auth routes. */
+  /** error → request context → metrics → headers → origin → proxy → /auth routes (koa-session on those that use the session). */
   readonly chain: readonly GatewayMiddleware[];
   /** Cookie codec + store read: the live session of a proxied request (hot path, no koa-session). */
   readonly sessions: SessionAccess;
@@ -53,9 +53,6 @@ export interface GatewayRoutes {
 
 /** Koa middleware that may be a router's (its context carries the router's params). */
 export type GatewayMiddleware = Middleware<GatewayState, RouterParamContext<GatewayState>>;
-
-/** The /auth routes that read or write the session through koa-session (the others never load it). */
-const SESSION_PATHS: ReadonlySet<string> = new Set(['/auth/callback', '/auth/me', '/auth/logout', '/auth/settings']);
 
 /** The middleware order below is the architecture. */
 export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
@@ -99,7 +96,6 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
     proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }),
-    sessionLayer.onPaths(SESSION_PATHS),
     auth.routes(),
     backchannel.routes(),
     settings.routes(),

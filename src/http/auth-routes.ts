@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, InvalidRequestError, ProviderRejectedError } from '../errors.js';
@@ -144,16 +144,21 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     ctx.redirect(safeReturnTo(transaction.returnTo));
   });
 
-  router.get('/me', async (ctx: Ctx) => {
+  router.get('/me', sessionLayer.load, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
     sessionLayer.require(ctx);
     const view = ctx['session'] as BffSessionView;
     ctx.body = { user: view.user, session: { created_at: view.created_at, expires_at: view.expires_at } };
   });
 
-  router.post('/logout', async (ctx: Ctx) => {
+  // The CSRF guard comes before koa-session loads anything: a forged logout costs no store call.
+  const logoutGuard = (ctx: Ctx, next: Next) => {
     ctx.set('Cache-Control', 'no-store');
     assertLogoutAllowed(ctx, publicOrigin);
+    return next();
+  };
+
+  router.post('/logout', logoutGuard, sessionLayer.load, async (ctx: Ctx) => {
     const everywhere = ctx.query['scope'] === 'all';
     const record = sessionLayer.live(ctx);
     let ended: SessionRecord[] = [];

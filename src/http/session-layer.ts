@@ -36,8 +36,8 @@ interface KoaSessionObject {
 export interface SessionLayer {
   /** koa-session on this app (made once per app: it extends `app.context`). */
   middlewareFor(app: Koa): Middleware;
-  /** koa-session only where the gateway's routes use the session; every other path passes untouched. */
-  onPaths(paths: ReadonlySet<string>): Middleware;
+  /** koa-session for one route (mounted per route, after the router matched: metrics and logs name the route). */
+  readonly load: Middleware;
   /** The live session as loaded by the middleware; null when none. */
   live(ctx: Context): SessionRecord | null;
   /** Replaces the live record of this request (after a refresh). */
@@ -85,9 +85,7 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
       return middleware;
     },
 
-    onPaths(paths) {
-      return (ctx: Context, next: Next) => (paths.has(ctx.path) ? layer.middlewareFor(ctx.app)(ctx, next) : next());
-    },
+    load: (ctx: Context, next: Next) => layer.middlewareFor(ctx.app)(ctx, next),
 
     live(ctx) {
       return requests.live.get(ctx) ?? null;
@@ -106,10 +104,13 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
 
     async startSession(ctx, draft) {
       requests.pending.set(ctx, draft);
-      ctx['session'] = toSessionView(draft);
-      // Destroys the session this browser's cookie named (session fixation), names the new one with
-      // genid, saves it through the store adapter and sets the cookie through externalKey.set.
-      await (ctx['session'] as KoaSessionObject).regenerate();
+      // koa-session loads the session this browser's cookie names only now, after the callback's checks:
+      // then regenerate() destroys it (session fixation), names the new one with genid, saves it through
+      // the store adapter and sets the cookie through externalKey.set.
+      await layer.load(ctx, async () => {
+        ctx['session'] = toSessionView(draft);
+        await (ctx['session'] as KoaSessionObject).regenerate();
+      });
       const record = requests.live.get(ctx);
       if (!record || requests.pending.has(ctx)) throw new Error('koa-session did not save the new session');
       return record;

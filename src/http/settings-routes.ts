@@ -35,12 +35,12 @@ export function createSettingsRoutes(deps: SettingsRoutesDeps): Router<GatewaySt
     ctx.body = { ...defaults, ...stored };
   };
 
-  router.get('/settings', async (ctx: Ctx) => {
+  router.get('/settings', sessionLayer.load, async (ctx: Ctx) => {
     const session = sessionLayer.require(ctx);
     answer(ctx, await store.getSettings(session.id));
   });
 
-  router.put('/settings', async (ctx: Ctx) => {
+  router.put('/settings', sessionLayer.load, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const session = sessionLayer.require(ctx);
     const settings = await readSettings(ctx);

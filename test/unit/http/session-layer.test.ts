@@ -41,7 +41,7 @@ async function start(options: { secrets: string[]; idleTimeoutSeconds?: number; 
   const sessions = createSessionAccess({ config, store: options.store, cookies, clock: options.now });
   const layer = createSessionLayer({ config, store: options.store, sessions, clock: options.now });
   const app = new Koa();
-  app.use(layer.onPaths(new Set(['/login', '/read'])));
+  app.use((ctx, next) => (['/login', '/read'].includes(ctx.path) ? layer.load(ctx, next) : next()));
   app.use(async (ctx) => {
     if (ctx.path === '/login') {
       const now = options.now();
