@@ -18,7 +18,7 @@ export interface RedisConfig {
   readonly tlsCaFile?: string;
   readonly keyPrefix: string;
   readonly commandTimeoutMs: number;
-  /** REDIS_SESSION_CACHE: local session cache kept coherent by Redis client tracking (single and Sentinel); on unless REDIS_SESSION_CACHE=false. */
+  /** REDIS_SESSION_CACHE: local session cache kept coherent by Redis client tracking (every topology); on unless REDIS_SESSION_CACHE=false. */
   readonly sessionCache?: boolean;
   /** Migration source: the old Redis, read as a fallback. */
   readonly secondaryUrl?: string;

@@ -99,7 +99,7 @@ export const envSchema = {
     group: 'redis',
     default: 'true',
     description:
-      'true = keep sessions read by this process in memory, dropped the moment Redis reports a change anywhere (client tracking; bypassed while that channel is down or Redis has not answered for REDIS_COMMAND_TIMEOUT_MS); false = read Redis on every request. Not with Cluster.',
+      'true = keep sessions read by this process in memory, dropped the moment Redis reports a change anywhere (client tracking; bypassed while that channel is down or Redis has not answered for REDIS_COMMAND_TIMEOUT_MS); false = read Redis on every request. Single, Sentinel and Cluster (one broadcast feed per master).',
   },
   REDIS_SECONDARY_URL: {
     group: 'redis',

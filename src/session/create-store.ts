@@ -8,6 +8,7 @@ import { createFallbackStore } from './fallback-store.js';
 import { createMemoryStore } from './memory-store.js';
 import { createMigrationStore } from './migration-store.js';
 import { createRedisClient, describeRedisTarget } from './redis-client.js';
+import { createRedisClusterInvalidations } from './redis-cluster-invalidations.js';
 import { createRedisInvalidations } from './redis-invalidations.js';
 import { createRedisStore } from './redis-store.js';
 import { createSessionRecordCodec, type SessionRecordCodec } from './session-record-codec.js';
@@ -75,16 +76,9 @@ function redisStore(
   const client = createRedisClient(config, { logger });
   const store = createRedisStore({ client, codec, clock, keyPrefix: config.keyPrefix });
   if (!deps.sessionCache) return store;
-  if (client instanceof Cluster) {
-    logger.info({}, 'session cache off: not available with Redis Cluster (REDIS_SESSION_CACHE applies to single and Sentinel)');
-    return store;
-  }
   // Decoded records kept in this process, dropped the moment Redis reports a change to their key.
-  const invalidations = createRedisInvalidations({
-    client,
-    keyPrefix: config.keyPrefix,
-    logger,
-    staleAfterMs: config.commandTimeoutMs,
-  });
+  const feed = { keyPrefix: config.keyPrefix, logger, staleAfterMs: config.commandTimeoutMs };
+  const invalidations =
+    client instanceof Cluster ? createRedisClusterInvalidations({ cluster: client, ...feed }) : createRedisInvalidations({ client, ...feed });
   return createCachedStore(store, { invalidations, clock, maxEntries: SESSION_CACHE_MAX_ENTRIES, maxAgeMs: SESSION_CACHE_MAX_AGE_MS });
 }

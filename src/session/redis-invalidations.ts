@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SessionInvalidations } from './cached-store.js';
 import { startHeartbeat } from './redis-heartbeat.js';
+import { INVALIDATE_CHANNEL, onInvalidations } from './redis-invalidate-channel.js';
 import { parseInfo } from './redis-server-info.js';
 import type { RedisLogger } from './redis-state-log.js';
 
@@ -19,8 +20,6 @@ export interface RedisInvalidationsDeps {
    */
   staleAfterMs?: number;
 }
-
-const CHANNEL = '__redis__:invalidate';
 
 /**
  * Redis server-assisted client-side caching (CLIENT TRACKING, RESP2 with
@@ -80,7 +79,7 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
         // Asked before SUBSCRIBE: a RESP2 connection in subscriber mode answers nothing else.
         const id = Number(await subscriber.call('CLIENT', 'ID'));
         const runId = runIdOf(await subscriber.info('server'));
-        await subscriber.subscribe(CHANNEL);
+        await subscriber.subscribe(INVALIDATE_CHANNEL);
         [subscribedAs, subscriberRunId] = [id, runId];
       }
       // Sentinel: mid-failover the two connections can reach different masters, where the id names someone else.
@@ -106,18 +105,12 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
     }
   }
 
-  subscriber.on('messageBuffer', (channel: Buffer, message: Buffer[] | Buffer | null) => {
-    if (channel.toString() !== CHANNEL) return;
-    // A null (or empty) payload means FLUSHDB/FLUSHALL or a tracking-table overflow: everything.
-    if (!Array.isArray(message)) {
+  onInvalidations(subscriber, keyPrefix, {
+    changed: emit,
+    everything() {
       epoch += 1;
       emit(null);
-      return;
-    }
-    for (const key of message) {
-      const name = key.toString();
-      if (name.startsWith(keyPrefix)) emit(name.slice(keyPrefix.length));
-    }
+    },
   });
 
   for (const [connection, name] of [[client, 'data'], [subscriber, 'invalidation']] as const) {

@@ -282,6 +282,8 @@ export interface ChartContext {
   readonly values: Record<string, Value>;
   readonly chart: { Name: string; Version: string; AppVersion: string };
   readonly release: { Name: string; Namespace: string; Service?: string };
+  /** Chart files outside templates/ by chart-relative path, for `.Files.Get` (Helm answers "" for a missing one). */
+  readonly files?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -308,6 +310,7 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
     Release: { Service: 'Helm', IsInstall: true, IsUpgrade: false, Revision: 1, ...ctx.release },
     Template: { Name: `${ctx.chart.Name}/templates/${name}`, BasePath: `${ctx.chart.Name}/templates` },
     Capabilities: { KubeVersion: { Version: 'v1.30.0', Major: '1', Minor: '30' }, APIVersions: [] },
+    Files: { Get: (path: Value) => ctx.files?.get(String(path)) ?? '' },
   });
 
   const renderNodes = (nodes: Node[], dot: Value, scope: Scope): string => {
@@ -430,8 +433,13 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
       const args = lazyFns ? [] : lazy.map((f) => f());
       return callFn(head!.name, args, lazyFns ? lazy : undefined, dot);
     }
+    const value = evalOperand(head!, dot, scope);
+    // A method of the root object (`.Files.Get "x"`), called with its arguments like a function.
+    if (typeof value === 'function') {
+      return (value as (...a: Value[]) => Value)(...rest.map((o) => evalOperand(o, dot, scope)), ...(piped === NONE ? [] : [piped]));
+    }
     if (rest.length > 0 || piped !== NONE) throw new HelmRenderError("can't give arguments to a non-function");
-    return evalOperand(head!, dot, scope);
+    return value;
   };
   const NONE = Symbol('none');
   const evalPipeline = (pipe: Pipeline, dot: Value, scope: Scope): Value => {

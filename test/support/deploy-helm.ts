@@ -27,6 +27,15 @@ export function loadTemplates(): Map<string, string> {
   return new Map(listRepoFiles(`${CHART_DIR}/templates`, ['.yaml', '.tpl', '.txt']).map((f) => [basename(f), readRepoFile(f)]));
 }
 
+/** Chart files outside templates/ (dashboards/…) by chart-relative path: what `.Files.Get` reads. */
+export function loadChartFiles(): Map<string, string> {
+  return new Map(
+    listRepoFiles(CHART_DIR, ['.json', '.yaml', '.txt', '.md'], { recursive: true })
+      .filter((f) => !f.startsWith(`${CHART_DIR}/templates/`))
+      .map((f) => [f.slice(CHART_DIR.length + 1), readRepoFile(f)]),
+  );
+}
+
 /** Go-template actions `{{ ... }}` of a template, comments removed, trim markers stripped. */
 export function templateActions(text: string): string[] {
   return [...text.matchAll(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g)].map((m) => m[1]!.replace(/^\/\*[\s\S]*\*\/$/, '').trim()).filter(Boolean);
@@ -39,15 +48,44 @@ export function templateActions(text: string): string[] {
  */
 export function templateStructureProblems(text: string): string[] {
   const problems: string[] = [];
-  let depth = 0;
-  for (const m of text.matchAll(/\{\{|\}\}/g)) {
-    depth += m[0] === '{{' ? 1 : -1;
-    if (depth < 0 || depth > 1) {
-      problems.push(`unbalanced ${m[0]} at offset ${m.index}`);
-      depth = Math.max(0, Math.min(1, depth));
+  let i = 0;
+  while (i < text.length) {
+    const open = text.indexOf('{{', i);
+    const stray = text.indexOf('}}', i);
+    if (stray >= 0 && (open < 0 || stray < open)) {
+      problems.push(`unbalanced }} at offset ${stray}`);
+      i = stray + 2;
+      continue;
     }
+    if (open < 0) break;
+    // Inside an action, braces in "…" or `…` strings are text: {{`{{ $labels.x }}`}} prints {{ $labels.x }}.
+    let j = open + 2;
+    let close = -1;
+    while (j < text.length && close < 0) {
+      const c = text[j]!;
+      if (c === '"') {
+        j += 1;
+        while (j < text.length && text[j] !== '"' && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1;
+        j += 1;
+      } else if (c === '`') {
+        const end = text.indexOf('`', j + 1);
+        j = end < 0 ? text.length : end + 1;
+      } else if (text.startsWith('{{', j)) {
+        problems.push(`unbalanced {{ at offset ${j}`);
+        break;
+      } else if (text.startsWith('}}', j)) {
+        close = j;
+      } else {
+        j += 1;
+      }
+    }
+    if (close < 0) {
+      if (j >= text.length) problems.push('a {{ is never closed');
+      i = j;
+      continue;
+    }
+    i = close + 2;
   }
-  if (depth !== 0) problems.push('a {{ is never closed');
   const stack: string[] = [];
   for (const action of templateActions(text)) {
     const word = /^([a-z]+)\b/.exec(action)?.[1];
@@ -108,6 +146,7 @@ export function renderChartObjects(overrides: Record<string, unknown> = {}, rele
     values,
     chart: { Name: chart.name!, Version: chart.version!, AppVersion: chart.appVersion! },
     release: { Name: releaseName, Namespace: 'default' },
+    files: loadChartFiles(),
   });
   const objects: K8sObject[] = [];
   for (const [name, text] of rendered) {

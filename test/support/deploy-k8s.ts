@@ -1,8 +1,10 @@
 /**
  * Kubernetes manifests of k8s/ validated with kubernetes-models@4 (the
- * OpenAPI schemas of Kubernetes, compiled). It checks types, required fields
- * and enums; like kubeconform's default mode it does not reject unknown
- * fields, so the tests assert the fields that matter by name as well.
+ * OpenAPI schemas of Kubernetes, compiled) and, for k8s/monitoring/, with
+ * @kubernetes-models/prometheus-operator (the operator's CRD schemas). It
+ * checks types, required fields, patterns and enums; like kubeconform's
+ * default mode it does not reject unknown fields, so the tests assert the
+ * fields that matter by name as well.
  */
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
@@ -14,6 +16,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { listRepoFiles, parseYamlDocuments, readRepoFile, type Yaml } from './deploy-files.js';
 
 type Validatable = { validate(): void };
@@ -31,6 +35,9 @@ export const K8S_MODELS: Record<string, ModelClass> = {
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler as unknown as ModelClass,
   'networking.k8s.io/v1/Ingress': Ingress as unknown as ModelClass,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
+  // The prometheus-operator CRDs' schemas (@kubernetes-models/prometheus-operator).
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor as unknown as ModelClass,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule as unknown as ModelClass,
 };
 
 export interface K8sObject {

@@ -1,6 +1,14 @@
 /** Reads a Prometheus text exposition the way a scraper would, for assertions on counters. */
+export interface Sample {
+  readonly name: string;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly value: number;
+}
+
 export interface Scrape {
   readonly text: string;
+  /** Every sample line, in order. */
+  readonly samples: readonly Sample[];
   /** Sum of every sample of `name` whose labels include `labels` (0 when none). */
   value(name: string, labels?: Record<string, string>): number;
   /** True when the exposition declares `name` (# TYPE line), even with no sample yet. */
@@ -11,7 +19,7 @@ export async function scrapeMetrics(adminUrl: string): Promise<Scrape> {
   const response = await fetch(`${adminUrl}/metrics`);
   if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
   const text = await response.text();
-  const samples = text
+  const samples: Sample[] = text
     .split('\n')
     .filter((line) => line && !line.startsWith('#'))
     .map((line) => {
@@ -22,6 +30,7 @@ export async function scrapeMetrics(adminUrl: string): Promise<Scrape> {
     });
   return {
     text,
+    samples,
     value: (name, labels = {}) =>
       samples
         .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels.get(k) === v))

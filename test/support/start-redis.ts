@@ -313,9 +313,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
 // --- Cluster -------------------------------------------------------------------
 
 export interface RedisClusterSetup {
-  /** Seed nodes (every master). */
+  /** Seed nodes (every node). */
   readonly nodes: readonly HostPort[];
-  /** The masters as servers, for outages (kill/restart keep nodes.conf). */
+  /** Every node as a server, masters first as created, for outages (kill/restart keep nodes.conf). */
   readonly servers: readonly RedisServer[];
   /** Resolves once every node reports cluster_state:ok and knows every other node. */
   waitUntilHealthy(): Promise<void>;
@@ -323,14 +323,21 @@ export interface RedisClusterSetup {
 }
 
 /**
- * Starts a Redis Cluster of `masters` masters without replicas; resolves once
- * cluster_state is ok everywhere. `aclUser` protects every node with that user
+ * Starts a Redis Cluster of `masters` masters, each with `replicasPerMaster`
+ * replicas (none by default); resolves once cluster_state is ok everywhere. `aclUser` protects every node with that user
  * (the default user is switched off), as managed Cluster offerings do.
  */
 export async function startRedisCluster(
-  opts: { masters?: number; aclUser?: { username: string; password: string }; extraConfig?: readonly string[] } = {},
+  opts: {
+    masters?: number;
+    replicasPerMaster?: number;
+    aclUser?: { username: string; password: string };
+    extraConfig?: readonly string[];
+  } = {},
 ): Promise<RedisClusterSetup> {
   const masters = opts.masters ?? 3;
+  const replicas = opts.replicasPerMaster ?? 0;
+  const total = masters * (1 + replicas);
   const { aclUser } = opts;
   const authArgs = aclUser ? ['--user', aclUser.username, '--pass', aclUser.password] : [];
   const servers: RedisServer[] = [];
@@ -338,7 +345,7 @@ export async function startRedisCluster(
     await Promise.all(servers.map((s) => s.stop()));
   };
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < total; i++) {
       servers.push(
         await startServer({
           kind: 'cluster',
@@ -360,12 +367,12 @@ export async function startRedisCluster(
       );
     }
     await run('redis-cli', [
-      '--no-auth-warning', ...authArgs, '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes',
+      '--no-auth-warning', ...authArgs, '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes',
     ]);
     const waitUntilHealthy = async (): Promise<void> => {
-      await waitFor(`cluster_state:ok on ${masters} nodes`, 30_000, async () => {
+      await waitFor(`cluster_state:ok on ${total} nodes`, 30_000, async () => {
         const infos = await Promise.all(servers.map((s) => s.cli('CLUSTER', 'INFO').catch(() => '')));
-        return infos.every((i) => i.includes('cluster_state:ok') && i.includes(`cluster_known_nodes:${masters}`));
+        return infos.every((i) => i.includes('cluster_state:ok') && i.includes(`cluster_known_nodes:${total}`));
       });
     };
     await waitUntilHealthy();

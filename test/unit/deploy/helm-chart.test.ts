@@ -102,6 +102,14 @@ describe('helm/oidc-bff templates', () => {
     expect(templates.has('NOTES.txt')).toBe(true);
   });
 
+  it('the structure check reads braces inside action strings as text, and still finds unbalanced ones', () => {
+    expect(templateStructureProblems('v: "{{ .x }}"\n{{`{{ $labels.a }}`}} {{ "}}" }} m{ {{- $sel }}}')).toEqual([]);
+    expect(templateStructureProblems('a {{ .x b')).toEqual(['a {{ is never closed']);
+    expect(templateStructureProblems('a {{ .x {{ .y }}')).toEqual(['unbalanced {{ at offset 8']);
+    expect(templateStructureProblems('a }} b')).toEqual(['unbalanced }} at offset 2']);
+    expect(templateStructureProblems('{{ if .x }}a')).toEqual(['unclosed if']);
+  });
+
   it.each([...templates.keys()])('%s has balanced {{ }} and closed blocks', (name) => {
     expect(templateStructureProblems(templates.get(name)!)).toEqual([]);
   });

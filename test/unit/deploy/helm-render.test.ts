@@ -45,6 +45,11 @@ const SCENARIOS: [string, Record<string, unknown>, string?][] = [
     },
   ],
   ['Redis without persistence, no network policies, another release name', { redis: { bundled: { persistence: { enabled: false } } }, networkPolicy: { enabled: false } }, 'edge'],
+  [
+    'the monitoring kit switched on, another release name',
+    { monitoring: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } } },
+    'edge',
+  ],
 ];
 
 describe.each(SCENARIOS)('helm/oidc-bff rendered with %s', (_, overrides, release) => {
@@ -100,7 +105,9 @@ describe('helm/oidc-bff rendered with default values', () => {
         'StatefulSet/oidc-bff-redis',
       ].sort(),
     );
-    expect(kinds(r)).toEqual(loadK8sObjects().map((o) => `${o.kind}/${o.name}`).sort());
+    // k8s/monitoring/ is the chart's monitoring kit, off by default (test/unit/deploy/monitoring-kit.test.ts).
+    const plain = loadK8sObjects().filter((o) => !o.file.startsWith('k8s/monitoring/'));
+    expect(kinds(r)).toEqual(plain.map((o) => `${o.kind}/${o.name}`).sort());
   });
 
   it('puts every envSchema variable in the ConfigMap or the Secret', () => {

@@ -6,6 +6,7 @@ const render = (template: string, values: Record<string, unknown> = {}) =>
     values,
     chart: { Name: 'c', Version: '1.0.0', AppVersion: '2.0.0' },
     release: { Name: 'r', Namespace: 'ns' },
+    files: new Map([['files/a.json', '{"legend": "{{route}}"}\n']]),
   }).get('t.yaml');
 
 describe('the stand-in Helm renderer', () => {
@@ -43,6 +44,11 @@ describe('the stand-in Helm renderer', () => {
     expect(goFormat(123456)).toBe('123456');
     expect(goFormat(1000000)).toBe('1e+06');
     expect(goFormat(1234567)).toBe('1.234567e+06');
+  });
+
+  it('reads chart files with .Files.Get, untemplated, and "" for a missing one, like Helm', () => {
+    expect(render('x:\n{{ .Files.Get "files/a.json" | indent 2 }}')).toBe('x:\n  {"legend": "{{route}}"}\n  ');
+    expect(render('[{{ .Files.Get "files/missing.json" }}]')).toBe('[]');
   });
 
   it('refuses functions it does not know, and fail aborts the render', () => {

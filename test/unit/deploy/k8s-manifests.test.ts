@@ -48,18 +48,21 @@ describe('k8s/ manifests', () => {
     expect(objects.map((o) => `${o.kind}/${o.name}`).sort()).toEqual(
       [
         'ConfigMap/oidc-bff',
+        'ConfigMap/oidc-bff-dashboard',
         'Deployment/oidc-bff',
         'HorizontalPodAutoscaler/oidc-bff',
         'Ingress/oidc-bff',
         'NetworkPolicy/oidc-bff',
         'NetworkPolicy/oidc-bff-redis',
         'PodDisruptionBudget/oidc-bff',
+        'PrometheusRule/oidc-bff',
         'Secret/oidc-bff',
         'Service/oidc-bff',
         'Service/oidc-bff-admin',
         'Service/oidc-bff-redis',
         'Service/oidc-bff-redis-headless',
         'ServiceAccount/oidc-bff',
+        'ServiceMonitor/oidc-bff',
         'StatefulSet/oidc-bff-redis',
       ].sort(),
     );
@@ -80,6 +83,11 @@ describe('k8s/ manifests', () => {
   it('keep the Secret template out of `kubectl apply -f k8s/` (it is not recursive)', () => {
     const file = objects.find((o) => o.kind === 'Secret')!.file;
     expect(dirname(file)).not.toBe('k8s');
+  });
+
+  it('keep the monitoring kit, which needs the prometheus-operator CRDs, in k8s/monitoring/ (applied on its own)', () => {
+    const kit = objects.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/') || o.name === 'oidc-bff-dashboard');
+    expect(kit.map((o) => o.file).sort()).toEqual(['k8s/monitoring/grafana-dashboard.yaml', 'k8s/monitoring/prometheusrule.yaml', 'k8s/monitoring/servicemonitor.yaml']);
   });
 });
 
