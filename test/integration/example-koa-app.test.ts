@@ -17,14 +17,25 @@ let server: Server;
 let base: string;
 let browser: Browser;
 
-beforeAll(async () => {
-  [idp, redis, api] = await Promise.all([startIdentityProvider(), startRedis(), createEchoApi()]);
+interface RunningExample {
+  example: ReturnType<typeof createExampleApp>;
+  server: Server;
+  base: string;
+}
+const running: RunningExample[] = [];
+
+/** The example app on its own port, registered at the provider, ready (discovery loaded, Redis answering). */
+async function startExample(extra: Record<string, string | number> = {}): Promise<RunningExample> {
   const port = await findFreePort();
-  base = `http://127.0.0.1:${port}`;
-  await idp.updateClient({ redirect_uris: [`${base}/auth/callback`], post_logout_redirect_uris: [`${base}/`] });
-  example = createExampleApp({
+  const url = `http://127.0.0.1:${port}`;
+  const client = idp.client;
+  await idp.updateClient({
+    redirect_uris: [...client.redirect_uris.filter((u) => !u.startsWith('http://127.0.0.1:1/')), `${url}/auth/callback`],
+    post_logout_redirect_uris: [...(client.post_logout_redirect_uris ?? []), `${url}/`],
+  });
+  const started = createExampleApp({
     bff: {
-      PUBLIC_URL: base,
+      PUBLIC_URL: url,
       OIDC_ISSUER: idp.issuer,
       OIDC_CLIENT_ID: idp.client.client_id,
       OIDC_CLIENT_SECRET: idp.client.client_secret!,
@@ -34,14 +45,22 @@ beforeAll(async () => {
       PROXY_ROUTES: `/api=${api.url}`,
       LOG_LEVEL: 'silent',
       LOGIN_RATE_LIMIT_PER_MINUTE: 0,
+      ...extra,
     },
     ordersApiUrl: api.url,
   });
-  server = example.app.listen(port, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  expect((server.address() as AddressInfo).port).toBe(port);
+  const listening = started.app.listen(port, '127.0.0.1');
+  await new Promise((resolve) => listening.once('listening', resolve));
+  const entry = { example: started, server: listening, base: url };
+  running.push(entry);
   // As an orchestrator would wait for /readyz: discovery loaded and Redis answering.
-  await waitUntil('discovery and store', 10_000, async () => example.bff.oidc.isReady() && (await example.bff.store.ping().then(() => true, () => false)));
+  await waitUntil('discovery and store', 10_000, async () => started.bff.oidc.isReady() && (await started.bff.store.ping().then(() => true, () => false)));
+  return entry;
+}
+
+beforeAll(async () => {
+  [idp, redis, api] = await Promise.all([startIdentityProvider(), startRedis(), createEchoApi()]);
+  ({ example, server, base } = await startExample());
   const login = await loginThroughProvider(`${base}/auth/login?returnTo=/profile`, { username: 'admin', password: 'test' });
   expect(login.finalResponse.status).toBe(302);
   expect(login.finalResponse.headers.get('location')).toBe('/profile');
@@ -49,8 +68,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
-  await example?.bff.close();
+  for (const { server: listening, example: started } of running) {
+    await new Promise((resolve) => listening.close(resolve));
+    await started.bff.close();
+  }
   await Promise.all([idp?.close(), redis?.stop(), api?.close()]);
 });
 
@@ -100,5 +121,18 @@ describe('examples/koa-app: the gateway inside a Koa app', () => {
     expect(logout.status).toBe(200);
     expect((await browser.fetch(`${base}/profile`)).status).toBe(401);
     expect(await redis.cli('--scan', '--pattern', 'session:*')).toBe('');
+  });
+
+  it('refreshes through the gateway refresher: concurrent accessToken() calls share one refresh grant', async () => {
+    // A skew longer than the provider's token lifetime: every token is "about to expire", so each call must refresh.
+    const eager = await startExample({ TOKEN_REFRESH_SKEW_SECONDS: 3600 });
+    const login = await loginThroughProvider(`${eager.base}/auth/login`, { username: 'admin', password: 'test' });
+    expect(login.finalResponse.status).toBe(302);
+    api.clear();
+    const answers = await Promise.all(Array.from({ length: 5 }, () => login.browser.fetch(`${eager.base}/orders`)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(new Set(api.requests.map((r) => r.headers.authorization)).size).toBe(1);
+    const refreshes = await eager.example.bff.metrics.registry.getSingleMetric('bff_token_refreshes_total')!.get();
+    expect(refreshes.values.filter((v) => v.labels['outcome'] === 'refreshed').map((v) => v.value)).toEqual([1]);
   });
 });
