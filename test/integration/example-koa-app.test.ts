@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createExampleApp } from '../../examples/koa-app/app.js';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { createBrowser, loginThroughProvider, type Browser } from '../support/browser-login.js';
@@ -51,6 +52,10 @@ async function startExample(extra: Record<string, string | number> = {}): Promis
   });
   const listening = started.app.listen(port, '127.0.0.1');
   await new Promise((resolve) => listening.once('listening', resolve));
+  // As examples/koa-app/server.ts wires it: the gateway's WebSockets, anything else refused.
+  listening.on('upgrade', (req, socket, head) => {
+    if (!started.bff.upgrade(req, socket, head)) socket.destroy();
+  });
   const entry = { example: started, server: listening, base: url };
   running.push(entry);
   // As an orchestrator would wait for /readyz: discovery loaded and Redis answering.
@@ -134,5 +139,27 @@ describe('examples/koa-app: the gateway inside a Koa app', () => {
     expect(new Set(api.requests.map((r) => r.headers.authorization)).size).toBe(1);
     const refreshes = await eager.example.bff.metrics.registry.getSingleMetric('bff_token_refreshes_total')!.get();
     expect(refreshes.values.filter((v) => v.labels['outcome'] === 'refreshed').map((v) => v.value)).toEqual([1]);
+  });
+
+  it('proxies a WebSocket under /api through bff.upgrade, and leaves other upgrades to the host', async () => {
+    const login = await loginThroughProvider(`${base}/auth/login`, { username: 'admin', password: 'test' });
+    const cookie = `bff_session=${login.jar.get(base, 'bff_session')!.value}`;
+    const opened = await new Promise<boolean>((resolve) => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/api/socket`, { headers: { cookie, origin: base } });
+      socket.once('open', () => {
+        socket.close();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    expect(opened).toBe(true);
+    expect(api.lastRequest()).toMatchObject({ upgrade: true, path: '/socket' });
+    expect(api.lastRequest()!.headers.authorization).toMatch(/^Bearer /);
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/not-the-gateway`, { headers: { cookie, origin: base } });
+      socket.once('open', () => resolve(false));
+      socket.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
   });
 });
