@@ -18,7 +18,7 @@ export { createBff, requiresAuth } from './create-bff.js';
 export type { Bff, BffRequest, BffState, CreateBffDeps } from './create-bff.js';
 export { configFromObject } from './config/config-from-object.js';
 export type { BffConfigInput, BffConfigValue } from './config/config-from-object.js';
-export { ConfigError } from './config/load-config.js';
+export { ConfigError, loadConfig } from './config/load-config.js';
 export type { Config } from './config/config.js';
 export { sessionOf } from './http/session-view.js';
 export type { BffSessionView } from './http/session-view.js';

@@ -5,11 +5,11 @@
  */
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import { createBff, GatewayError, requiresAuth, sessionOf, type BffConfigInput, type BffState } from 'oidc-bff';
+import { createBff, GatewayError, requiresAuth, sessionOf, type BffConfigInput, type BffState, type Config } from 'oidc-bff';
 
 export interface ExampleAppOptions {
-  /** The gateway's configuration: the environment's variable names. */
-  bff: BffConfigInput;
+  /** The gateway's configuration: the environment's variable names as an object, or loadConfig(process.env). */
+  bff: BffConfigInput | Config;
   /** Base URL of the orders API this app calls on the user's behalf. */
   ordersApiUrl: string;
 }

@@ -3,11 +3,11 @@
  * variables in the environment (OIDC_ISSUER, OIDC_CLIENT_ID, …) plus
  * ORDERS_API_URL.
  */
-import { envVarNames } from '../../src/config/env-schema.js';
+import { loadConfig } from 'oidc-bff';
 import { createExampleApp } from './app.js';
 
-const bffConfig = Object.fromEntries(envVarNames.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])));
-const { app, bff } = createExampleApp({ bff: bffConfig, ordersApiUrl: process.env['ORDERS_API_URL'] ?? 'http://127.0.0.1:8082' });
+// loadConfig reads the environment's variables (the standalone gateway's own path); an object works too.
+const { app, bff } = createExampleApp({ bff: loadConfig(process.env), ordersApiUrl: process.env['ORDERS_API_URL'] ?? 'http://127.0.0.1:8082' });
 const server = app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1');
 // WebSockets under the proxied prefixes go to the gateway; anything else is this app's (none here).
 server.on('upgrade', (req, socket, head) => {
