@@ -23,7 +23,7 @@ import { setCookie } from './set-cookie.js';
 import type { SessionDraft } from './koa-session-store.js';
 import type { SessionAccess } from './session-access.js';
 import type { SessionLayer } from './session-layer.js';
-import type { BffSessionView } from './session-view.js';
+import { sessionOf } from './session-view.js';
 
 export interface AuthRoutesDeps {
   config: Config;
@@ -146,8 +146,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
 
   router.get('/me', sessionLayer.load, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    sessionLayer.require(ctx);
-    const view = ctx['session'] as BffSessionView;
+    const view = sessionOf(ctx) ?? sessionLayer.refuse(ctx);
     ctx.body = { user: view.user, session: { created_at: view.created_at, expires_at: view.expires_at } };
   });
 

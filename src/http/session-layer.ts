@@ -44,6 +44,8 @@ export interface SessionLayer {
   setLive(ctx: Context, record: SessionRecord): void;
   /** The live session, or throws 401 after clearing a cookie the browser sent. */
   require(ctx: Context): SessionRecord;
+  /** Throws 401 after clearing a cookie the browser sent (the request has no live session). */
+  refuse(ctx: Context): never;
   /** A login: replaces whatever session this browser had with a new one (new id, cookie set). */
   startSession(ctx: Context, draft: SessionDraft): Promise<SessionRecord>;
 }
@@ -96,8 +98,10 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
     },
 
     require(ctx) {
-      const record = layer.live(ctx);
-      if (record) return record;
+      return layer.live(ctx) ?? layer.refuse(ctx);
+    },
+
+    refuse(ctx) {
       if (ctx.cookies.get(cookieName) !== undefined) sessions.clearCookie(ctx);
       throw new UnauthenticatedError();
     },
