@@ -114,6 +114,10 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
       await layer.load(ctx, async () => {
         ctx['session'] = toSessionView(draft);
         await (ctx['session'] as KoaSessionObject).regenerate();
+      }).catch((err: unknown) => {
+        // The old session may be gone already and koa-session wrote its own clearing header: ours replaces it.
+        sessions.clearCookie(ctx);
+        throw err;
       });
       const record = requests.live.get(ctx);
       if (!record || requests.pending.has(ctx)) throw new Error('koa-session did not save the new session');

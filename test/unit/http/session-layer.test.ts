@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.js';
+import { errorMiddleware } from '../../../src/http/error-middleware.js';
 import { createSessionAccess } from '../../../src/http/session-access.js';
 import { createSessionLayer } from '../../../src/http/session-layer.js';
 import { sessionOf } from '../../../src/http/session-view.js';
@@ -41,6 +42,7 @@ async function start(options: { secrets: string[]; idleTimeoutSeconds?: number; 
   const sessions = createSessionAccess({ config, store: options.store, cookies, clock: options.now });
   const layer = createSessionLayer({ config, store: options.store, sessions, clock: options.now });
   const app = new Koa();
+  app.use(errorMiddleware());
   app.use((ctx, next) => (['/login', '/read'].includes(ctx.path) ? layer.load(ctx, next) : next()));
   app.use(async (ctx) => {
     if (ctx.path === '/login') {
@@ -130,5 +132,15 @@ describe('koa-session over the SessionStore', () => {
     const base = await start({ secrets: [NEW], store: createMemoryStore({ clock: () => T0 }), now: () => T0 });
     const body = (await (await fetch(`${base}/other`)).json()) as { untouched: boolean };
     expect(body.untouched).toBe(true);
+  });
+
+  it('leaves no session and the contract cookie format when the store refuses the new session', async () => {
+    const memory = createMemoryStore({ clock: () => T0 });
+    const failing: SessionStore = { ...memory, create: () => Promise.reject(new Error('store down')) };
+    const base = await start({ secrets: [NEW], store: failing, now: () => T0 });
+    const response = await fetch(`${base}/login`);
+    expect(response.status).toBe(500);
+    expect(response.headers.getSetCookie()).toEqual([expect.stringMatching(/^bff_session=; Path=\/; Max-Age=0; Expires=[^;]+; HttpOnly; SameSite=Lax$/)]);
+    expect((await memory.status()).sessions).toBe(0);
   });
 });
