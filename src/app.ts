@@ -16,14 +16,13 @@ import { createSessionAccess, type SessionAccess } from './http/session-access.j
 import { createSessionLayer, type SessionLayer } from './http/session-layer.js';
 import { createSettingsRoutes } from './http/settings-routes.js';
 import { createLogoutTokenVerifier } from './oidc/logout-token.js';
-import { createProviderJwks } from './oidc/provider-jwks.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
-import { gatewayCookieMatcher } from './proxy/gateway-cookies.js';
+import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
@@ -64,7 +63,7 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
   const verifyLogoutToken = createLogoutTokenVerifier({
     issuer: config.oidc.issuer,
     clientId: config.oidc.clientId,
-    keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
+    keys: oidc.keys,
     clock,
     markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
     clearMark: (key) => store.clearMark(key),
@@ -95,7 +94,7 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }),
+    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies) }),
     auth.routes(),
     backchannel.routes(),
     settings.routes(),

@@ -89,6 +89,7 @@ async function logIn(base: string): Promise<string> {
   const answer = await callback(base, async (nonce) => {
     const body = await tokens(nonce);
     provider().post(PROVIDER_PATHS.token).reply(200, body);
+    provider().get(PROVIDER_PATHS.jwks).reply(200, { keys: [key.publicJwk] });
     provider().get(PROVIDER_PATHS.userinfo).reply(200, { sub: 'user-1', email: 'ada@example.test' });
   });
   expect(answer.status).toBe(302);
@@ -166,7 +167,7 @@ describe('/auth/callback when the token endpoint fails', () => {
 
   // Skipped until CONTRACT.md's provider error mapping (a 401/403 from the token endpoint → 502
   // provider_rejected_client, logged at error level) is on this branch; today it is 400.
-  it.skip('answers invalid_client (401): 502 provider_rejected_client, logged at error level with the provider answer', async () => {
+  it('answers invalid_client (401): 502 provider_rejected_client, logged at error level with the provider answer', async () => {
     const { base, store, log } = await startGateway();
     const answer = await callback(base, () => {
       provider().post(PROVIDER_PATHS.token).reply(401, { error: 'invalid_client', error_description: 'Invalid client credentials' });
@@ -178,12 +179,32 @@ describe('/auth/callback when the token endpoint fails', () => {
   });
 });
 
+describe('/auth/callback when the ID token is signed with a key the provider does not publish', () => {
+  it('fetches the cached key set again once for the unknown kid, then refuses: 400 invalid_callback, no new session', async () => {
+    const { base, store, log } = await startGateway();
+    await logIn(base); // the key set is now cached
+    const stranger = await signingKey('not-published');
+    const answer = await callback(base, async (nonce) => {
+      const body = { ...(await tokens(nonce)), id_token: await idToken(stranger, { sub: 'user-1', nonce }) };
+      provider().post(PROVIDER_PATHS.token).reply(200, body);
+      // Once and no more: the one refetch an unknown kid earns (a second would find no interceptor).
+      provider().get(PROVIDER_PATHS.jwks).reply(200, { keys: [key.publicJwk] });
+    });
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ error: 'invalid_callback' });
+    expect(answer.headers.getSetCookie().filter((c) => c.startsWith('bff_session='))).toEqual([]);
+    expect((await store.status()).sessions).toBe(1); // the first login's, nothing from this one
+    expect(errorLines(log.lines())).toEqual([]);
+  });
+});
+
 describe('other provider failures around a login', () => {
   it('a failing userinfo endpoint does not stop the login: ID-token claims only, logged as a warning', async () => {
     const { base, store, log } = await startGateway();
     const answer = await callback(base, async (nonce) => {
       const body = await tokens(nonce);
       provider().post(PROVIDER_PATHS.token).reply(200, body);
+      provider().get(PROVIDER_PATHS.jwks).reply(200, { keys: [key.publicJwk] });
       provider().get(PROVIDER_PATHS.userinfo).reply(500, 'down');
     });
     expect(answer.status).toBe(302);

@@ -125,7 +125,7 @@ describe('token endpoint failures (refresh grant)', () => {
 
   // Skipped until the provider error mapping of CONTRACT.md (401/403 from the token endpoint → 502
   // provider_rejected_client) is on this branch; today such an answer is 400 invalid_callback.
-  it.skip('invalid_client (401) is the operator problem: 502 provider_rejected_client (CONTRACT.md)', async () => {
+  it('invalid_client (401) is the operator problem: 502 provider_rejected_client (CONTRACT.md)', async () => {
     const { client } = await discovered();
     provider().post(PROVIDER_PATHS.token).reply(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="app"' });
     expect(await rejection(client.refresh('rt'))).toMatchObject({ status: 502, code: 'provider_rejected_client' });
