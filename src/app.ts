@@ -6,6 +6,7 @@ import type { Config } from './config/config.js';
 import { NotFoundError } from './errors.js';
 import { createAuthRoutes } from './http/auth-routes.js';
 import { createBackchannelLogoutRoute } from './http/backchannel-logout-route.js';
+import { createFrontchannelLogoutRoute } from './http/frontchannel-logout-route.js';
 import { originGuard } from './http/csrf.js';
 import { errorMiddleware } from './http/error-middleware.js';
 import type { GatewayState } from './http/gateway-state.js';
@@ -24,6 +25,7 @@ import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
@@ -37,6 +39,8 @@ export interface AppDeps {
   /** Upstream connection pools; the caller closes them at shutdown. */
   upstream?: Upstream;
   refresher?: TokenRefresher;
+  /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
+  routeTokens?: RouteTokens;
 }
 
 /** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
@@ -87,6 +91,7 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
   const selfGuarded = (path: string) =>
     path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
 
+  const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const chain: GatewayMiddleware[] = [
     errorMiddleware(),
     requestContext(logger),
@@ -94,9 +99,10 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies) }),
+    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
     auth.routes(),
     backchannel.routes(),
+    createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),
     settings.routes(),
   ];
   return { chain, sessions, sessionLayer, refresher };

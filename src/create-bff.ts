@@ -18,6 +18,7 @@ import { createLogger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { createUpstream } from './proxy/forward-request.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';
+import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
 import { createWebSocketProxy, type WebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
@@ -114,10 +115,12 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
     },
     onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
   });
-  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher };
+  // One set of route tokens for HTTP and WebSocket requests, like the refresher.
+  const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
+  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
-  const websockets = createWebSocketProxy({ config: loaded, store, refresher, clock, logger, plainRequest: app.callback() });
+  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, clock, logger, plainRequest: app.callback() });
 
   const { sessions, sessionLayer } = routes;
   const ownRoutes = compose([...routes.chain, notFound] as Middleware[]);

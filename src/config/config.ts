@@ -1,4 +1,5 @@
 /** The typed configuration every factory takes a slice of. Built by loadConfig(env). */
+import type { ClientPrivateKey } from './parse-client-private-key.js';
 
 export type RedisTopology =
   | { readonly mode: 'single'; readonly url: string }
@@ -29,6 +30,42 @@ export interface ProxyRoute {
   /** Normalised prefix without trailing slash, e.g. `/api`. */
   readonly prefix: string;
   readonly target: URL;
+  /**
+   * What ROUTES_FILE says beyond prefix and target; absent for a route with
+   * today's defaults (every PROXY_ROUTES entry), which keeps that path free of
+   * any policy work.
+   */
+  readonly policy?: RoutePolicy;
+}
+
+export type RouteAuth = 'required' | 'optional' | 'none';
+
+export type RouteToken =
+  | { readonly type: 'user' }
+  | { readonly type: 'none' }
+  | { readonly type: 'exchange'; readonly audience: string; readonly scope?: string }
+  | { readonly type: 'client'; readonly scope?: string };
+
+export type UserHeader = 'X-User-Sub' | 'X-User-Email' | 'X-User-Roles';
+
+/** A route's policy from ROUTES_FILE (docs/proxy.md); defaults filled in. */
+export interface RoutePolicy {
+  readonly auth: RouteAuth;
+  /** Realm roles (`admin`) and client roles (`client:role`); absent = no role check. */
+  readonly roles?: { readonly anyOf?: readonly string[]; readonly allOf?: readonly string[] };
+  readonly token: RouteToken;
+  readonly csrf: boolean;
+  readonly websocket: boolean;
+  /** Overrides PROXY_TIMEOUT_MS for this route. */
+  readonly timeoutMs?: number;
+  readonly stripPrefix: boolean;
+  readonly userHeaders: readonly UserHeader[];
+  /**
+   * auth required, token user, no roles, no user headers: the session and
+   * token work of a route without policy, so the proxy serves it on that same
+   * path (only csrf, websocket, timeoutMs or stripPrefix differ).
+   */
+  readonly defaultAccess: boolean;
 }
 
 /**
@@ -39,6 +76,8 @@ export interface ProxyRoute {
 export type ClientAuth =
   | { readonly method: 'client_secret_basic'; readonly secret: string }
   | { readonly method: 'client_secret_post'; readonly secret: string }
+  /** A JWT signed with the gateway's own key (RFC 7523; Keycloak's "Signed JWT"). */
+  | { readonly method: 'private_key_jwt'; readonly key: ClientPrivateKey }
   | { readonly method: 'none' };
 
 export type ClientAuthMethod = ClientAuth['method'];
@@ -67,6 +106,12 @@ export interface Config {
     readonly discoveryUrl: URL;
     readonly clientId: string;
     readonly clientAuth: ClientAuth;
+    /**
+     * OIDC_PAR: pushed authorization requests. `auto` = when discovery says the
+     * provider requires them; `true` = always (a provider without a PAR endpoint
+     * keeps the gateway unready); `false` = never.
+     */
+    readonly par: 'auto' | 'true' | 'false';
     /**
      * Claim paths read for /auth/me's `roles`, each a list of object keys
      * (`resource_access.<client id>.roles` = ['resource_access', clientId, 'roles']).

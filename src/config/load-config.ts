@@ -3,8 +3,9 @@ import type { Config, HostPort, RedisConfig, RedisTopology } from './config.js';
 import { envSchema, type EnvVarName } from './env-schema.js';
 import { parseClientAuth } from './parse-client-auth.js';
 import { parseForwardCookies } from './parse-forward-cookies.js';
-import { parseProxyRoutes } from './parse-proxy-routes.js';
+import { parseProxyRoutes, sortLongestPrefixFirst } from './parse-proxy-routes.js';
 import { parseRolesClaims } from './parse-roles-claims.js';
+import { readRoutesFile } from './routes-file.js';
 
 /** Thrown by loadConfig with one line per bad variable. */
 export class ConfigError extends Error {
@@ -109,8 +110,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   }
   const postLogout = raw('OIDC_POST_LOGOUT_REDIRECT_URI') ?? `${publicBase}/`;
   url('OIDC_POST_LOGOUT_REDIRECT_URI', postLogout, ['http:', 'https:']);
-  const { clientAuth, problems: clientAuthProblems } = parseClientAuth(raw('OIDC_CLIENT_AUTH'), raw('OIDC_CLIENT_SECRET'));
+  const { clientAuth, problems: clientAuthProblems } = parseClientAuth(
+    raw('OIDC_CLIENT_AUTH'),
+    raw('OIDC_CLIENT_SECRET'),
+    raw('OIDC_CLIENT_PRIVATE_KEY_FILE'),
+    readFile,
+  );
   problems.push(...clientAuthProblems);
+  const par = str('OIDC_PAR').toLowerCase();
+  if (par !== 'auto' && par !== 'true' && par !== 'false') problems.push(`OIDC_PAR must be auto, true or false (got "${par}")`);
   const { paths: rolesClaims, problems: rolesProblems } = parseRolesClaims(str('OIDC_ROLES_CLAIMS'), clientId ?? '');
   problems.push(...rolesProblems);
   const scopes = str('OIDC_SCOPES').split(/\s+/).filter(Boolean);
@@ -243,6 +251,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   // --- Proxy
   const { routes, problems: routeProblems } = parseProxyRoutes(raw('PROXY_ROUTES'));
   for (const p of routeProblems) problems.push(`PROXY_ROUTES ${p}`);
+  const routesFile = raw('ROUTES_FILE');
+  if (routesFile) {
+    const fromFile = readRoutesFile(routesFile, readFile);
+    for (const p of fromFile.problems) problems.push(`ROUTES_FILE ${routesFile}: ${p}`);
+    for (const route of fromFile.routes) {
+      if (routes.some((r) => r.prefix === route.prefix)) problems.push(`ROUTES_FILE ${routesFile}: route "${route.prefix}" field prefix: also in PROXY_ROUTES`);
+      else routes.push(route);
+    }
+    sortLongestPrefixFirst(routes);
+    const needsClient = routes.find((r) => r.policy?.token.type === 'client' || r.policy?.token.type === 'exchange');
+    if (needsClient && clientAuth.method === 'none') {
+      problems.push(`ROUTES_FILE ${routesFile}: route "${needsClient.prefix}" field token: ${needsClient.policy?.token.type} needs a confidential client (OIDC_CLIENT_SECRET)`);
+    }
+  }
   const { forwardCookies, problems: cookieProblems } = parseForwardCookies(str('PROXY_FORWARD_COOKIES'));
   problems.push(...cookieProblems);
 
@@ -276,6 +298,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       discoveryUrl: discoveryUrl ?? new URL('http://invalid/'),
       clientId: clientId ?? '',
       clientAuth,
+      par: par === 'true' || par === 'false' ? par : 'auto',
       rolesClaims,
       scopes: scopes.join(' '),
       redirectUri: `${publicBase}/auth/callback`,

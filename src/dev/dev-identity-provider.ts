@@ -17,6 +17,7 @@ import {
   type DevTokenPolicy,
   type RefreshFailure,
 } from './dev-provider-configuration.js';
+import { registerDevTokenExchange, TOKEN_EXCHANGE_GRANT } from './dev-token-exchange.js';
 import { createDevSigningKeys, type DevSigningKeys } from './dev-signing-keys.js';
 import { answerAs, SIMULATED_ANSWER_STATE, type TokenEndpointFailure } from './dev-token-failures.js';
 import { createDevUserinfo } from './dev-userinfo.js';
@@ -35,7 +36,12 @@ export interface DevClient {
   post_logout_redirect_uris?: string[];
   /** Back-channel logout target; the logout token always carries `sid`. */
   backchannel_logout_uri?: string;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** `private_key_jwt` needs `jwks` (Keycloak: Client Authenticator "Signed JWT", Keys tab). */
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** The client's public keys, for `private_key_jwt` (Keycloak: Keys tab, "Use JWKS" or an imported certificate). */
+  jwks?: JSONWebKeySet;
+  /** Keycloak's per-client "Pushed authorization request required" (Advanced tab). */
+  require_pushed_authorization_requests?: boolean;
 }
 
 export interface DevIdentityProviderOptions {
@@ -66,6 +72,12 @@ export interface DevIdentityProviderOptions {
    * LemonLDAP::NG and Glewlwyd do (dev-basic-auth-quirk.ts). Default false.
    */
   undecodedBasicCredentials?: boolean;
+  /**
+   * Pushed authorization requests (RFC 9126): `on` (default) = the endpoint is
+   * offered and advertised, as Keycloak does; `required` = every client must use
+   * it (discovery says `require_pushed_authorization_requests: true`); `off` = no endpoint.
+   */
+  pushedAuthorizationRequests?: 'on' | 'required' | 'off';
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -79,6 +91,12 @@ export interface DevProviderCounters {
   revocations: number;
   /** GET requests to the JWKS endpoint (the key set fetched by relying parties). */
   jwksFetches: number;
+  /** Successful token exchanges (RFC 8693). */
+  tokenExchangeGrants: number;
+  /** Refused token exchanges. */
+  tokenExchangeErrors: number;
+  /** Successful client-credentials grants. */
+  clientCredentialsGrants: number;
 }
 
 export interface BackchannelDelivery {
@@ -159,6 +177,13 @@ export interface DevIdentityProvider {
    * A claim given as `undefined` is left out (e.g. `{ events: undefined }`).
    */
   signLogoutToken(claims?: Record<string, unknown>, options?: LogoutTokenOptions): Promise<string>;
+  /**
+   * Closes the port (connections refused) and drops open connections, like a
+   * provider process that was stopped; keys, clients, sessions and grants stay.
+   * `startListening` opens the same port again: the restarted provider.
+   */
+  stopListening(): Promise<void>;
+  startListening(): Promise<void>;
   /** Stops listening and drops open connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -209,7 +234,15 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const pendingCodeExchangeFailures: TokenEndpointFailure[] = [];
   const pendingRevocationFailures: TokenEndpointFailure[] = [];
   const signingKeys = createDevSigningKeys(publicJwks);
-  const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0, jwksFetches: 0 };
+  const counters: DevProviderCounters = {
+    authorizationCodeGrants: 0,
+    refreshGrants: 0,
+    refreshGrantErrors: 0, revocations: 0,
+    jwksFetches: 0,
+    tokenExchangeGrants: 0,
+    tokenExchangeErrors: 0,
+    clientCredentialsGrants: 0,
+  };
   const backchannelDeliveries: BackchannelDelivery[] = [];
   const serverErrors: unknown[] = [];
   const clientIds: string[] = [];
@@ -229,10 +262,21 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     policy,
     accessTokenAudience: options.accessTokenAudience ?? DEFAULTS.accessTokenAudience,
     pendingRefreshFailures,
+    pushedAuthorizationRequests: options.pushedAuthorizationRequests ?? 'on',
   }));
   // Keycloak always puts `sid` in the ID token; oidc-provider only for clients
   // with a back-channel logout URI and backchannel_logout_session_required.
   provider.Client.prototype.includeSid = () => true;
+  registerDevTokenExchange(provider, {
+    errors: oidc.errors,
+    issuer,
+    signingJwk: signingJwk as JWK,
+    publicJwks,
+    users,
+    isClient: (clientId) => clientIds.includes(clientId),
+    isSessionActive: (sid) => findSessions((authorization) => authorization.sid === sid, store).length > 0,
+    accessTokenTtlSeconds: () => policy.accessTokenTtlSeconds,
+  });
   countGrants(provider, counters);
   provider.on('server_error', (_ctx, err) => {
     if (!err.message.includes(SIMULATED_FAILURE_MARK)) serverErrors.push(err);
@@ -327,11 +371,21 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
 
   let closed: Promise<void> | undefined;
   function close(): Promise<void> {
-    closed ??= new Promise((resolve) => {
+    closed ??= stopListening();
+    return closed;
+  }
+
+  function stopListening(): Promise<void> {
+    if (!server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    return closed;
+  }
+
+  async function startListening(): Promise<void> {
+    if (closed) throw new Error('startListening() after close(): the provider is gone');
+    if (!server.listening) await listen(server, port);
   }
 
   return {
@@ -377,6 +431,8 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     resetSigningKeys: () => signingKeys.reset(),
     endSessionsOf,
     signLogoutToken,
+    stopListening,
+    startListening,
     close,
   };
 }
@@ -447,9 +503,12 @@ function countGrants(provider: Provider, counters: DevProviderCounters): void {
     const grantType = grantTypeOf(ctx);
     if (grantType === 'refresh_token') counters.refreshGrants += 1;
     if (grantType === 'authorization_code') counters.authorizationCodeGrants += 1;
+    if (grantType === TOKEN_EXCHANGE_GRANT) counters.tokenExchangeGrants += 1;
+    if (grantType === 'client_credentials') counters.clientCredentialsGrants += 1;
   });
   provider.on('grant.error', (ctx) => {
     if (grantTypeOf(ctx) === 'refresh_token') counters.refreshGrantErrors += 1;
+    if (grantTypeOf(ctx) === TOKEN_EXCHANGE_GRANT) counters.tokenExchangeErrors += 1;
   });
 }
 
@@ -469,7 +528,12 @@ function toClientMetadata(client: DevClient): ClientMetadata {
     backchannel_logout_uri: client.backchannel_logout_uri,
     backchannel_logout_session_required: true,
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
-    grant_types: ['authorization_code', 'refresh_token'],
+    jwks: client.jwks,
+    require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+    // Confidential clients may also use client credentials (Keycloak's service accounts) and standard token exchange.
+    grant_types: client.client_secret
+      ? ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]
+      : ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   }) as ClientMetadata;
 }

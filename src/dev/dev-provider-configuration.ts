@@ -33,7 +33,7 @@ export const KEYCLOAK_ROUTES = {
 } as const;
 
 /** Resource indicator every access token is issued for, so that they are JWTs (see `getResourceServerInfo`). */
-export const ACCESS_TOKEN_RESOURCE = 'urn:dev-identity-provider:access-token';
+const ACCESS_TOKEN_RESOURCE = 'urn:dev-identity-provider:access-token';
 
 export interface DevProviderConfigurationDeps {
   /** oidc-provider's `errors`, passed in because the module is imported lazily (see importOidcProvider). */
@@ -48,6 +48,8 @@ export interface DevProviderConfigurationDeps {
   accessTokenAudience: string;
   /** Failures queued by `failNextRefresh`, consumed one per refresh grant. */
   pendingRefreshFailures: RefreshFailure[];
+  /** RFC 9126: offered (Keycloak's default), required of every client, or absent. */
+  pushedAuthorizationRequests: 'on' | 'required' | 'off';
 }
 
 /** oidc-provider 9 configuration that behaves like a Keycloak realm: JWT access tokens, refresh without offline_access, Keycloak claims and paths. */
@@ -112,11 +114,16 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
     },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: {
+        enabled: deps.pushedAuthorizationRequests !== 'off',
+        requirePushedAuthorizationRequests: deps.pushedAuthorizationRequests === 'required',
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => renderHtml(ctx, logoutPage(form)),
@@ -159,7 +166,7 @@ function renderHtml(ctx: KoaContextWithOIDC, html: string): void {
   ctx.body = html;
 }
 
-export function isLoopbackHost(hostname: string): boolean {
+function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 

@@ -8,7 +8,7 @@ import type { SessionAccess } from './session-access.js';
 import type { SessionLayer } from './session-layer.js';
 
 /** 16 KiB: preferences, not a document store (CONTRACT.md "GET/PUT /auth/settings"). */
-export const SETTINGS_LIMIT_BYTES = 16 * 1024;
+const SETTINGS_LIMIT_BYTES = 16 * 1024;
 
 type Ctx = Context & { state: GatewayState };
 

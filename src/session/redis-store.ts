@@ -37,6 +37,20 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     }
   };
 
+  /** Takes back a lock whose SET may still land: retried until Redis answers, for as long as the lock could live. */
+  const releaseOrphan = async (key: string, owner: string, ttlMs: number): Promise<void> => {
+    const deadline = Date.now() + ttlMs;
+    for (let delayMs = 100; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 2_000)) {
+      try {
+        // Compare-and-delete: sent on the same connection after the SET, so it runs after it; never someone else's lock.
+        await client.bffReleaseLock(key, owner);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  };
+
   const readRaw = async (id: string): Promise<{ json: string; record: SessionRecord } | null> => {
     const json = await call('GET', () => client.get(keys.session(id)));
     if (json === null) return null;
@@ -64,12 +78,12 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   };
 
   const unindex = (id: string, sub: string | undefined, sid: string | undefined) =>
-    Promise.all([client.del(keys.settings(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
+    Promise.all([client.del(keys.settings(id)), client.del(keys.sessionValues(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
 
   const remove = async (id: string): Promise<SessionRecord | null> => {
     const json = await call('GETDEL', () => client.getdel(keys.session(id)));
     if (json === null) {
-      await call('DEL', () => client.del(keys.settings(id)));
+      await call('DEL', () => Promise.all([client.del(keys.settings(id)), client.del(keys.sessionValues(id))]));
       return null;
     }
     // sub/sid are plaintext, so the indexes get cleaned even when the tokens cannot be opened.
@@ -159,10 +173,37 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
       return (await call('SET', () => client.bffPutSettings(keys.session(id), keys.settings(id), json))) === 1;
     },
 
+    async getSessionValue(id, name) {
+      const json = await call('HGET', () => client.hget(keys.sessionValues(id), name));
+      const stored = json === null ? null : parseSessionValue(json);
+      return stored !== null && stored.exp > clock() ? stored.v : null;
+    },
+
+    async putSessionValue(id, name, value, expiresAtMs) {
+      const json = JSON.stringify({ v: value, exp: atMs(expiresAtMs) });
+      return (await call('HSET', () => client.bffPutSessionValue(keys.session(id), keys.sessionValues(id), name, json, forMs(expiresAtMs - clock())))) === 1;
+    },
+
+    async getShared(key) {
+      return call('GET', () => client.get(keys.shared(key)));
+    },
+
+    async putShared(key, value, ttlMs) {
+      await call('SET', () => client.set(keys.shared(key), value, 'PX', forMs(ttlMs)));
+    },
+
     async acquireLock(sessionId, ttlMs) {
       const key = keys.lock(sessionId);
       const owner = randomUUID();
-      const ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
+      let ok;
+      try {
+        ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
+      } catch (err) {
+        // A command that timed out here still runs once a hung Redis (CLIENT PAUSE, a stall) answers again:
+        // the lock would then be held by nobody, and every refresh of this session would wait out its TTL.
+        void releaseOrphan(key, owner, ttlMs);
+        throw err;
+      }
       if (ok !== 'OK') return null;
       return {
         async release() {
@@ -242,3 +283,13 @@ function parseSettings(json: string): Record<string, unknown> | null {
 // than asked), a duration up (never shorter than asked, and at least 1 ms).
 const atMs = (ms: number) => Math.floor(ms);
 const forMs = (ms: number) => Math.max(1, Math.ceil(ms));
+
+/** A per-session value as putSessionValue wrote it; anything else reads as absent. */
+function parseSessionValue(json: string): { v: string; exp: number } | null {
+  try {
+    const parsed = JSON.parse(json) as { v?: unknown; exp?: unknown };
+    return typeof parsed.v === 'string' && typeof parsed.exp === 'number' ? { v: parsed.v, exp: parsed.exp } : null;
+  } catch {
+    return null;
+  }
+}
