@@ -92,7 +92,7 @@ export function capturedLogger(level = 'debug'): { logger: Logger; lines: () => 
 }
 
 /** Polls until `check` holds (a background attempt finished); throws after `timeoutMs`. */
-export async function eventually(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+export async function eventually(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

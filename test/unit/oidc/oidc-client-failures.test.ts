@@ -68,14 +68,7 @@ describe('discovery failures: the gateway stays unready, logs why, and logins an
     expect(client.isReady()).toBe(false);
     expect(warning).toMatchObject({ level: 'warn', issuer: ISSUER, attempt: 0, retry_in_ms: 60_000 });
     expect(String(warning['err'])).toMatch(logged);
-    const err = (() => {
-      try {
-        client.authorizationUrl({ state: 's', nonce: 'n', codeChallenge: 'c' });
-      } catch (caught) {
-        return caught;
-      }
-      return undefined;
-    })();
+    const err = await rejection(client.authorizationUrl({ state: 's', nonce: 'n', codeChallenge: 'c' }));
     expect(err).toBeInstanceOf(ProviderUnavailableError);
     expect(err).toMatchObject({ status: 503, code: 'provider_unavailable' });
   });
