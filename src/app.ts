@@ -1,4 +1,5 @@
-import Koa from 'koa';
+import type { RouterParamContext } from '@koa/router';
+import Koa, { type Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config/config.js';
@@ -12,7 +13,8 @@ import type { GatewayState } from './http/gateway-state.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
-import { createSessionAccess } from './http/session-access.js';
+import { createSessionAccess, type SessionAccess } from './http/session-access.js';
+import { createSessionLayer, type SessionLayer } from './http/session-layer.js';
 import { createSettingsRoutes } from './http/settings-routes.js';
 import { createLogoutTokenVerifier } from './oidc/logout-token.js';
 import type { OidcClient } from './oidc/oidc-client.js';
@@ -41,14 +43,27 @@ export interface AppDeps {
   routeTokens?: RouteTokens;
 }
 
-/** The public listener (PORT). The order of `use` below is the architecture. */
-export function createApp(deps: AppDeps): Koa<GatewayState> {
-  const { config, store, oidc, clock, logger } = deps;
-  const app = new Koa<GatewayState>({ proxy: config.trustProxy, maxIpsCount: 1 });
+/** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
+export interface GatewayRoutes {
+  /** error → request context → metrics → headers → origin → proxy → /auth routes (koa-session on those that use the session). */
+  readonly chain: readonly GatewayMiddleware[];
+  /** Cookie codec + store read: the live session of a proxied request (hot path, no koa-session). */
+  readonly sessions: SessionAccess;
+  /** koa-session over the same codec and store: /auth/* and a host app's own routes. */
+  readonly sessionLayer: SessionLayer;
+  readonly refresher: TokenRefresher;
+}
+
+/** Koa middleware that may be a router's (its context carries the router's params). */
+export type GatewayMiddleware = Middleware<GatewayState, RouterParamContext<GatewayState>>;
+
+/** The middleware order below is the architecture. */
+export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
+  const { config, store, oidc, clock, logger, metrics } = deps;
   const cookies = createSessionCookieCodec(config.session.secrets);
   const sessions = createSessionAccess({ config, store, cookies, clock });
-  const auth = createAuthRoutes({ config, store, oidc, sessions, cookies, clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
-  const { metrics } = deps;
+  const sessionLayer = createSessionLayer({ config, store, sessions, clock });
+  const auth = createAuthRoutes({ config, store, oidc, sessions, sessionLayer, cookies, clock, ...(metrics ? { metrics } : {}) });
   const verifyLogoutToken = createLogoutTokenVerifier({
     issuer: config.oidc.issuer,
     clientId: config.oidc.clientId,
@@ -58,7 +73,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
     clearMark: (key) => store.clearMark(key),
   });
   const backchannel = createBackchannelLogoutRoute({ store, verifyLogoutToken, ...(metrics ? { metrics } : {}) });
-  const settings = createSettingsRoutes({ store, sessions, defaults: config.session.settingsDefaults });
+  const settings = createSettingsRoutes({ store, sessions, sessionLayer, defaults: config.session.settingsDefaults });
   const refresher =
     deps.refresher ??
     createTokenRefresher({
@@ -76,24 +91,35 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const selfGuarded = (path: string) =>
     path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
 
-  app.use(errorMiddleware());
-  app.use(requestContext(logger));
-  if (metrics) app.use(httpMetrics(metrics, config.proxy.routes));
-  app.use(securityHeaders({ hsts: config.secureCookies }));
-  app.use(originGuard(config.publicUrl.origin, selfGuarded));
-  // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
-  app.use(
+  const chain: GatewayMiddleware[] = [
+    errorMiddleware(),
+    requestContext(logger),
+    ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
+    securityHeaders({ hsts: config.secureCookies }),
+    originGuard(config.publicUrl.origin, selfGuarded),
+    // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
     proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
-  );
-  app.use(auth.routes());
-  app.use(backchannel.routes());
-  app.use(createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes());
-  app.use(settings.routes());
+    auth.routes(),
+    backchannel.routes(),
+    createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),
+    settings.routes(),
+  ];
+  return { chain, sessions, sessionLayer, refresher };
+}
+
+/** Answers whatever no route took: 404 in the contract's JSON shape. */
+export const notFound: Middleware = () => {
+  throw new NotFoundError();
+};
+
+/** The public listener (PORT) of the standalone gateway: the gateway's routes, then the SPA, then 404. */
+export function createApp(deps: AppDeps, routes: GatewayRoutes = createGatewayRoutes(deps)): Koa<GatewayState> {
+  const { config } = deps;
+  const app = new Koa<GatewayState>({ proxy: config.trustProxy, maxIpsCount: 1 });
+  for (const middleware of routes.chain) app.use(middleware);
   if (config.staticDir) app.use(staticFiles(config.staticDir));
-  app.use(() => {
-    throw new NotFoundError();
-  });
+  app.use(notFound);
 
   // Errors are rendered by errorMiddleware; Koa's default handler would print them to stderr.
   app.silent = true;

@@ -1,20 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createApp } from './app.js';
-import { systemClock, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
 import type { Config } from './config/config.js';
+import { createBff } from './create-bff.js';
 import { answerClientError } from './http/client-error.js';
-import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
+import type { OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
 import { createAdminSessionRoutes } from './ops/admin-sessions.js';
-import { instrumentStore } from './ops/instrument-store.js';
-import { createMetrics } from './ops/metrics.js';
-import { createUpstream } from './proxy/forward-request.js';
-import { createStoredRouteTokens } from './proxy/route-token.js';
-import { createTokenRefresher } from './proxy/token-refresher.js';
-import { createWebSocketProxy } from './proxy/websocket-proxy.js';
-import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
 
 export interface RunningGateway {
@@ -38,37 +31,21 @@ export interface StartGatewayDeps {
 }
 
 /**
- * Builds and starts everything a config describes: store, OIDC client, the
+ * The standalone gateway: createBff (the one composition root) behind its own
  * public and admin listeners. Used by main.ts, the demo, tests and the bench.
  */
 export async function startGateway(config: Config, deps: StartGatewayDeps): Promise<RunningGateway> {
   const { logger } = deps;
-  const clock = deps.clock ?? systemClock;
-  const baseStore = deps.store ?? createStoreFromConfig(config, { logger, clock });
-  const metrics = createMetrics({ store: baseStore });
-  const store = instrumentStore(baseStore, metrics);
-  const oidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
+  const bff = createBff(config, {
+    logger,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.store ? { store: deps.store } : {}),
+    ...(deps.oidc ? { oidc: deps.oidc } : {}),
+  });
+  const { store, oidc, metrics, websockets } = bff;
   let shuttingDown = false;
 
-  const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
-  // One refresher for HTTP and WebSocket requests: its single-flight spans both.
-  const refresher = createTokenRefresher({
-    config,
-    store,
-    oidc,
-    clock,
-    logger,
-    onOutcome: (outcome) => {
-      metrics.refreshes.inc({ outcome });
-      // The provider ended the grant, so the gateway ended the session: a logout of its own kind.
-      if (outcome === 'invalid_grant') metrics.logouts.inc({ kind: 'invalid_grant' });
-    },
-    onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
-  });
-  const routeTokens = createStoredRouteTokens({ config, store, oidc, clock, metrics });
-  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens });
-  const callback = app.callback();
-  const websockets = createWebSocketProxy({ config, store, refresher, routeTokens, clock, logger, plainRequest: callback });
+  const callback = bff.app.callback();
   const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 
@@ -111,9 +88,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
           adminServer.close(() => resolve());
           adminServer.closeAllConnections();
         });
-        oidc.close();
-        await upstream.close();
-        await store.close();
+        await bff.close();
         logger.info({}, 'gateway stopped');
       })();
       return closing;

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './ops/logger.js';

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, InvalidRequestError, ProviderRejectedClientError, ProviderRejectedError } from '../errors.js';
@@ -13,20 +13,25 @@ import {
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { Metrics } from '../ops/metrics.js';
 import { accessTokenExpiresAtMs, buildUserInfo } from '../oidc/user-claims.js';
-import { newSessionId, type SessionCookieCodec } from '../session/session-cookie.js';
+import type { SessionCookieCodec } from '../session/session-cookie.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { assertLogoutAllowed } from './csrf.js';
 import type { GatewayState } from './gateway-state.js';
 import { safeReturnTo } from './return-to.js';
 import { setCookie } from './set-cookie.js';
+import type { SessionDraft } from './koa-session-store.js';
 import type { SessionAccess } from './session-access.js';
+import type { SessionLayer } from './session-layer.js';
+import { sessionOf } from './session-view.js';
 
 export interface AuthRoutesDeps {
   config: Config;
   store: SessionStore;
   oidc: OidcClient;
   sessions: SessionAccess;
+  /** koa-session over the store: loads the session of /auth/callback, /me and /logout, and starts new ones. */
+  sessionLayer: SessionLayer;
   /** Signs the login-binding cookie with the session-cookie key. */
   cookies: SessionCookieCodec;
   clock: Clock;
@@ -43,7 +48,7 @@ const MAX_PARAM_LENGTH = 2048;
 
 /** /auth/login, /auth/callback, /auth/me and /auth/logout (CONTRACT.md "Public routes"). */
 export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
-  const { config, store, oidc, sessions, cookies, clock, metrics } = deps;
+  const { config, store, oidc, sessions, sessionLayer, cookies, clock, metrics } = deps;
   const router = new Router<GatewayState>({ prefix: '/auth' });
   const publicOrigin = config.publicUrl.origin;
   const txKey = (state: string) => `tx:${state}`;
@@ -109,14 +114,9 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       return null;
     });
 
-    // Session fixation: whatever session this browser had is gone before the new one exists.
-    const previousId = sessions.cookieSessionId(ctx);
-    if (previousId !== null) await store.delete(previousId);
-
     const now = clock();
     const sid = claims['sid'];
-    const record: SessionRecord = {
-      id: newSessionId(),
+    const draft: SessionDraft = {
       sub,
       ...(typeof sid === 'string' ? { sid } : {}),
       user_info: buildUserInfo({ idTokenClaims: claims, userinfo, accessToken: tokens.access_token, rolesClaims: config.oidc.rolesClaims }),
@@ -137,29 +137,30 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       }),
       ...(config.session.idleTimeoutSeconds !== undefined ? { last_seen_at_ms: now } : {}),
     };
-    await store.create(record);
-    ctx.state.session = record;
-    sessions.setCookie(ctx, record);
+    // Session fixation: whatever session this browser had is gone before the new one exists (regenerate).
+    const record = await sessionLayer.startSession(ctx, draft);
     metrics?.logins.inc({ outcome: 'success' });
     ctx.state.log.info({ event: 'login', sub, sid: record.sid }, 'login succeeded');
     // Checked again on the way out: the transaction sat in the store, which is not a place to trust blindly.
     ctx.redirect(safeReturnTo(transaction.returnTo));
   });
 
-  router.get('/me', async (ctx: Ctx) => {
+  router.get('/me', sessionLayer.load, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const record = await sessions.require(ctx);
-    ctx.body = {
-      user: record.user_info,
-      session: { created_at: new Date(record.created_at_ms).toISOString(), expires_at: new Date(record.expires_at_ms).toISOString() },
-    };
+    const view = sessionOf(ctx) ?? sessionLayer.refuse(ctx);
+    ctx.body = { user: view.user, session: { created_at: view.created_at, expires_at: view.expires_at } };
   });
 
-  router.post('/logout', async (ctx: Ctx) => {
+  // The CSRF guard comes before koa-session loads anything: a forged logout costs no store call.
+  const logoutGuard = (ctx: Ctx, next: Next) => {
     ctx.set('Cache-Control', 'no-store');
     assertLogoutAllowed(ctx, publicOrigin);
+    return next();
+  };
+
+  router.post('/logout', logoutGuard, sessionLayer.load, async (ctx: Ctx) => {
     const everywhere = ctx.query['scope'] === 'all';
-    const record = await sessions.load(ctx);
+    const record = sessionLayer.live(ctx);
     let ended: SessionRecord[] = [];
     if (record) ended = everywhere ? await endEverySession(record) : [(await store.delete(record.id)) ?? record];
     sessions.clearCookie(ctx);

@@ -1,15 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
+import { requestIdFrom } from '../request-id.js';
 import type { GatewayState } from './gateway-state.js';
-
-// An incoming id is kept only if it cannot smuggle anything into logs or headers.
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The client's X-Request-Id when it is safe to log and echo, a fresh UUID otherwise. */
-export function requestIdFrom(incoming: string | string[] | undefined): string {
-  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-}
 
 /** ctx.state of one request: its logger (a pino child) is made on first use, most proxied requests log nothing. */
 class RequestState implements GatewayState {

@@ -5,6 +5,7 @@ import type { SessionStore } from '../session/session-store.js';
 import type { GatewayState } from './gateway-state.js';
 import { readLimitedBody } from './read-body.js';
 import type { SessionAccess } from './session-access.js';
+import type { SessionLayer } from './session-layer.js';
 
 /** 16 KiB: preferences, not a document store (CONTRACT.md "GET/PUT /auth/settings"). */
 const SETTINGS_LIMIT_BYTES = 16 * 1024;
@@ -14,6 +15,8 @@ type Ctx = Context & { state: GatewayState };
 export interface SettingsRoutesDeps {
   store: SessionStore;
   sessions: SessionAccess;
+  /** koa-session has loaded the session of /auth/settings. */
+  sessionLayer: SessionLayer;
   /** SETTINGS_DEFAULTS_FILE, loaded by loadConfig; stored values win over them. */
   defaults: Readonly<Record<string, unknown>>;
 }
@@ -24,7 +27,7 @@ export interface SettingsRoutesDeps {
  * guards PUT; so does the JSON content type, which no cross-site form can send.
  */
 export function createSettingsRoutes(deps: SettingsRoutesDeps): Router<GatewayState> {
-  const { store, sessions, defaults } = deps;
+  const { store, sessions, sessionLayer, defaults } = deps;
   const router = new Router<GatewayState>({ prefix: '/auth' });
 
   const answer = (ctx: Ctx, stored: Record<string, unknown> | null) => {
@@ -32,14 +35,14 @@ export function createSettingsRoutes(deps: SettingsRoutesDeps): Router<GatewaySt
     ctx.body = { ...defaults, ...stored };
   };
 
-  router.get('/settings', async (ctx: Ctx) => {
-    const session = await sessions.require(ctx);
+  router.get('/settings', sessionLayer.load, async (ctx: Ctx) => {
+    const session = sessionLayer.require(ctx);
     answer(ctx, await store.getSettings(session.id));
   });
 
-  router.put('/settings', async (ctx: Ctx) => {
+  router.put('/settings', sessionLayer.load, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const session = await sessions.require(ctx);
+    const session = sessionLayer.require(ctx);
     const settings = await readSettings(ctx);
     // The session may have ended while the body was read (logout on another tab or replica).
     if (!(await store.putSettings(session.id, settings))) {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
-import { requestIdFrom } from '../http/request-context.js';
+import { requestIdFrom } from '../request-id.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { Metrics } from './metrics.js';

@@ -12,7 +12,7 @@ import {
   UnauthenticatedError,
 } from '../errors.js';
 import { toGatewayError } from '../http/error-middleware.js';
-import { requestIdFrom } from '../http/request-context.js';
+import { requestIdFrom } from '../request-id.js';
 import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
