@@ -2,6 +2,7 @@
  * The gateway as production runs it: `node dist/main.js` in its own process,
  * configured through the environment, pinned to the proxy core.
  */
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,10 @@ export interface GatewayProcess {
   readonly url: string;
   readonly adminUrl: string;
   readonly logFile: string;
+  readonly port: number;
+  readonly adminPort: number;
+  /** For outages and restarts (the soak). */
+  readonly child: ChildProcess;
 }
 
 export interface GatewayProcessOptions {
@@ -28,21 +33,30 @@ export interface GatewayProcessOptions {
   nodeArgs?: string[];
   /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
   main?: string;
+  /** Fixed ports (a replica restarted where the load balancer expects it); default free ones. */
+  port?: number;
+  adminPort?: number;
+  /** PUBLIC_URL when it is not the listener's own address (replicas behind a load balancer). */
+  publicUrl?: string;
+  /** Append to the log file instead of truncating it (a restarted replica). */
+  appendLog?: boolean;
 }
 
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
-  const [port, adminPort] = [await findFreePort(), await findFreePort()];
+  const port = options.port ?? (await findFreePort());
+  const adminPort = options.adminPort ?? (await findFreePort());
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   // A regular file, never /dev/null: at LOG_LEVEL=info the access line's write is part of the cost (a
-  // container's stdout ends in a file too). Opened for appending, so the bench can truncate it between runs.
+  // container's stdout ends in a file too). Opened for appending (after emptying it unless appendLog), so
+  // the bench can truncate it between runs while the gateway writes.
   const logFile = join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
-  closeSync(openSync(logFile, 'w'));
+  if (!options.appendLog) closeSync(openSync(logFile, 'w'));
   const out = openSync(logFile, 'a');
   const child = startChild(process.execPath, [...(options.nodeArgs ?? []), options.main ?? MAIN], {
     cores: options.cores,
     stdio: ['ignore', out, out],
-    env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: url },
+    env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: options.publicUrl ?? url },
   });
   closeSync(out);
   const deadline = Date.now() + 20_000;
@@ -53,5 +67,5 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     if (Date.now() > deadline) throw new Error(`gateway ${options.name} not ready after 20 s; see ${logFile}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { name: options.name, pid: child.pid!, url, adminUrl, logFile };
+  return { name: options.name, pid: child.pid!, url, adminUrl, logFile, port, adminPort, child };
 }
