@@ -31,8 +31,6 @@ export interface GatewayProcessOptions {
   cores?: string | undefined;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
-  /** Log to /dev/null (LOG_LEVEL=info writes a line per request). */
-  discardLogs?: boolean;
   /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
   main?: string;
   /** Fixed ports (a replica restarted where the load balancer expects it); default free ones. */
@@ -49,8 +47,12 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const adminPort = options.adminPort ?? (await findFreePort());
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const logFile = options.discardLogs ? '/dev/null' : join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
-  const out = openSync(logFile, options.appendLog ? 'a' : 'w');
+  // A regular file, never /dev/null: at LOG_LEVEL=info the access line's write is part of the cost (a
+  // container's stdout ends in a file too). Opened for appending (after emptying it unless appendLog), so
+  // the bench can truncate it between runs while the gateway writes.
+  const logFile = join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
+  if (!options.appendLog) closeSync(openSync(logFile, 'w'));
+  const out = openSync(logFile, 'a');
   const child = startChild(process.execPath, [...(options.nodeArgs ?? []), options.main ?? MAIN], {
     cores: options.cores,
     stdio: ['ignore', out, out],

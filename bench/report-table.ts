@@ -7,6 +7,10 @@ export interface Measurement extends LoadResult {
   readonly round: number;
   /** CPU time of the proxy process during the run, in ms. */
   readonly cpuMs: number;
+  /** The proxy's resident set size right after the run. */
+  readonly rssMiB: number;
+  /** What an access-logged gateway wrote to its log file during the run. */
+  readonly accessLog?: { lines: number; bytes: number };
 }
 
 const median = (xs: number[]) => {
@@ -26,6 +30,8 @@ export interface Row {
   cpuUsPerRequest: number;
   /** CPU seconds per wall second: 1.0 = one core saturated. */
   cpuUtilisation: number;
+  /** Highest RSS seen after a run. */
+  rssMiB: number;
   /** Median over rounds of (this rps / baseline rps in the same round). */
   rpsRatio?: number;
   p99Ratio?: number;
@@ -50,6 +56,7 @@ export function summarise(measurements: readonly Measurement[], baseline: string
       p99: median(runs.map((m) => m.p99)),
       cpuUsPerRequest: median(runs.map((m) => (m.cpuMs * 1000) / m.requests)),
       cpuUtilisation: median(runs.map((m) => m.cpuMs / 1000 / m.durationS)),
+      rssMiB: Math.max(...runs.map((m) => m.rssMiB)),
     };
     if (target !== baseline) {
       const paired = runs.flatMap((m) => {
@@ -68,13 +75,13 @@ export function summarise(measurements: readonly Measurement[], baseline: string
 
 export function markdownTable(rows: readonly Row[]): string {
   const lines = [
-    '| proxy | conns | req/s median (min–max) | p50 ms | p99 ms | CPU µs/req | CPU cores used | req/s ÷ bare | p99 ÷ bare |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| proxy | conns | req/s median (min–max) | p50 ms | p99 ms | CPU µs/req | CPU cores used | RSS MiB (max) | req/s ÷ bare | p99 ÷ bare |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
       `| ${r.target} | ${r.connections} | ${fmt(r.rpsMedian)} (${fmt(r.rpsMin)}–${fmt(r.rpsMax)}) | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ` +
-        `${r.cpuUsPerRequest.toFixed(0)} | ${r.cpuUtilisation.toFixed(2)} | ${r.rpsRatio?.toFixed(2) ?? '—'} | ${r.p99Ratio?.toFixed(2) ?? '—'} |`,
+        `${r.cpuUsPerRequest.toFixed(0)} | ${r.cpuUtilisation.toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.rpsRatio?.toFixed(2) ?? '—'} | ${r.p99Ratio?.toFixed(2) ?? '—'} |`,
     );
   }
   return lines.join('\n');

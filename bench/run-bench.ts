@@ -1,13 +1,19 @@
 /**
- * `npm run bench`: requests/s, latency and CPU per request of the gateway
- * (memory store; Redis with 10 and with 100 000 sessions) against a bare
- * Node reverse proxy, plus the Redis bytes one Keycloak-sized login costs.
- * Everything runs on loopback and is stopped at the end, on failure or Ctrl-C.
+ * `npm run bench`: requests/s, latency, CPU per request and RSS of the gateway
+ * (memory store; Redis with 10 and with 100 000 sessions; at the bench's log
+ * level and at the default LOG_LEVEL=info) against the shared bare Node proxy
+ * (../shared/bench/bare-node-proxy.mjs, copied into bench/.baseline.mjs at run
+ * time), plus the Redis bytes one Keycloak-sized login costs. Ratios are
+ * against that baseline; the older bare proxies (bench/bare-proxy.ts) are
+ * informational rows. Everything runs on loopback and is stopped at the end,
+ * on failure or Ctrl-C.
  *
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION_S (10), BENCH_WARMUP_S (5),
- * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_LOG_LEVEL (warn),
- * BENCH_CPU_PROF (set: write --cpu-prof profiles of the gateways to bench/profiles/),
- * BENCH_TARGETS (comma list of parts of target names to run; default all), BENCH_LOAD_GENERATOR (wrk|autocannon),
+ * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_LOG_LEVEL (warn: the level of every gateway row
+ * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
+ * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's id as listed in
+ * ROW_IDS below picks that row alone, anything else every row whose name contains it; default all),
+ * BENCH_LOAD_GENERATOR (wrk|autocannon),
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
  * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on).
@@ -19,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../test/support/start-redis.js';
+import { emptyLog, logLines } from './access-log.js';
 import { openBenchStore, seedSessions, waitForStore } from './bench-store.js';
 import { coreLayout, onStop, pinProcess, stopAll } from './child-processes.js';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
@@ -26,8 +33,10 @@ import { keycloakSizedSession, KEYCLOAK_TOKEN_BYTES } from './keycloak-sized-ses
 import { chooseLoadGenerator, runLoad } from './load-generator.js';
 import { startServerProcess } from './node-server-process.js';
 import { processCpuMs } from './process-cpu.js';
+import { processRssMiB } from './process-memory.js';
 import { markdownTable, summarise, type Measurement } from './report-table.js';
 import { bytesOfOneLogin } from './session-bytes.js';
+import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
 
 const env = process.env;
 const ROUNDS = Number(env['BENCH_ROUNDS'] ?? 5);
@@ -39,16 +48,21 @@ const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
 const LARGE_LABEL = LARGE_SESSIONS.toLocaleString('en-US');
 const NO_CACHE = 'REDIS_SESSION_CACHE=false';
-const BASELINE = 'bare proxy';
+const BASELINE = 'bare proxy (baseline: Pool.stream, one writeHead)';
+const STREAM_BASELINE = 'bare proxy, Agent.stream + setHeader (informational)';
 const PIPELINE_BASELINE = 'bare proxy, agent.request + pipeline (informational)';
+const AT_INFO = 'LOG_LEVEL=info';
 const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
 const PATH = '/api/items/42';
 
 interface Target {
+  readonly id: string;
   readonly name: string;
   readonly pid: number;
   readonly url: string;
   readonly headers: Record<string, string>;
+  /** Set for a gateway that writes an access line per request: emptied before each run, its lines counted after. */
+  readonly accessLog?: string;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -60,7 +74,8 @@ async function redisPid(redis: RedisServer): Promise<number> {
 async function main(): Promise<void> {
   const layout = coreLayout();
   log(`cores: ${layout.cores}; proxy on ${layout.proxy ?? 'any'}, load generator on ${layout.loadGenerator ?? 'any'}, upstream+Redis on ${layout.helpers ?? 'any'}`);
-  const wanted = env['BENCH_TARGETS']?.split(',').map((s) => s.trim());
+  const wanted = env['BENCH_TARGETS']?.split(',').map((s) => s.trim()).filter(Boolean);
+  copySharedBaseline(); // before anything starts: without the baseline there is nothing to compare with
 
   const idp = await startIdentityProvider({ accessTokenTtlSeconds: 7200, idTokenTtlSeconds: 7200, refreshTokenTtlSeconds: 7200 });
   onStop(() => idp.close());
@@ -71,8 +86,8 @@ async function main(): Promise<void> {
   }
 
   const upstream = await startServerProcess('./json-upstream.ts', {}, layout.helpers);
-  const bare = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url }, layout.proxy);
-  const barePipeline = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, UNDICI_API: 'request' }, layout.proxy);
+  const profileArgs = env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : [];
+  const bare = await startSharedBaseline(upstream.url, layout.proxy, profileArgs);
 
   const gatewayEnv = (extra: Record<string, string>) => ({
     NODE_ENV: 'production',
@@ -85,32 +100,53 @@ async function main(): Promise<void> {
     PROXY_ROUTES: `/api=${upstream.url}`,
     ...extra,
   });
-  const nodeArgs = [
-    ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : []),
-    ...(env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
-  ];
-  const gatewaySpecs: GatewaySpec[] = [
-    { name: 'gateway, memory store', env: {}, seed: 0 },
+  const nodeArgs = [...profileArgs, ...(env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])];
+  const allGatewaySpecs: GatewaySpec[] = [
+    { id: 'memory', name: 'gateway, memory store', env: {}, seed: 0 },
     // The defaults: sessions held in the local cache, kept coherent by Redis client tracking.
-    { name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
-    { name: `gateway, Redis, ${LARGE_LABEL} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
+    { id: 'redis-10', name: 'gateway, Redis, 10 sessions', env: { REDIS_ENABLED: 'true', REDIS_URL: small.url }, redis: small, seed: 9 },
+    {
+      id: 'redis-large',
+      name: `gateway, Redis, ${LARGE_LABEL} sessions`,
+      env: { REDIS_ENABLED: 'true', REDIS_URL: large.url },
+      redis: large,
+      seed: LARGE_SESSIONS - 1,
+    },
     ...uncachedGatewaySpecs(small, large),
+    // The default log level: one JSON access line per request, written to a real file.
+    { id: 'memory-info', name: `gateway, memory store, ${AT_INFO}`, env: { LOG_LEVEL: 'info' }, seed: 0 },
+    {
+      id: 'redis-10-info',
+      name: `gateway, Redis, 10 sessions, ${AT_INFO}`,
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, LOG_LEVEL: 'info' },
+      redis: small,
+      seed: 9,
+    },
     // The same route through ROUTES_FILE with a policy that does work per request (a role check and the
     // three X-User-* headers): what a policy costs next to the default path above.
     {
+      id: 'policy',
       name: 'gateway, Redis, 10 sessions, route policy (roles + X-User-*)',
       env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, PROXY_ROUTES: '', ROUTES_FILE: policyRoutesFile(upstream.url) },
       redis: small,
       seed: 9,
     },
-  ].filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
+  ];
+  const informational = [
+    { id: 'bare-agent-stream', name: STREAM_BASELINE },
+    { id: 'bare-pipeline', name: PIPELINE_BASELINE },
+  ];
   // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
-  for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
+  const compared: GatewaySpec[] = (env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []).map((entry) => {
     const [label, main] = entry.split('=') as [string, string];
     // The cache set explicitly: builds before 1e755e7 had it off by default, and the code is what is compared.
     const cacheOn = { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'true' };
-    gatewaySpecs.push({ name: `build ${label}, Redis, 10 sessions`, env: cacheOn, redis: small, seed: 9, main });
-  }
+    return { id: `build-${label}`, name: `build ${label}, Redis, 10 sessions`, env: cacheOn, redis: small, seed: 9, main };
+  });
+  const extraFiles = env['BENCH_EXTRA']?.split(',').filter(Boolean) ?? [];
+  const chosen = rowFilter(wanted, [...informational, ...allGatewaySpecs, ...compared, ...extraFiles.map((file) => ({ id: file, name: file }))]);
+  // BENCH_COMPARE and BENCH_EXTRA rows run whenever they are given.
+  const gatewaySpecs = [...allGatewaySpecs.filter(chosen), ...compared];
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
   for (const spec of gatewaySpecs) {
@@ -119,20 +155,22 @@ async function main(): Promise<void> {
       env: gatewayEnv(spec.env),
       cores: layout.proxy,
       nodeArgs,
-      discardLogs: LOG_LEVEL === 'info' || LOG_LEVEL === 'debug' || LOG_LEVEL === 'trace',
       ...(spec.main ? { main: spec.main } : {}),
     });
     gateways.push(Object.assign(gw, { spec }));
   }
   await idp.updateClient({ redirect_uris: gateways.map((g) => `${g.url}/auth/callback`) });
 
-  const targets: Target[] = [{ name: BASELINE, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }];
-  if (!wanted || wanted.some((w) => PIPELINE_BASELINE.includes(w))) {
-    targets.push({ name: PIPELINE_BASELINE, pid: barePipeline.pid, url: `${barePipeline.url}${PATH}`, headers: {} });
+  const targets: Target[] = [{ id: 'bare', name: BASELINE, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }];
+  // The baseline of earlier runs (the way src/proxy/forward-request.ts forwards), and the common way before it.
+  const informationalEnv = { 'bare-agent-stream': {}, 'bare-pipeline': { UNDICI_API: 'request' } };
+  for (const row of informational.filter(chosen)) {
+    const proxy = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, ...informationalEnv[row.id as keyof typeof informationalEnv] }, layout.proxy);
+    targets.push({ ...row, pid: proxy.pid, url: `${proxy.url}${PATH}`, headers: {} });
   }
-  for (const file of env['BENCH_EXTRA']?.split(',') ?? []) {
+  for (const file of extraFiles) {
     const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
-    targets.push({ name: file, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
+    targets.push({ id: file, name: file, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
   }
   for (const gw of gateways) {
     const { browser, finalResponse } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
@@ -142,7 +180,9 @@ async function main(): Promise<void> {
     const check = await fetch(`${gw.url}${PATH}`, { headers });
     if (check.status !== 200) throw new Error(`proxied request through ${gw.name} answered ${check.status}: ${await check.text()}`);
     await check.text();
-    targets.push({ name: gw.spec.name, pid: gw.pid, url: `${gw.url}${PATH}`, headers });
+    const level = gw.spec.env['LOG_LEVEL'] ?? LOG_LEVEL;
+    const accessLogged = level === 'info' || level === 'debug' || level === 'trace';
+    targets.push({ id: gw.spec.id, name: gw.spec.name, pid: gw.pid, url: `${gw.url}${PATH}`, headers, ...(accessLogged ? { accessLog: gw.logFile } : {}) });
   }
 
   // Other users' sessions, Keycloak-sized, written through the store like a login writes them.
@@ -163,13 +203,15 @@ async function main(): Promise<void> {
   await sizingStore.close();
 
   const runOne = async (target: Target, connections: number, durationS: number) => {
+    if (target.accessLog) emptyLog(target.accessLog);
     const cpuBefore = processCpuMs(target.pid);
     const result = await runLoad(GENERATOR, { url: target.url, connections, durationS, headers: target.headers, cores: layout.loadGenerator });
     const cpuMs = processCpuMs(target.pid) - cpuBefore;
+    const rssMiB = processRssMiB(target.pid);
     if (result.non2xx > 0 || result.errors > 0) {
       throw new Error(`${target.name} at ${connections} connections: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
     }
-    return { ...result, cpuMs };
+    return { ...result, cpuMs, rssMiB, ...(target.accessLog ? { accessLog: logLines(target.accessLog) } : {}) };
   };
 
   log(`warm-up: ${WARMUP_S} s per proxy`);
@@ -183,10 +225,17 @@ async function main(): Promise<void> {
       for (const target of order) {
         const m = await runOne(target, connections, DURATION_S);
         measurements.push({ ...m, target: target.name, connections, round });
-        log(`round ${round}/${ROUNDS} c=${connections} ${target.name}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${((m.cpuMs * 1000) / m.requests).toFixed(0)} µs CPU/req`);
+        const logged = m.accessLog ? `, ${m.accessLog.lines} access lines (${(m.accessLog.lines / m.requests).toFixed(2)}/req)` : '';
+        log(
+          `round ${round}/${ROUNDS} c=${connections} ${target.name}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
+            `${((m.cpuMs * 1000) / m.requests).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
+        );
       }
     }
   }
+
+  // The access-logged gateways' files hold a whole run of lines: nobody needs them kept.
+  for (const target of targets) if (target.accessLog) emptyLog(target.accessLog);
 
   const order = (name: string) => targets.findIndex((t) => t.name === name);
   const rows = summarise(measurements, BASELINE).sort((x, y) => x.connections - y.connections || order(x.target) - order(y.target));
@@ -195,10 +244,12 @@ async function main(): Promise<void> {
   const out = [
     '',
     `Machine: ${layout.cores} cores (${cpuModel}), Node ${process.version}, Redis ${redisVersion}, load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-    `Runs: ${ROUNDS} interleaved rounds × ${DURATION_S} s per proxy and connection count, after ${WARMUP_S} s warm-up; ${GENERATOR}; gateway LOG_LEVEL=${LOG_LEVEL}; GET ${PATH} (small JSON)`,
+    `Runs: ${ROUNDS} interleaved rounds × ${DURATION_S} s per proxy and connection count, after ${WARMUP_S} s warm-up; ${GENERATOR}; ` +
+      `gateway LOG_LEVEL=${LOG_LEVEL} except rows marked ${AT_INFO}; GET ${PATH} (small JSON); ratios against "${BASELINE}" in the same round`,
     '',
     markdownTable(rows),
     '',
+    ...accessLogSummary(measurements, targets),
     `Redis bytes of one login (Keycloak-sized tokens: access ${KEYCLOAK_TOKEN_BYTES.access}, refresh ${KEYCLOAK_TOKEN_BYTES.refresh}, ID ${KEYCLOAK_TOKEN_BYTES.id} bytes), MEMORY USAGE per key:`,
     '',
     '| key | MEMORY USAGE bytes | value bytes |',
@@ -240,6 +291,8 @@ function sessionCountComparison(measurements: readonly Measurement[]): string {
 }
 
 interface GatewaySpec {
+  /** What BENCH_TARGETS names to pick this row alone. */
+  id: string;
   name: string;
   env: Record<string, string>;
   redis?: RedisServer;
@@ -252,9 +305,54 @@ interface GatewaySpec {
 function uncachedGatewaySpecs(small: RedisServer, large: RedisServer): GatewaySpec[] {
   const off = { REDIS_ENABLED: 'true', REDIS_SESSION_CACHE: 'false' };
   return [
-    { name: `gateway, Redis, 10 sessions, ${NO_CACHE}`, env: { ...off, REDIS_URL: small.url }, redis: small, seed: 9 },
-    { name: `gateway, Redis, ${LARGE_LABEL} sessions, ${NO_CACHE}`, env: { ...off, REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
+    { id: 'redis-10-nocache', name: `gateway, Redis, 10 sessions, ${NO_CACHE}`, env: { ...off, REDIS_URL: small.url }, redis: small, seed: 9 },
+    {
+      id: 'redis-large-nocache',
+      name: `gateway, Redis, ${LARGE_LABEL} sessions, ${NO_CACHE}`,
+      env: { ...off, REDIS_URL: large.url },
+      redis: large,
+      seed: LARGE_SESSIONS - 1,
+    },
   ];
+}
+
+interface Row {
+  readonly id: string;
+  readonly name: string;
+}
+
+/**
+ * BENCH_TARGETS: an entry equal to a row's id picks that row alone; any other
+ * entry picks every row whose name contains it (names hold commas, so a name
+ * cannot be given whole). Unset: every row. An entry that picks no row is
+ * refused before anything is measured, with the list of rows.
+ */
+function rowFilter(wanted: readonly string[] | undefined, rows: readonly Row[]): (row: Row) => boolean {
+  if (!wanted || wanted.length === 0) return () => true;
+  const ids = new Set(rows.map((row) => row.id));
+  const picks = (w: string, row: Row) => (ids.has(w) ? w === row.id : row.name.includes(w));
+  const unknown = wanted.filter((w) => !rows.some((row) => picks(w, row)));
+  if (unknown.length > 0) {
+    const list = rows.map((row) => `  ${row.id.padEnd(20)} ${row.name}`).join('\n');
+    throw new Error(`BENCH_TARGETS: ${unknown.map((w) => `"${w}"`).join(', ')} picks no row (the baseline always runs). Row ids and names:\n${list}`);
+  }
+  return (row) => wanted.some((w) => picks(w, row));
+}
+
+/** Lines per answered request and bytes per line of each access-logged gateway: proof the lines were written. */
+function accessLogSummary(measurements: readonly Measurement[], targets: readonly Target[]): string[] {
+  const lines: string[] = [];
+  for (const target of targets.filter((t) => t.accessLog)) {
+    const runs = measurements.filter((m) => m.target === target.name && m.accessLog);
+    const written = runs.reduce((sum, m) => sum + m.accessLog!.lines, 0);
+    const bytes = runs.reduce((sum, m) => sum + m.accessLog!.bytes, 0);
+    const answered = runs.reduce((sum, m) => sum + m.requests, 0);
+    lines.push(
+      `Access log of "${target.name}": ${written.toLocaleString('en-US')} lines for ${answered.toLocaleString('en-US')} answered requests ` +
+        `(${(written / Math.max(1, answered)).toFixed(3)} per request), ${(bytes / Math.max(1, written)).toFixed(0)} bytes per line, to a regular file`,
+    );
+  }
+  return lines.length > 0 ? [...lines, ''] : [];
 }
 
 try {

@@ -1,5 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
+import { answeredStatus } from '../ops/answered-status.js';
 import { requestIdFrom } from '../request-id.js';
 import type { GatewayState } from './gateway-state.js';
 
@@ -19,7 +20,8 @@ class RequestState implements GatewayState {
 /**
  * Gives each request an id (X-Request-Id, generated when absent or unsafe),
  * a child logger carrying it, and one access-log line when the answer is sent.
- * Paths are logged without the query: /auth/callback carries codes.
+ * Paths are logged without the query: /auth/callback carries codes. A client
+ * that left before any answer was sent is logged as status 499.
  *
  * Not an async function: it adds no promise of its own to every request,
  * and the access-log hook only exists while `info` is enabled.
@@ -36,7 +38,7 @@ export function requestContext(logger: Logger): Middleware<GatewayState> {
           {
             method: ctx.method,
             path: ctx.path.length > 512 ? `${ctx.path.slice(0, 512)}…` : ctx.path,
-            status: ctx.res.statusCode,
+            status: answeredStatus(ctx.res),
             duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
             completed: ctx.res.writableFinished,
           },

@@ -1,10 +1,12 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { ProxyRoute } from '../config/config.js';
+import { answeredStatus } from './answered-status.js';
 import type { Metrics } from './metrics.js';
 
 /**
  * Counts each answer by route *pattern* (router path or proxy prefix), never by
- * raw path: label values must stay few whatever URLs clients send.
+ * raw path: label values must stay few whatever URLs clients send. A request
+ * closed before any answer was sent counts as 499 (answered-status.ts).
  */
 export function httpMetrics(metrics: Metrics, routes: readonly ProxyRoute[]): Middleware {
   // Labelled children looked up once per label set: prom-client would otherwise
@@ -31,7 +33,7 @@ export function httpMetrics(metrics: Metrics, routes: readonly ProxyRoute[]): Mi
     ctx.res.once('close', () => {
       const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
       const route = proxyRoute ? `proxy:${proxyRoute.prefix}` : typeof matched === 'string' ? matched : 'other';
-      counter(route, ctx.method, ctx.res.statusCode).inc();
+      counter(route, ctx.method, answeredStatus(ctx.res)).inc();
       if (proxyRoute) durations.get(proxyRoute.prefix)!.observe(Number(process.hrtime.bigint() - started) / 1e9);
     });
     return next();
