@@ -10,6 +10,7 @@ import { createAdminApp } from './ops/admin-app.js';
 import { createAdminSessionRoutes } from './ops/admin-sessions.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
+import type { Tracing } from './ops/tracing.js';
 import { createUpstream } from './proxy/forward-request.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
 import { createWebSocketProxy } from './proxy/websocket-proxy.js';
@@ -34,6 +35,8 @@ export interface StartGatewayDeps {
   oidc?: OidcClient;
   /** Listen address; loopback by default in tests, all interfaces in containers. */
   host?: string;
+  /** Present only when tracing is on: its spans wrap the store, the provider client and the refresher. */
+  tracing?: Tracing;
 }
 
 /**
@@ -45,13 +48,17 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
   const clock = deps.clock ?? systemClock;
   const baseStore = deps.store ?? createStoreFromConfig(config, { logger, clock });
   const metrics = createMetrics({ store: baseStore });
-  const store = instrumentStore(baseStore, metrics);
-  const oidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
+  const { tracing } = deps;
+  const instrumented = instrumentStore(baseStore, metrics);
+  const store = tracing ? tracing.traceStore(instrumented) : instrumented;
+  const baseOidc = deps.oidc ?? createOidcClient({ config: config.oidc, logger });
+  const oidc = tracing ? tracing.traceOidc(baseOidc) : baseOidc;
+  tracing?.nameRoutes(config.proxy.routes.map((route) => route.prefix));
   let shuttingDown = false;
 
   const upstream = createUpstream({ headersTimeoutMs: config.proxy.timeoutMs });
   // One refresher for HTTP and WebSocket requests: its single-flight spans both.
-  const refresher = createTokenRefresher({
+  const baseRefresher = createTokenRefresher({
     config,
     store,
     oidc,
@@ -61,9 +68,14 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
       metrics.refreshes.inc({ outcome });
       // The provider ended the grant, so the gateway ended the session: a logout of its own kind.
       if (outcome === 'invalid_grant') metrics.logouts.inc({ kind: 'invalid_grant' });
+      tracing?.onRefreshOutcome(outcome);
     },
-    onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
+    onLockWait: (seconds) => {
+      metrics.refreshLockWait.observe(seconds);
+      tracing?.onLockWait(seconds);
+    },
   });
+  const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
   const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
   const callback = app.callback();
   const websockets = createWebSocketProxy({ config, store, refresher, clock, logger, plainRequest: callback });
