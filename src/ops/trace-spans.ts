@@ -26,8 +26,6 @@ export const ATTR_REFRESH_SHARED = 'oidc_bff.refresh.shared';
 export const ATTR_LOCK_WAIT_MS = 'oidc_bff.refresh.lock_wait_ms';
 export const ATTR_STORE_KIND = 'oidc_bff.store.kind';
 
-const NO_FIELDS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
 export function createTraceSpans(tracer: Tracer): TraceSpans {
   // Refresh spans still open, so an outcome reported from deep inside the refresher lands on the right one.
   const refreshSpans = new WeakSet<Span>();
@@ -120,10 +118,11 @@ export function createTraceSpans(tracer: Tracer): TraceSpans {
     },
 
     logFields() {
+      // A fresh object each time: pino merges the line's own fields into it.
       const span = trace.getActiveSpan();
-      if (!span) return NO_FIELDS;
-      const { traceId, spanId } = span.spanContext();
-      return trace.isSpanContextValid(span.spanContext()) ? { trace_id: traceId, span_id: spanId } : NO_FIELDS;
+      if (!span) return {};
+      const spanContext = span.spanContext();
+      return trace.isSpanContextValid(spanContext) ? { trace_id: spanContext.traceId, span_id: spanContext.spanId } : {};
     },
   };
 }
