@@ -117,7 +117,7 @@ export function createTraceSpans(tracer: Tracer): TraceSpans {
       tracer.startSpan('token.refresh.lock_wait', { kind: SpanKind.INTERNAL, startTime: now - ms }, context.active()).end(now);
     },
 
-    logFields() {
+    logFields(): Record<string, string> {
       // A fresh object each time: pino merges the line's own fields into it.
       const span = trace.getActiveSpan();
       if (!span) return {};

@@ -60,48 +60,137 @@ async function tokensOf(cookie: string): Promise<SessionTokens> {
 const named = (name: string) => otlp.spans.filter((s) => s.name === name);
 const childrenOf = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId && s.traceId === parent.traceId);
 
-it('traces login, a proxied call with its refresh, and logout, and records no secret', async () => {
+const secrets: Record<string, string | undefined> = { clientSecret: TEST_CLIENT_SECRET, sessionSecret: TEST_SECRET };
+const one = (name: string, where: (s: ReceivedSpan) => boolean = () => true) => {
+  const found = named(name).filter(where);
+  expect(found.map((s) => s.name), `spans named ${name}`).toHaveLength(1);
+  return found[0]!;
+};
+const only = (spans: ReceivedSpan[], name: string) => {
+  const found = spans.filter((s) => s.name === name);
+  expect(found, `one ${name}`).toHaveLength(1);
+  return found[0]!;
+};
+
+async function logIn(): Promise<string> {
   const pending = await startLogin(`${gateway.url}/auth/login`, { username: 'admin', password: 'test' });
-  const code = new URL(pending.callbackUrl).searchParams.get('code')!;
   const login = await finishLogin(pending);
   expect(login.finalResponse.status).toBe(302);
   const cookie = login.jar.cookieHeaderFor(`${gateway.url}/`)!;
-  const before = await tokensOf(cookie);
+  const n = Object.keys(secrets).length;
+  secrets[`code ${n}`] = new URL(pending.callbackUrl).searchParams.get('code')!;
+  secrets[`state ${n}`] = new URL(pending.callbackUrl).searchParams.get('state')!;
+  secrets[`cookie ${n}`] = cookie.split('=')[1]!;
+  secrets[`session id ${n}`] = sessionIdOf(cookie);
+  await rememberTokens(cookie, `${n}`);
+  return cookie;
+}
 
+async function rememberTokens(cookie: string, label: string): Promise<SessionTokens> {
+  const tokens = await tokensOf(cookie);
+  for (const k of ['access_token', 'refresh_token', 'id_token'] as const) secrets[`${k} ${label}`] = tokens[k];
+  return tokens;
+}
+
+it('makes a proxied call that needs a refresh one trace: session lookup, refresh with its outcome, upstream call, continued from the browser', async () => {
+  const cookie = await logIn();
+  const before = await tokensOf(cookie);
   const response = await fetch(`${gateway.url}/api/things?page=2`, {
     headers: { cookie, 'x-csrf': '1', traceparent: `00-${BROWSER_TRACE_ID}-${BROWSER_SPAN_ID}-01` },
   });
   expect(response.status).toBe(200);
-  const echoed = (await response.json()) as { headers: Record<string, string | string[]> };
-  const after = await tokensOf(cookie);
+  const echoed = (await response.json()) as { headers: Record<string, string | string[] | undefined> };
+  const after = await rememberTokens(cookie, 'refreshed');
   expect(after.access_token).not.toBe(before.access_token);
+  await waitUntil(() => named('GET /api').length > 0 && named('oidc.refresh_grant').length > 0, 10_000, 'the proxied call trace');
 
+  // The server span continues the browser's trace, under the browser's span.
+  const server = one('GET /api');
+  expect(server).toMatchObject({ traceId: BROWSER_TRACE_ID, parentSpanId: BROWSER_SPAN_ID, kind: 2 });
+  expect(server.attributes).toMatchObject({ 'http.route': '/api', 'http.response.status_code': 200, 'url.query': 'page=REDACTED' });
+  const steps = childrenOf(server);
+  const lookup = only(steps, 'session.get');
+  const refresh = only(steps, 'token.refresh');
+  const upstreamCall = steps.find((s) => s.kind === 3 && s.attributes['server.port'] === Number(new URL(echo.url).port))!;
+  expect(upstreamCall).toBeDefined();
+  expect(lookup.attributes['oidc_bff.store.kind']).toBe('redis');
+  expect(childrenOf(lookup).some((s) => s.attributes['db.system.name'] === 'redis')).toBe(true);
+
+  // The refresh: the lock, a re-read, the grant (with the provider call under it), the write; its outcome.
+  expect(refresh.attributes['oidc_bff.refresh.outcome']).toBe('refreshed');
+  const refreshSteps = childrenOf(refresh).map((s) => s.name);
+  expect(refreshSteps).toEqual(expect.arrayContaining(['session.acquireLock', 'session.get', 'oidc.refresh_grant', 'session.update']));
+  const grant = only(childrenOf(refresh), 'oidc.refresh_grant');
+  const tokenCall = childrenOf(grant).find((s) => s.kind === 3)!;
+  expect(tokenCall.attributes['url.path']).toMatch(/\/token$/);
+
+  // Both the upstream and the provider received the gateway's traceparent: one header, same trace, the client span as parent.
+  expect(echoed.headers['traceparent']).toBe(`00-${BROWSER_TRACE_ID}-${upstreamCall.spanId}-01`);
+  expect(providerTraceparents).toContain(`00-${BROWSER_TRACE_ID}-${tokenCall.spanId}-01`);
+
+  // Every span of the request is in that one trace, and every parent is a span of it (or the browser's).
+  const inTrace = otlp.spans.filter((s) => s.traceId === BROWSER_TRACE_ID);
+  const ids = new Set([...inTrace.map((s) => s.spanId), BROWSER_SPAN_ID]);
+  expect(inTrace.every((s) => ids.has(s.parentSpanId))).toBe(true);
+
+  // The request's log line carries the trace.
+  const accessLine = gateway.output().split('\n').filter((l) => l.includes('"path":"/api/things"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+  expect(accessLine).toMatchObject({ trace_id: BROWSER_TRACE_ID, span_id: server.spanId });
+
+  // Still fresh now (the skew is over the token's lifetime, so the next call refreshes again, joined by nobody).
+  await logOutTraced(cookie);
+});
+
+async function logOutTraced(cookie: string) {
   const logout = await fetch(`${gateway.url}/auth/logout`, { method: 'POST', headers: { cookie, 'x-csrf': '1', accept: 'application/json' } });
   expect(logout.status).toBe(200);
-
   await waitUntil(() => named('POST /auth/logout').length > 0 && named('oidc.revoke').length > 0, 10_000, 'the logout trace');
+}
 
-  console.log(otlp.spans.map((s) => `${s.traceId.slice(0, 6)} ${s.spanId} <- ${s.parentSpanId} ${s.kind} ${s.name} ${JSON.stringify(s.attributes)}`).join('\n'));
-  console.log(echoed.headers['traceparent'], providerTraceparents);
-  console.log(gateway.output().split('\n').filter((l) => l.includes('trace_id')).slice(0, 5).join('\n'));
+it('traces login, callback (code exchange) and logout (revocation) each as a trace of its own, without the code in the URL', async () => {
+  const login = one('GET /auth/login');
+  expect(login.parentSpanId).toBe('');
+  const callback = one('GET /auth/callback');
+  expect(callback.parentSpanId).toBe('');
+  expect(callback.traceId).not.toBe(login.traceId);
+  expect(callback.attributes['url.query']).toBe('code=REDACTED&state=REDACTED&iss=REDACTED');
+  const exchange = only(childrenOf(callback), 'oidc.code_exchange');
+  expect(childrenOf(exchange).some((s) => s.kind === 3 && /\/token$/.test(String(s.attributes['url.path'])))).toBe(true);
+  expect(providerTraceparents.some((t) => t.startsWith(`00-${callback.traceId}-`))).toBe(true);
+  expect(childrenOf(callback).map((s) => s.name)).toContain('session.create');
 
+  const logout = one('POST /auth/logout');
+  const revoke = only(childrenOf(logout), 'oidc.revoke');
+  expect(revoke.attributes['oidc_bff.token_type']).toBe('refresh_token');
+  expect(childrenOf(logout).map((s) => s.name)).toContain('session.delete');
+});
+
+it('traces a back-channel logout from the provider', async () => {
+  const cookie = await logIn();
+  const json = await redis.cli('GET', `session:${sessionIdOf(cookie)}`);
+  const { sub, sid } = JSON.parse(json) as { sub: string; sid: string };
+  const logoutToken = await idp.signLogoutToken({ sub, sid });
+  secrets['logout token'] = logoutToken;
+  const answer = await fetch(`${gateway.url}/auth/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: logoutToken }),
+  });
+  expect(answer.status).toBe(200);
+  await waitUntil(() => named('POST /auth/backchannel-logout').length > 0, 10_000, 'the back-channel logout trace');
+  const span = one('POST /auth/backchannel-logout');
+  expect(span.attributes['http.response.status_code']).toBe(200);
+  expect(childrenOf(span).map((s) => s.name)).toContain('session.deleteBySid');
+});
+
+it('never exports a token, cookie, code, session id or secret, and no probe of the admin port', async () => {
   const everything = otlp.rawBodies.join('\n');
-  const secrets = {
-    code,
-    cookie: cookie.split('=')[1]!,
-    sessionId: sessionIdOf(cookie),
-    clientSecret: TEST_CLIENT_SECRET,
-    sessionSecret: TEST_SECRET,
-    ...Object.fromEntries(
-      (['access_token', 'refresh_token', 'id_token'] as const).flatMap((k) => [
-        [`old ${k}`, before[k]],
-        [`new ${k}`, after[k]],
-      ]),
-    ),
-  };
+  expect(Object.keys(secrets).length).toBeGreaterThan(15);
   for (const [what, value] of Object.entries(secrets)) {
     expect(value, what).toBeTruthy();
     expect(everything.includes(String(value)), `${what} appears in an exported span`).toBe(false);
   }
-  void childrenOf;
+  expect(everything).not.toMatch(/bearer|bff_session/i);
+  expect(otlp.spans.filter((s) => /healthz|readyz|metrics/.test(String(s.attributes['url.path'])) && s.kind === 2)).toEqual([]);
+  expect(new Set(otlp.spans.map((s) => s.service))).toEqual(new Set(['oidc-bff']));
 });
