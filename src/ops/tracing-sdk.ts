@@ -25,9 +25,10 @@ export async function startTracingSdk(env: NodeJS.ProcessEnv): Promise<Tracing> 
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
 
-  const [api, { NodeTracerProvider, BatchSpanProcessor }, resources, { registerInstrumentations }, http, undici, ioredis, { createTraceSpans }] =
+  const [api, { W3CTraceContextPropagator }, { NodeTracerProvider, BatchSpanProcessor }, resources, { registerInstrumentations }, http, undici, ioredis, { createTraceSpans }] =
     await Promise.all([
       import('@opentelemetry/api'),
+      import('@opentelemetry/core'),
       import('@opentelemetry/sdk-trace-node'),
       import('@opentelemetry/resources'),
       import('@opentelemetry/instrumentation'),
@@ -45,7 +46,8 @@ export async function startTracingSdk(env: NodeJS.ProcessEnv): Promise<Tracing> 
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
   // Sampler (OTEL_TRACES_SAMPLER/_ARG) and batching (OTEL_BSP_*) come from the environment.
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
-  provider.register(); // W3C trace context and baggage, AsyncLocalStorage context
+  // W3C trace context only: a `baggage` header from the browser must not ride along to the identity provider.
+  provider.register({ propagator: new W3CTraceContextPropagator() }); // AsyncLocalStorage context
 
   let proxyPrefixes: readonly string[] = [];
   const routeOf = (path: string): string | undefined => {

@@ -17,6 +17,7 @@ let redis: RedisServer;
 let otlp: OtlpReceiver;
 let gateway: GatewayProcess;
 const providerTraceparents: string[] = [];
+const providerBaggage: string[] = [];
 
 beforeAll(async () => {
   [idp, echo, redis, otlp] = await Promise.all([
@@ -25,7 +26,10 @@ beforeAll(async () => {
     startRedis(),
     startOtlpReceiver(),
   ]);
-  idp.provider.on('grant.success', (ctx) => providerTraceparents.push(String(ctx.get('traceparent'))));
+  idp.provider.on('grant.success', (ctx) => {
+    providerTraceparents.push(String(ctx.get('traceparent')));
+    providerBaggage.push(String(ctx.get('baggage')));
+  });
   gateway = await spawnGateway({
     idp,
     env: {
@@ -96,7 +100,7 @@ it('makes a proxied call that needs a refresh one trace: session lookup, refresh
   const cookie = await logIn();
   const before = await tokensOf(cookie);
   const response = await fetch(`${gateway.url}/api/things?page=2`, {
-    headers: { cookie, 'x-csrf': '1', traceparent: `00-${BROWSER_TRACE_ID}-${BROWSER_SPAN_ID}-01` },
+    headers: { cookie, 'x-csrf': '1', traceparent: `00-${BROWSER_TRACE_ID}-${BROWSER_SPAN_ID}-01`, baggage: 'from=browser' },
   });
   expect(response.status).toBe(200);
   const echoed = (await response.json()) as { headers: Record<string, string | string[] | undefined> };
@@ -127,6 +131,8 @@ it('makes a proxied call that needs a refresh one trace: session lookup, refresh
   // Both the upstream and the provider received the gateway's traceparent: one header, same trace, the client span as parent.
   expect(echoed.headers['traceparent']).toBe(`00-${BROWSER_TRACE_ID}-${upstreamCall.spanId}-01`);
   expect(providerTraceparents).toContain(`00-${BROWSER_TRACE_ID}-${tokenCall.spanId}-01`);
+  // Only trace context travels to the provider: nothing the browser put in `baggage`.
+  expect(providerBaggage.filter(Boolean)).toEqual(providerBaggage.map(() => ''));
 
   // Every span of the request is in that one trace, and every parent is a span of it (or the browser's).
   const inTrace = otlp.spans.filter((s) => s.traceId === BROWSER_TRACE_ID);
