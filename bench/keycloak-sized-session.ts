@@ -5,9 +5,13 @@
  * those of production rather than of the dev provider's smaller tokens.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { envSchema } from '../src/config/env-schema.js';
+import { parseRolesClaims } from '../src/config/parse-roles-claims.js';
 import { buildUserInfo } from '../src/oidc/user-claims.js';
 import { newSessionId } from '../src/session/session-cookie.js';
 import type { SessionRecord } from '../src/session/session-store.js';
+
+const DEFAULT_ROLES_CLAIMS = parseRolesClaims(envSchema.OIDC_ROLES_CLAIMS.default, 'bff').paths;
 
 export const KEYCLOAK_TOKEN_BYTES = { access: 1300, refresh: 700, id: 1300 } as const;
 
@@ -74,7 +78,7 @@ export function keycloakSizedSession(nowMs: number, user: { sub?: string; name?:
     id: newSessionId(),
     sub,
     sid,
-    user_info: buildUserInfo({ idTokenClaims: JSON.parse(Buffer.from(id.split('.')[1]!, 'base64url').toString()), accessToken: access, clientId: 'bff' }),
+    user_info: buildUserInfo({ idTokenClaims: JSON.parse(Buffer.from(id.split('.')[1]!, 'base64url').toString()), accessToken: access, rolesClaims: DEFAULT_ROLES_CLAIMS }),
     tokens: {
       access_token: access,
       token_type: 'Bearer',

@@ -14,14 +14,13 @@ import { staticFiles } from './http/static-files.js';
 import { createSessionAccess } from './http/session-access.js';
 import { createSettingsRoutes } from './http/settings-routes.js';
 import { createLogoutTokenVerifier } from './oidc/logout-token.js';
-import { createProviderJwks } from './oidc/provider-jwks.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
-import { gatewayCookieMatcher } from './proxy/gateway-cookies.js';
+import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
@@ -49,7 +48,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   const verifyLogoutToken = createLogoutTokenVerifier({
     issuer: config.oidc.issuer,
     clientId: config.oidc.clientId,
-    keys: createProviderJwks({ metadata: () => oidc.metadata(), timeoutMs: config.oidc.timeoutMs }),
+    keys: oidc.keys,
     clock,
     markOnce: (key, ttlMs) => store.markOnce(key, ttlMs),
     clearMark: (key) => store.clearMark(key),
@@ -79,7 +78,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
-  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie }));
+  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies) }));
   app.use(auth.routes());
   app.use(backchannel.routes());
   app.use(settings.routes());

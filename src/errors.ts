@@ -106,10 +106,45 @@ export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
 }
 
-/** The provider refused the grant (code reused, refresh token revoked or expired). */
+/**
+ * The provider refused the grant (code reused, refresh token revoked or expired).
+ * At a refresh, any 400 answer counts (providers word it differently, or send
+ * no body at all); `providerError` is what it said, if anything.
+ */
 export class InvalidGrantError extends GatewayError {
-  constructor(cause?: unknown) {
+  readonly providerError: string;
+  constructor(cause?: unknown, providerError = 'invalid_grant') {
     super(400, 'invalid_grant', 'The identity provider refused the grant; log in again.', { cause, expose: true });
+    this.providerError = oauthErrorCode(providerError);
+  }
+}
+
+/**
+ * The provider refused the gateway's own client credentials (a 401 or 403 from
+ * its token endpoint: `invalid_client`, `unauthorized_client`). The operator's
+ * problem, not the user's: 502, logged at error level with the provider's answer.
+ */
+export class ProviderRejectedClientError extends GatewayError {
+  readonly providerError: string;
+  readonly providerErrorDescription: string | undefined;
+  readonly providerStatus: number;
+  constructor(answer: { status: number; error?: string | undefined; description?: string | undefined }, cause?: unknown) {
+    super(502, 'provider_rejected_client', 'The identity provider refused this gateway\'s client credentials; the operator has been told.', {
+      cause,
+      expose: true,
+    });
+    this.providerStatus = answer.status;
+    this.providerError = oauthErrorCode(answer.error ?? '');
+    this.providerErrorDescription = answer.description === undefined ? undefined : printable(answer.description, 200);
+  }
+
+  /** Log fields naming the provider's answer (never a token: error codes and descriptions only). */
+  logFields(): Record<string, unknown> {
+    return {
+      provider_status: this.providerStatus,
+      provider_error: this.providerError,
+      ...(this.providerErrorDescription !== undefined ? { provider_error_description: this.providerErrorDescription } : {}),
+    };
   }
 }
 
@@ -118,7 +153,7 @@ export class ProviderRejectedError extends GatewayError {
   readonly providerError: string;
   constructor(providerError: string, cause?: unknown) {
     // Echoed to the user: keep it to RFC 6749's error-code charset.
-    const code = providerError.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 64) || 'unknown_error';
+    const code = oauthErrorCode(providerError);
     super(400, 'provider_error', `The identity provider answered "${code}"; the login did not complete.`, { cause, expose: true });
     this.providerError = code;
   }
@@ -129,4 +164,13 @@ export class InvalidProviderResponseError extends GatewayError {
   constructor(detail: string, cause?: unknown) {
     super(400, 'invalid_callback', `The login could not be verified: ${detail}.`, { cause, expose: true });
   }
+}
+
+/** An OAuth error code as RFC 6749 allows it (echoed to users and logs), or `unknown_error`. */
+function oauthErrorCode(text: string): string {
+  return text.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 64) || 'unknown_error';
+}
+
+function printable(text: string, max: number): string {
+  return text.replace(/[^\x20-\x7e]/g, '').slice(0, max);
 }

@@ -31,6 +31,24 @@ export interface ProxyRoute {
   readonly target: URL;
 }
 
+/**
+ * How the gateway authenticates at the provider's token endpoint
+ * (OIDC_CLIENT_AUTH). One member per method, each with what it needs, so a
+ * method with other credentials (a signing key) joins as one more member.
+ */
+export type ClientAuth =
+  | { readonly method: 'client_secret_basic'; readonly secret: string }
+  | { readonly method: 'client_secret_post'; readonly secret: string }
+  | { readonly method: 'none' };
+
+export type ClientAuthMethod = ClientAuth['method'];
+
+/** Which browser cookies reach upstream APIs (PROXY_FORWARD_COOKIES); the gateway's own never do. */
+export type ForwardCookies =
+  | { readonly mode: 'all' }
+  | { readonly mode: 'none' }
+  | { readonly mode: 'only'; readonly names: readonly string[] };
+
 export interface Config {
   readonly nodeEnv: string;
   readonly isProduction: boolean;
@@ -48,7 +66,12 @@ export interface Config {
     readonly issuer: string;
     readonly discoveryUrl: URL;
     readonly clientId: string;
-    readonly clientSecret?: string;
+    readonly clientAuth: ClientAuth;
+    /**
+     * Claim paths read for /auth/me's `roles`, each a list of object keys
+     * (`resource_access.<client id>.roles` = ['resource_access', clientId, 'roles']).
+     */
+    readonly rolesClaims: readonly (readonly string[])[];
     readonly scopes: string;
     readonly redirectUri: string;
     readonly postLogoutRedirectUri: string;
@@ -76,6 +99,7 @@ export interface Config {
   readonly proxy: {
     readonly routes: readonly ProxyRoute[];
     readonly timeoutMs: number;
+    readonly forwardCookies: ForwardCookies;
     /** How often open WebSockets check that their session still exists. */
     readonly websocketSessionCheckMs: number;
   };

@@ -42,7 +42,18 @@ export const envSchema = {
   OIDC_CLIENT_SECRET: {
     group: 'oidc',
     secret: true,
-    description: 'Confidential client (client_secret_basic) when set; public client otherwise. PKCE is always used.',
+    description: 'Confidential client when set (sent as OIDC_CLIENT_AUTH says); public client otherwise. PKCE is always used.',
+  },
+  OIDC_CLIENT_AUTH: {
+    group: 'oidc',
+    description:
+      'How the gateway authenticates at the token endpoint: client_secret_basic (default with a secret), client_secret_post, or none (default without). Basic form-encodes id and secret first (RFC 6749 2.3.1): some providers (LemonLDAP::NG, Glewlwyd) do not decode them, so an id or secret outside A-Z a-z 0-9 needs client_secret_post there.',
+  },
+  OIDC_ROLES_CLAIMS: {
+    group: 'oidc',
+    default: 'realm_access.roles,resource_access.{client_id}.roles,roles',
+    description:
+      'Comma-separated claim paths (dots between keys; {client_id} = OIDC_CLIENT_ID) whose string arrays make /auth/me roles, read from the ID token, userinfo and a JWT access token; add groups for LemonLDAP::NG, Authelia, Dex, Okta.',
   },
   OIDC_SCOPES: { group: 'oidc', default: 'openid profile email', description: 'Space-separated scopes requested at login.' },
   OIDC_POST_LOGOUT_REDIRECT_URI: { group: 'oidc', description: 'Where the provider sends the browser after logout (default PUBLIC_URL/).' },
@@ -114,6 +125,12 @@ export const envSchema = {
 
   PROXY_ROUTES: { group: 'proxy', description: 'Comma-separated prefix=target pairs, e.g. /api=http://api:8080,/billing=https://b.internal/v2.' },
   PROXY_TIMEOUT_MS: { group: 'proxy', default: '30000', description: 'Upstream response-header timeout in milliseconds.' },
+  PROXY_FORWARD_COOKIES: {
+    group: 'proxy',
+    default: 'all',
+    description:
+      "Browser cookies sent upstream: all (every cookie but the gateway's own), none, or a comma-separated list of cookie names. none when the API needs no cookies or shares its domain with the provider's portal.",
+  },
   WEBSOCKET_SESSION_CHECK_MS: {
     group: 'proxy',
     default: '30000',

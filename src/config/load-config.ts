@@ -1,7 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Config, HostPort, RedisConfig, RedisTopology } from './config.js';
 import { envSchema, type EnvVarName } from './env-schema.js';
+import { parseClientAuth } from './parse-client-auth.js';
+import { parseForwardCookies } from './parse-forward-cookies.js';
 import { parseProxyRoutes } from './parse-proxy-routes.js';
+import { parseRolesClaims } from './parse-roles-claims.js';
 
 /** Thrown by loadConfig with one line per bad variable. */
 export class ConfigError extends Error {
@@ -106,6 +109,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   }
   const postLogout = raw('OIDC_POST_LOGOUT_REDIRECT_URI') ?? `${publicBase}/`;
   url('OIDC_POST_LOGOUT_REDIRECT_URI', postLogout, ['http:', 'https:']);
+  const { clientAuth, problems: clientAuthProblems } = parseClientAuth(raw('OIDC_CLIENT_AUTH'), raw('OIDC_CLIENT_SECRET'));
+  problems.push(...clientAuthProblems);
+  const { paths: rolesClaims, problems: rolesProblems } = parseRolesClaims(str('OIDC_ROLES_CLAIMS'), clientId ?? '');
+  problems.push(...rolesProblems);
   const scopes = str('OIDC_SCOPES').split(/\s+/).filter(Boolean);
   if (!scopes.includes('openid')) problems.push('OIDC_SCOPES must include openid');
 
@@ -236,6 +243,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   // --- Proxy
   const { routes, problems: routeProblems } = parseProxyRoutes(raw('PROXY_ROUTES'));
   for (const p of routeProblems) problems.push(`PROXY_ROUTES ${p}`);
+  const { forwardCookies, problems: cookieProblems } = parseForwardCookies(str('PROXY_FORWARD_COOKIES'));
+  problems.push(...cookieProblems);
 
   const staticDir = raw('STATIC_DIR');
   if (staticDir !== undefined && !isDirectory(staticDir)) problems.push(`STATIC_DIR ${staticDir} is not a directory`);
@@ -266,13 +275,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       issuer: issuer ?? '',
       discoveryUrl: discoveryUrl ?? new URL('http://invalid/'),
       clientId: clientId ?? '',
+      clientAuth,
+      rolesClaims,
       scopes: scopes.join(' '),
       redirectUri: `${publicBase}/auth/callback`,
       postLogoutRedirectUri: postLogout,
       allowInsecureHttp: allowInsecureHttp || !isProduction,
       timeoutMs: int('OIDC_TIMEOUT_MS', { min: 1, max: 120_000 }),
       refreshSkewSeconds: int('TOKEN_REFRESH_SKEW_SECONDS', { min: 0, max: 3600 }),
-      ...(raw('OIDC_CLIENT_SECRET') ? { clientSecret: raw('OIDC_CLIENT_SECRET')! } : {}),
     },
     session: {
       secrets,
@@ -286,6 +296,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     proxy: {
       routes,
       timeoutMs: int('PROXY_TIMEOUT_MS', { min: 1, max: 600_000 }),
+      forwardCookies,
       websocketSessionCheckMs: int('WEBSOCKET_SESSION_CHECK_MS', { min: 100, max: 3_600_000 }),
     },
     loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', { min: 0, max: 1_000_000 }),

@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata, JWKS, KoaContextWithOIDC } from 'oidc-provider';
+import { undecodedBasicCredentials } from './dev-basic-auth-quirk.js';
 import { createDevLoginRoutes } from './dev-login-routes.js';
 import { createDevMemoryStore, type DevMemoryStore } from './dev-memory-store.js';
 import {
@@ -16,11 +17,14 @@ import {
   type DevTokenPolicy,
   type RefreshFailure,
 } from './dev-provider-configuration.js';
+import { createDevSigningKeys, type DevSigningKeys } from './dev-signing-keys.js';
+import { answerAs, SIMULATED_ANSWER_STATE, type TokenEndpointFailure } from './dev-token-failures.js';
 import { createDevUserinfo } from './dev-userinfo.js';
 import { createDevUserDirectory, DEFAULT_DEV_USERS, subjectOf, type DevUser } from './dev-users.js';
 
 export type { DevUser } from './dev-users.js';
 export type { DevTokenPolicy, RefreshFailure } from './dev-provider-configuration.js';
+export type { TokenEndpointFailure } from './dev-token-failures.js';
 
 /** A client registered at the dev provider (OpenID Connect client metadata names). */
 export interface DevClient {
@@ -57,6 +61,11 @@ export interface DevIdentityProviderOptions {
   accessTokenAudience?: string;
   /** Private JWKS to sign with; default: a fresh RS256 key. */
   jwks?: JSONWebKeySet;
+  /**
+   * Compare client_secret_basic credentials without form-decoding them, as
+   * LemonLDAP::NG and Glewlwyd do (dev-basic-auth-quirk.ts). Default false.
+   */
+  undecodedBasicCredentials?: boolean;
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -68,6 +77,8 @@ export interface DevProviderCounters {
   refreshGrantErrors: number;
   /** Revocation requests answered 200. */
   revocations: number;
+  /** GET requests to the JWKS endpoint (the key set fetched by relying parties). */
+  jwksFetches: number;
 }
 
 export interface BackchannelDelivery {
@@ -112,8 +123,29 @@ export interface DevIdentityProvider {
   setDown(down: boolean, mode?: DownMode): void;
   /** Delay before every request is handled, in ms (0 = none). */
   setLatencyMs(ms: number): void;
-  /** The next `times` valid refresh grants fail with this error; the refresh token stays usable. */
+  /**
+   * The next `times` valid refresh grants fail with this error; the refresh
+   * token stays usable. Besides Keycloak's own, the answer shapes of other
+   * providers (TokenEndpointFailure: LemonLDAP::NG, Glewlwyd, a proxy's 503).
+   */
   failNextRefresh(kind: RefreshFailure, times?: number): void;
+  /** The next `times` authorization-code grants are answered like this (the code is spent all the same). */
+  failNextCodeExchange(kind: TokenEndpointFailure, times?: number): void;
+  /** The next `times` revocation requests are answered like this (the token is revoked all the same). */
+  failNextRevocation(kind: TokenEndpointFailure, times?: number): void;
+  /** Forgets failures queued by `failNext...` and not used yet. */
+  clearPendingFailures(): void;
+  /**
+   * ID tokens are signed with a new key under a new `kid` from now on; the
+   * JWKS endpoint publishes old and new keys. Resolves with the new kid.
+   */
+  rotateSigningKey(): Promise<string>;
+  /** The JWKS endpoint publishes a different key under the signing `kid` (a forged key set). */
+  forgeKeySet(): Promise<void>;
+  /** While down, the JWKS endpoint answers 503 (everything else works). */
+  setKeySetDown(down: boolean): void;
+  /** Back to the provider's own signing key and key set, served again. */
+  resetSigningKeys(): void;
   /**
    * Ends every provider session of a user (username or sub), like Keycloak's
    * admin "Sign out": back-channel logout to each client that has a URI, then
@@ -174,7 +206,10 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const allUsers = options.users ?? DEFAULT_DEV_USERS;
   const store = createDevMemoryStore();
   const pendingRefreshFailures: RefreshFailure[] = [];
-  const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0 };
+  const pendingCodeExchangeFailures: TokenEndpointFailure[] = [];
+  const pendingRevocationFailures: TokenEndpointFailure[] = [];
+  const signingKeys = createDevSigningKeys(publicJwks);
+  const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0, jwksFetches: 0 };
   const backchannelDeliveries: BackchannelDelivery[] = [];
   const serverErrors: unknown[] = [];
   const clientIds: string[] = [];
@@ -235,7 +270,9 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     isSessionActive: (sid) => findSessions((authorization) => authorization.sid === sid, store).length > 0,
   }));
   app.use(createDevLoginRoutes({ provider, errors: oidc.errors, basePath, realm, users }));
-  app.use(mountProvider(provider, basePath, counters));
+  if (options.undecodedBasicCredentials) app.use(undecodedBasicCredentials());
+  app.use(signingKeys.middleware(`${basePath}${KEYCLOAK_ROUTES.jwks}`, () => (counters.jwksFetches += 1)));
+  app.use(mountProvider(provider, basePath, counters, { signingKeys, pendingCodeExchangeFailures, pendingRevocationFailures }));
   server.on('request', app.callback());
 
   async function setClient(client: DevClient): Promise<void> {
@@ -323,6 +360,21 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     failNextRefresh(kind, times = 1) {
       for (let i = 0; i < times; i += 1) pendingRefreshFailures.push(kind);
     },
+    failNextCodeExchange(kind, times = 1) {
+      for (let i = 0; i < times; i += 1) pendingCodeExchangeFailures.push(kind);
+    },
+    failNextRevocation(kind, times = 1) {
+      for (let i = 0; i < times; i += 1) pendingRevocationFailures.push(kind);
+    },
+    clearPendingFailures() {
+      pendingRefreshFailures.length = 0;
+      pendingCodeExchangeFailures.length = 0;
+      pendingRevocationFailures.length = 0;
+    },
+    rotateSigningKey: () => signingKeys.rotate(),
+    forgeKeySet: () => signingKeys.forgeKeySet(),
+    setKeySetDown: (isDown) => signingKeys.setDown(isDown),
+    resetSigningKeys: () => signingKeys.reset(),
     endSessionsOf,
     signLogoutToken,
     close,
@@ -332,9 +384,15 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
 /**
  * Runs the provider's middleware on our context with the realm prefix
  * stripped, as koa-mount does (oidc-provider reads `ctx.mountPath` to build
- * its URLs), then adds Keycloak's extra token response members.
+ * its URLs), then adds Keycloak's extra token response members, or reshapes
+ * the answer as a simulated failure asks, and re-signs a rotated ID token.
  */
-function mountProvider(provider: Provider, basePath: string, counters: DevProviderCounters): Middleware {
+function mountProvider(
+  provider: Provider,
+  basePath: string,
+  counters: DevProviderCounters,
+  tokens: { signingKeys: DevSigningKeys; pendingCodeExchangeFailures: TokenEndpointFailure[]; pendingRevocationFailures: TokenEndpointFailure[] },
+): Middleware {
   return async function providerAtRealmPath(ctx: Context, next: Next): Promise<void> {
     const path = ctx.path;
     if (path !== basePath && !path.startsWith(`${basePath}/`)) return next();
@@ -346,8 +404,21 @@ function mountProvider(provider: Provider, basePath: string, counters: DevProvid
       ctx.path = path;
     }
     const oidcCtx = (ctx as Partial<KoaContextWithOIDC>).oidc;
-    if (oidcCtx?.route === 'token') addKeycloakTokenMembers(ctx, oidcCtx);
-    if (oidcCtx?.route === 'revocation' && ctx.status === 200) counters.revocations += 1;
+    if (oidcCtx?.route === 'token') {
+      const simulated = ctx.state[SIMULATED_ANSWER_STATE] as TokenEndpointFailure | undefined;
+      const codeFailure = oidcCtx.params?.['grant_type'] === 'authorization_code' ? tokens.pendingCodeExchangeFailures.shift() : undefined;
+      if (simulated ?? codeFailure) {
+        answerAs(ctx, (simulated ?? codeFailure)!);
+        return;
+      }
+      addKeycloakTokenMembers(ctx, oidcCtx);
+      await tokens.signingKeys.resignIdToken(ctx);
+    }
+    if (oidcCtx?.route === 'revocation') {
+      const failure = tokens.pendingRevocationFailures.shift();
+      if (failure) answerAs(ctx, failure);
+      else if (ctx.status === 200) counters.revocations += 1;
+    }
   };
 }
 

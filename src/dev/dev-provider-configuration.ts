@@ -2,6 +2,7 @@ import type { Configuration, JWKS, KoaContextWithOIDC, errors as OidcErrors } fr
 import { CLAIMS_BY_SCOPE, claimsForScope, keycloakClaimsOf, type DevUserDirectory } from './dev-users.js';
 import { errorPage, loggedOutPage, logoutPage } from './dev-pages.js';
 import type { DevMemoryStore } from './dev-memory-store.js';
+import { SIMULATED_ANSWER_STATE, type TokenEndpointFailure } from './dev-token-failures.js';
 
 /** Token lifetimes and rotation; mutable at run time through `setTokenPolicy`. */
 export interface DevTokenPolicy {
@@ -13,7 +14,8 @@ export interface DevTokenPolicy {
   rotateRefreshTokens: boolean;
 }
 
-export type RefreshFailure = 'invalid_grant' | 'server_error';
+/** Keycloak's own failures, or the answer shapes of other providers (dev-token-failures.ts). */
+export type RefreshFailure = 'invalid_grant' | 'server_error' | TokenEndpointFailure;
 
 /** In the message of every failure `failNextRefresh` causes, so it is not reported as a server error. */
 export const SIMULATED_FAILURE_MARK = '(failNextRefresh)';
@@ -90,10 +92,15 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     // Also the seam for `failNextRefresh`: oidc-provider calls this after validating the
     // presented refresh token and before consuming it, so a simulated failure leaves it usable.
-    rotateRefreshToken: () => {
+    rotateRefreshToken: (ctx) => {
       const failure = deps.pendingRefreshFailures.shift();
       if (failure === 'invalid_grant') throw new errors.InvalidGrant(`refresh refused ${SIMULATED_FAILURE_MARK}`);
       if (failure === 'server_error') throw new Error(`simulated provider failure ${SIMULATED_FAILURE_MARK}`);
+      if (failure !== undefined) {
+        // Refused here, before the token is consumed; the answer is reshaped once the provider has rendered it.
+        ctx.state[SIMULATED_ANSWER_STATE] = failure;
+        throw new errors.InvalidRequest(`refresh refused ${SIMULATED_FAILURE_MARK}`);
+      }
       return policy.rotateRefreshTokens;
     },
     extraTokenClaims(_ctx, token) {

@@ -17,6 +17,10 @@ export interface DevUser {
   realm_roles?: string[];
   /** Keycloak client roles by client_id → `resource_access[client_id].roles`. */
   client_roles?: Record<string, string[]>;
+  /** A top-level `groups` claim, as LemonLDAP::NG, Authelia, Dex and Okta send. */
+  groups?: string[];
+  /** A top-level `roles` claim, as Glewlwyd sends. */
+  roles?: string[];
 }
 
 /** Dev-only account: `admin` / `test`. Announces itself in the login page. */
@@ -79,13 +83,15 @@ export function keycloakClaimsOf(user: DevUser): Record<string, unknown> {
     email_verified: user.email === undefined ? undefined : (user.email_verified ?? true),
     realm_access: { roles: [...(user.realm_roles ?? [])] },
     resource_access: resourceAccess,
+    groups: user.groups === undefined ? undefined : [...user.groups],
+    roles: user.roles === undefined ? undefined : [...user.roles],
   };
 }
 
 /** Which claims each scope releases, as Keycloak's default client scopes do. */
 export const CLAIMS_BY_SCOPE = {
   // Keycloak's "roles" client scope is a default scope; here the roles ride on openid.
-  openid: ['sub', 'realm_access', 'resource_access'],
+  openid: ['sub', 'realm_access', 'resource_access', 'groups', 'roles'],
   profile: ['name', 'given_name', 'family_name', 'preferred_username'],
   email: ['email', 'email_verified'],
 } as const;

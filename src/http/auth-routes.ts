@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
-import { GatewayError, InvalidRequestError, ProviderRejectedError } from '../errors.js';
+import { GatewayError, InvalidRequestError, ProviderRejectedClientError, ProviderRejectedError } from '../errors.js';
 import {
   LOGIN_TRANSACTION_TTL_MS,
   createLoginTransaction,
@@ -118,7 +118,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       id: newSessionId(),
       sub,
       ...(typeof sid === 'string' ? { sid } : {}),
-      user_info: buildUserInfo({ idTokenClaims: claims, userinfo, accessToken: tokens.access_token, clientId: config.oidc.clientId }),
+      user_info: buildUserInfo({ idTokenClaims: claims, userinfo, accessToken: tokens.access_token, rolesClaims: config.oidc.rolesClaims }),
       tokens: {
         access_token: tokens.access_token,
         token_type: tokens.token_type,
@@ -195,6 +195,13 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     const token = record.tokens.refresh_token;
     if (!token) return;
     await oidc.revoke(token, 'refresh_token').catch((err: unknown) => {
+      if (err instanceof ProviderRejectedClientError) {
+        ctx.state.log.error(
+          { event: 'provider_rejected_client', operation: 'revocation', sub: record.sub, ...err.logFields() },
+          "the identity provider refused the gateway's client credentials at revocation; session removed anyway",
+        );
+        return;
+      }
       ctx.state.log.warn({ sub: record.sub, err: (err as Error).message }, 'refresh token revocation failed; session removed anyway');
     });
   }

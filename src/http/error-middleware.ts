@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
-import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { GatewayError, ProviderRejectedClientError, StoreUnavailableError } from '../errors.js';
 import { StoreError } from '../session/store-error.js';
 import type { GatewayState } from './gateway-state.js';
 
@@ -24,7 +24,13 @@ export function errorMiddleware(): Middleware<GatewayState> {
       // (redis-state-log.ts), not once per request: a down Redis under load
       // would otherwise flood the logs.
       if (err instanceof StoreUnavailableError) ctx.state.log?.debug({ err: summary(caught), code: err.code }, 'request failed');
-      else if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
+      // The operator's problem, not the user's: say what the provider answered.
+      else if (err instanceof ProviderRejectedClientError) {
+        ctx.state.log?.error(
+          { event: 'provider_rejected_client', code: err.code, ...err.logFields() },
+          "the identity provider refused the gateway's client credentials",
+        );
+      } else if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
       renderError(ctx, err);
     }
   };

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { Config } from '../config/config.js';
+import type { ClientAuth, Config } from '../config/config.js';
 import { ProviderUnavailableError } from '../errors.js';
-import { mapOidcError } from './map-oidc-error.js';
+import { verifyIdTokenSignature } from './id-token-signature.js';
+import { mapOidcFailure, type OidcOperation } from './map-oidc-error.js';
+import { createProviderJwks, type ProviderJwks } from './provider-jwks.js';
 
 type OidcConfig = Config['oidc'];
 
@@ -30,17 +33,23 @@ export interface OidcClient {
   isReady(): boolean;
   /** Provider metadata; undefined until discovery has loaded. */
   metadata(): oidc.ServerMetadata | undefined;
+  /** The provider's published signing keys (jwks_uri), cached; shared with logout-token checks. */
+  readonly keys: ProviderJwks;
   /** Authorization request URL (code flow, PKCE S256); throws 503 until discovery has loaded. */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): URL;
   /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
   exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
-  /** Refresh token grant. Rejects with InvalidGrantError only when the provider says the grant is dead. */
+  /**
+   * Refresh token grant. Rejects with InvalidGrantError when the provider refused
+   * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
+   * credentials), ProviderUnavailableError for everything else.
+   */
   refresh(refreshToken: string): Promise<TokenResponse>;
   /** Userinfo claims, or null when the provider has no userinfo endpoint. */
   userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
   /** Revokes a token where the provider offers revocation; a no-op otherwise. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void>;
-  /** RP-initiated logout URL, or null when the provider has no end_session_endpoint. */
+  /** RP-initiated logout URL with a random `state`, or null when the provider has no end_session_endpoint. */
   endSessionUrl(params: Record<string, string>): string | null;
   close(): void;
 }
@@ -87,17 +96,19 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     return configuration;
   };
 
-  const guarded = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const guarded = async <T>(operation: OidcOperation, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
-      throw mapOidcError(err);
+      throw await mapOidcFailure(err, operation);
     }
   };
+  const keys = createProviderJwks({ metadata: () => configuration?.serverMetadata(), timeoutMs: config.timeoutMs });
 
   return {
     isReady: () => configuration !== undefined,
     metadata: () => configuration?.serverMetadata(),
+    keys,
 
     authorizationUrl({ state, nonce, codeChallenge, extra = {} }) {
       return oidc.buildAuthorizationUrl(ready(), {
@@ -113,23 +124,25 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     },
 
     exchangeCode(callbackUrl, checks) {
-      return guarded(async () => {
+      return guarded('code_exchange', async () => {
         const tokens = await oidc.authorizationCodeGrant(ready(), callbackUrl, {
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           pkceCodeVerifier: checks.codeVerifier,
           idTokenExpected: true,
         });
+        // idTokenExpected: openid-client has refused an answer without one.
+        await verifyIdTokenSignature(tokens.id_token!, keys.refetchingOnce);
         return toTokenResponse(tokens);
       });
     },
 
     refresh(refreshToken) {
-      return guarded(async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+      return guarded('refresh', async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
     },
 
     userInfo(accessToken, expectedSub) {
-      return guarded(async () => {
+      return guarded('userinfo', async () => {
         const c = ready();
         if (!c.serverMetadata().userinfo_endpoint) return null;
         return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub)) };
@@ -137,7 +150,7 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     },
 
     revoke(token, hint) {
-      return guarded(async () => {
+      return guarded('revocation', async () => {
         const c = ready();
         if (!c.serverMetadata().revocation_endpoint) return;
         await oidc.tokenRevocation(c, token, { token_type_hint: hint });
@@ -147,7 +160,8 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     endSessionUrl(params) {
       const c = configuration;
       if (!c?.serverMetadata().end_session_endpoint) return null;
-      const url = oidc.buildEndSessionUrl(c, params);
+      // Harmless where unused; some providers (Glewlwyd) redirect back only when a state is given.
+      const url = oidc.buildEndSessionUrl(c, { state: randomBytes(16).toString('base64url'), ...params });
       // openid-client always adds client_id; the contract sends it only in place of a missing id_token_hint.
       if (url.searchParams.has('id_token_hint')) url.searchParams.delete('client_id');
       return url.href;
@@ -173,8 +187,12 @@ async function discover(config: OidcConfig): Promise<oidc.Configuration> {
   if (metadata.issuer !== config.issuer) {
     throw new Error(`discovery issuer "${metadata.issuer}" does not equal OIDC_ISSUER "${config.issuer}"`);
   }
-  const auth = config.clientSecret ? oidc.ClientSecretBasic(config.clientSecret) : oidc.None();
-  const configuration = new oidc.Configuration(metadata, config.clientId, config.clientSecret, auth);
+  const configuration = new oidc.Configuration(
+    metadata,
+    config.clientId,
+    'secret' in config.clientAuth ? config.clientAuth.secret : undefined,
+    clientAuthentication(config.clientAuth),
+  );
   configuration.timeout = config.timeoutMs / 1000;
   if (config.allowInsecureHttp) {
     // Gated by loadConfig: only outside production, or with OIDC_ALLOW_INSECURE_HTTP=true.
@@ -182,6 +200,18 @@ async function discover(config: OidcConfig): Promise<oidc.Configuration> {
     oidc.allowInsecureRequests(configuration);
   }
   return configuration;
+}
+
+/** OIDC_CLIENT_AUTH as openid-client's ClientAuth. */
+function clientAuthentication(auth: ClientAuth): oidc.ClientAuth {
+  switch (auth.method) {
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(auth.secret);
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(auth.secret);
+    case 'none':
+      return oidc.None();
+  }
 }
 
 function toTokenResponse(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenResponse {

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, type FetchImplementation, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
 import { ProviderUnavailableError } from '../errors.js';
 
 export interface ProviderJwksDeps {
@@ -17,12 +17,27 @@ export interface ProviderJwksDeps {
 }
 
 /**
+ * Key lookup for tokens anyone can send (logout tokens): an unknown `kid`
+ * refetches the key set at most once per cooldown. `refetchingOnce` is for
+ * tokens that came from the provider itself over our own back channel (ID
+ * tokens from the token endpoint): an unknown `kid` always refetches the key
+ * set once (key rotation), then the token is refused.
+ */
+export type ProviderJwks = JWTVerifyGetKey & { readonly refetchingOnce: JWTVerifyGetKey };
+
+/**
  * The provider's signing keys from the discovered `jwks_uri` (jose's
  * createRemoteJWKSet): cached, fetched again when a token names an unknown
  * `kid` (key rotation). Throws ProviderUnavailableError until discovery has loaded.
  */
-export function createProviderJwks(deps: ProviderJwksDeps): JWTVerifyGetKey {
+export function createProviderJwks(deps: ProviderJwksDeps): ProviderJwks {
   let current: { uri: string; keys: RemoteJWKSet } | undefined;
+  let fetches = 0;
+  const fetchImpl: FetchImplementation = deps.fetch ?? ((url, options) => fetch(url, options));
+  const countingFetch: FetchImplementation = (url, options) => {
+    fetches += 1;
+    return fetchImpl(url, options);
+  };
 
   const keysFor = (uri: string): RemoteJWKSet => {
     // Discovery may be reloaded with another jwks_uri; one cache per URI.
@@ -33,16 +48,31 @@ export function createProviderJwks(deps: ProviderJwksDeps): JWTVerifyGetKey {
           timeoutDuration: deps.timeoutMs,
           cooldownDuration: deps.cooldownMs ?? 30_000,
           cacheMaxAge: deps.cacheMaxAgeMs ?? 600_000,
-          ...(deps.fetch ? { [customFetch]: deps.fetch } : {}),
+          [customFetch]: countingFetch,
         }),
       };
     }
     return current.keys;
   };
 
-  return (header, token) => {
+  const currentKeys = (): RemoteJWKSet => {
     const uri = deps.metadata()?.jwks_uri;
     if (!uri) throw new ProviderUnavailableError(new Error('discovery has not completed or names no jwks_uri'));
-    return keysFor(uri)(header, token);
+    return keysFor(uri);
   };
+
+  const getKey: JWTVerifyGetKey = (header, token) => currentKeys()(header, token);
+  const refetchingOnce: JWTVerifyGetKey = async (header, token) => {
+    const keys = currentKeys();
+    const fetchesBefore = fetches;
+    try {
+      return await keys(header, token);
+    } catch (err) {
+      // jose refetches by itself outside its cooldown: then that was the one refetch.
+      if (!(err instanceof errors.JWKSNoMatchingKey) || fetches !== fetchesBefore) throw err;
+      await keys.reload();
+      return keys(header, token);
+    }
+  };
+  return Object.assign(getKey, { refetchingOnce });
 }

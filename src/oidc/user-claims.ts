@@ -8,29 +8,33 @@ const PROTOCOL_CLAIMS = new Set([
 
 /**
  * The user as /auth/me shows it: ID-token claims overlaid by userinfo, minus
- * protocol claims, plus `roles` = Keycloak realm roles and this client's
- * roles, read from the ID token, userinfo and (when it is a JWT) the access token.
+ * protocol claims, plus `roles` = the sorted union of the claims at
+ * `rolesClaims` (OIDC_ROLES_CLAIMS; by default Keycloak's realm and client
+ * roles and a top-level `roles`), read from the ID token, userinfo and (when
+ * it is a JWT) the access token. A provider's own `roles` claim is never
+ * replaced by an empty list.
  */
 export function buildUserInfo(input: {
   idTokenClaims?: Readonly<Record<string, unknown>> | undefined;
   userinfo?: Readonly<Record<string, unknown>> | null | undefined;
   accessToken?: string | undefined;
-  clientId: string;
+  /** Each path as its list of keys, e.g. ['resource_access', 'bff', 'roles']. */
+  rolesClaims: readonly (readonly string[])[];
 }): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...input.idTokenClaims, ...input.userinfo };
   for (const claim of PROTOCOL_CLAIMS) delete merged[claim];
   const sources = [input.idTokenClaims, input.userinfo, decodeJwtOrNull(input.accessToken)];
   const roles = new Set<string>();
-  for (const source of sources) for (const role of keycloakRoles(source, input.clientId)) roles.add(role);
-  merged['roles'] = [...roles].sort();
+  for (const source of sources) for (const path of input.rolesClaims) for (const role of rolesAt(source, path)) roles.add(role);
+  if (roles.size > 0 || merged['roles'] === undefined) merged['roles'] = [...roles].sort();
   return merged;
 }
 
-function keycloakRoles(claims: Readonly<Record<string, unknown>> | null | undefined, clientId: string): string[] {
-  if (!claims) return [];
-  const realm = asRecord(claims['realm_access'])?.['roles'];
-  const client = asRecord(asRecord(claims['resource_access'])?.[clientId])?.['roles'];
-  return [...asStrings(realm), ...asStrings(client)];
+/** The strings at `path` in `claims`: an array's strings, or a single string. */
+function rolesAt(claims: Readonly<Record<string, unknown>> | null | undefined, path: readonly string[]): string[] {
+  let value: unknown = claims;
+  for (const key of path) value = asRecord(value)?.[key];
+  return typeof value === 'string' ? [value] : asStrings(value);
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

@@ -37,13 +37,14 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
     logins: new Counter({ name: 'bff_logins_total', help: 'Completed logins by outcome.', labelNames: ['outcome'], registers }),
     logouts: new Counter({
       name: 'bff_logouts_total',
-      help: 'Sessions ended, by kind (user, all, backchannel, admin, invalid_grant).',
+      help: 'Sessions ended, by kind (user, all, backchannel, admin, invalid_grant: the provider refused a refresh).',
       labelNames: ['kind'],
       registers,
     }),
     refreshes: new Counter({
       name: 'bff_token_refreshes_total',
-      help: 'Token refresh attempts by outcome (refreshed, reused, invalid_grant, unavailable, lost_race).',
+      help:
+        'Token refreshes by outcome: refreshed, reused (another request\'s), invalid_grant (provider refused the grant, any 400: session ended), client_rejected (401/403: our client credentials; session kept), unavailable (transient; session kept), backoff (not tried: failed moments ago), lost_race.',
       labelNames: ['outcome'],
       registers,
     }),

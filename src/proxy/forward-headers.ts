@@ -11,6 +11,8 @@ export interface RequestHeaderInput {
   accessToken: string;
   /** Is this cookie one of the gateway's own (session, login binding)? */
   isGatewayCookie: (name: string) => boolean;
+  /** PROXY_FORWARD_COOKIES: may this browser cookie go upstream? Default: every one but the gateway's. */
+  isForwardedCookie?: (name: string) => boolean;
   peerAddress: string;
   trustProxy: boolean;
   publicUrl: URL;
@@ -32,7 +34,8 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
     if (name === 'expect') continue;
     out[name] = value;
   }
-  const cookies = filterCookieHeader(incoming.cookie, input.isGatewayCookie);
+  const { isGatewayCookie, isForwardedCookie } = input;
+  const cookies = filterCookieHeader(incoming.cookie, isForwardedCookie ? (name) => isGatewayCookie(name) || !isForwardedCookie(name) : isGatewayCookie);
   if (cookies) out['cookie'] = cookies;
   out['authorization'] = `Bearer ${input.accessToken}`;
   out['x-request-id'] = input.requestId;
@@ -67,12 +70,12 @@ export function downstreamResponseHeaders(
   return out;
 }
 
-function filterCookieHeader(header: string | undefined, isGatewayCookie: (name: string) => boolean): string {
+function filterCookieHeader(header: string | undefined, isDropped: (name: string) => boolean): string {
   if (!header) return '';
   return header
     .split(';')
     .map((c) => c.trim())
-    .filter((c) => c !== '' && !isGatewayCookie(c.split('=')[0]!.trim()))
+    .filter((c) => c !== '' && !isDropped(c.split('=')[0]!.trim()))
     .join('; ');
 }
 

@@ -15,6 +15,8 @@ export interface ProxyDeps {
   refresher: TokenRefresher;
   upstream: Upstream;
   isGatewayCookie: (name: string) => boolean;
+  /** PROXY_FORWARD_COOKIES as a test on a cookie name. */
+  isForwardedCookie: (name: string) => boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ProxyDeps {
  * Guards run before any store call, in the contract's order.
  */
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
-  const { config, sessions, refresher, upstream, isGatewayCookie } = deps;
+  const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
 
   return async (ctx: Context & { state: GatewayState }, next: Next) => {
@@ -50,6 +52,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
         incoming: ctx.req.headers,
         accessToken: session.tokens.access_token,
         isGatewayCookie,
+        isForwardedCookie,
         peerAddress: ctx.req.socket.remoteAddress ?? '',
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
-import { InvalidGrantError, RefreshUnavailableError, UnauthenticatedError } from '../errors.js';
+import { GatewayError, InvalidGrantError, ProviderRejectedClientError, RefreshUnavailableError, UnauthenticatedError } from '../errors.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
-import type { SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
+import type { RefreshBackoff, SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
 import { StoreError } from '../session/store-error.js';
 
 export interface TokenRefresher {
@@ -14,8 +14,11 @@ export interface TokenRefresher {
   /**
    * The session with an access token good for at least the skew. Refreshes at
    * most once per session across every replica. Throws UnauthenticatedError
-   * when the provider ended the grant (the session is deleted), and
-   * RefreshUnavailableError for anything transient (the session is kept).
+   * when the provider refused the grant (any 400; the session is deleted).
+   * When the refresh is unavailable (the provider down or refusing our client
+   * credentials, a store hiccup, the session backing off after a failure),
+   * the session is kept and returned as it is while its access token has not
+   * expired yet; once it has, RefreshUnavailableError.
    * `log` gives the request's logger (carrying its request id) for the
    * refresh's audit lines; requests that join a refresh in flight share the
    * first one's. A function: making a child logger per request costs more than
@@ -24,7 +27,14 @@ export interface TokenRefresher {
   ensureFresh(record: SessionRecord, log?: () => Logger): Promise<SessionRecord>;
 }
 
-export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'unavailable' | 'lost_race';
+/**
+ * refreshed / reused (someone else's refresh) / invalid_grant (the provider
+ * refused the grant: any 400; session ended) / client_rejected (401/403: our
+ * client credentials; session kept) / unavailable (transient; session kept) /
+ * backoff (not attempted: the session failed a refresh moments ago) /
+ * lost_race (the session ended during the refresh).
+ */
+export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'client_rejected' | 'unavailable' | 'backoff' | 'lost_race';
 
 export interface TokenRefresherDeps {
   config: Config;
@@ -53,6 +63,11 @@ export interface TokenRefresherDeps {
  * again would spend a rotated refresh token for nothing, and a skew longer
  * than the provider's token lifetime would otherwise turn every waiter into
  * one more refresh grant.
+ *
+ * After a failed attempt the session backs off (1 s, doubling to 30 s): the
+ * back-off is written into the session record, which every request reads
+ * anyway (shared by the replicas at no extra round trip), and kept in process
+ * too, in case that write fails. An outage never becomes a flood of grants.
  */
 export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const { config, store, oidc, clock, logger } = deps;
@@ -64,7 +79,18 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   const lockTtlMs = config.oidc.timeoutMs + storeCallMs * (2 + WRITE_ATTEMPTS * 2) + 5_000;
   const pollMs = deps.pollIntervalMs ?? 50;
   const inFlight = new Map<string, Promise<SessionRecord>>();
+  /** Back-offs of this process, by session id: the record's may not have been written. */
+  const localBackoffs = new Map<string, RefreshBackoff>();
   const outcome = (o: RefreshOutcome) => deps.onOutcome?.(o);
+
+  /** The back-off in force for this session (record's or this process's, the later), or undefined. */
+  const backoffOf = (record: SessionRecord): RefreshBackoff | undefined => {
+    const local = localBackoffs.get(record.id);
+    const stored = record.refresh_backoff;
+    if (!local || !stored) return local ?? stored;
+    return local.retry_at_ms >= stored.retry_at_ms ? local : stored;
+  };
+  const inBackoff = (record: SessionRecord) => (backoffOf(record)?.retry_at_ms ?? 0) > clock();
 
   const needsRefresh = (record: SessionRecord) => {
     const expiresAt = record.tokens.access_expires_at_ms;
@@ -95,6 +121,8 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
         outcome('reused');
         return current;
       }
+      // The holder's attempt failed: no point waiting for tokens that will not come.
+      if (inBackoff(current)) throw backingOff();
       if (clock() >= deadline) {
         outcome('unavailable');
         throw new RefreshUnavailableError(new Error('another replica held the refresh lock past its TTL'));
@@ -109,6 +137,8 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       outcome('reused');
       return current;
     }
+    // Another replica failed a moment ago (its back-off reached us only now).
+    if (inBackoff(current)) throw backingOff();
     const refreshToken = current.tokens.refresh_token;
     if (!refreshToken) return expiredWithoutRefreshToken(current);
 
@@ -118,12 +148,28 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     } catch (err) {
       if (err instanceof InvalidGrantError) {
         await store.delete(id);
+        localBackoffs.delete(id);
         outcome('invalid_grant');
-        log.info({ event: 'refresh_failed', sub: current.sub, reason: 'invalid_grant' }, 'provider refused the refresh; session ended');
+        log.info(
+          { event: 'refresh_failed', sub: current.sub, reason: 'invalid_grant', provider_error: err.providerError },
+          'the provider refused the refresh; session ended',
+        );
         throw new UnauthenticatedError('The identity provider ended this session; log in again.');
       }
-      outcome('unavailable');
-      log.warn({ event: 'refresh_failed', sub: current.sub, reason: (err as Error).message }, 'refresh failed; session kept');
+      const backoff = await backOff(current, log);
+      if (err instanceof ProviderRejectedClientError) {
+        outcome('client_rejected');
+        log.error(
+          { event: 'refresh_failed', sub: current.sub, reason: 'provider_rejected_client', retry_in_ms: backoff.retry_at_ms - clock(), ...err.logFields() },
+          "the provider refused the gateway's client credentials at refresh; session kept",
+        );
+      } else {
+        outcome('unavailable');
+        log.warn(
+          { event: 'refresh_failed', sub: current.sub, reason: err instanceof GatewayError ? err.code : 'error', detail: detailOf(err), retry_in_ms: backoff.retry_at_ms - clock() },
+          'refresh failed; session kept',
+        );
+      }
       throw new RefreshUnavailableError(err);
     }
 
@@ -145,7 +191,13 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       refreshExpiresInSeconds: response.refresh_expires_in,
     });
     // Written only if the session still exists (SET XX): a logout during the refresh wins.
-    const updated = await writeRefreshed(id, { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now }, current.sub, log);
+    localBackoffs.delete(id);
+    const updated = await writeRefreshed(
+      id,
+      { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now, ...(current.refresh_backoff ? { refresh_backoff: undefined } : {}) },
+      current.sub,
+      log,
+    );
     if (!updated) {
       outcome('lost_race');
       log.info({ event: 'refresh_discarded', sub: current.sub }, 'session ended during the refresh; new tokens discarded');
@@ -174,6 +226,31 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
+  /** Records a failed attempt: in this process, and (best effort) in the session record for the other replicas. */
+  async function backOff(current: SessionRecord, log: Logger): Promise<RefreshBackoff> {
+    const failures = (backoffOf(current)?.failures ?? 0) + 1;
+    const delayMs = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(failures - 1, 16));
+    const backoff: RefreshBackoff = { failures, retry_at_ms: clock() + delayMs };
+    if (localBackoffs.size >= MAX_LOCAL_BACKOFFS) pruneLocalBackoffs();
+    localBackoffs.set(current.id, backoff);
+    await store.update(current.id, { refresh_backoff: backoff }).catch((err: unknown) => {
+      log.debug({ event: 'refresh_backoff_unshared', err: (err as Error).message }, 'refresh back-off kept in this process only');
+    });
+    return backoff;
+  }
+
+  function pruneLocalBackoffs(): void {
+    const now = clock();
+    for (const [id, backoff] of localBackoffs) if (backoff.retry_at_ms <= now) localBackoffs.delete(id);
+    // Still full (a long outage across very many sessions): the records hold the rest.
+    if (localBackoffs.size >= MAX_LOCAL_BACKOFFS) localBackoffs.clear();
+  }
+
+  function backingOff(): RefreshUnavailableError {
+    outcome('backoff');
+    return new RefreshUnavailableError(new Error('the last refresh of this session failed moments ago; backing off'));
+  }
+
   async function expiredWithoutRefreshToken(current: SessionRecord): Promise<SessionRecord> {
     // Still valid for a moment: use it. Already expired and nothing to refresh with: the session is over.
     if ((current.tokens.access_expires_at_ms ?? Infinity) > clock()) return current;
@@ -185,6 +262,12 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     needsRefresh,
     ensureFresh(record, log = () => logger) {
       if (!needsRefresh(record)) return Promise.resolve(record);
+      // The current token still works: an unavailable refresh must not turn into an outage.
+      const orCurrentToken = (err: unknown): SessionRecord => {
+        if (err instanceof RefreshUnavailableError && !hasExpired(record)) return record;
+        throw err;
+      };
+      if (inBackoff(record)) return new Promise((resolve) => resolve(orCurrentToken(backingOff())));
       let pending = inFlight.get(record.id);
       if (!pending) {
         pending = refreshUnderLock(record.id, record.tokens.access_token, log())
@@ -199,13 +282,23 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
           .finally(() => inFlight.delete(record.id));
         inFlight.set(record.id, pending);
       }
-      return pending;
+      return pending.catch(orCurrentToken);
     },
   };
 }
 
 const WRITE_ATTEMPTS = 3;
+const MIN_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 30_000;
+const MAX_LOCAL_BACKOFFS = 10_000;
 const WRITE_RETRY_DELAY_MS = 100;
+
+/** What went wrong underneath a gateway error, for the log (never a token: messages and codes only). */
+function detailOf(err: unknown): string {
+  const cause = (err as { cause?: unknown })?.cause as { message?: string; code?: unknown } | undefined;
+  const parts = [cause?.message, typeof cause?.code === 'string' ? cause.code : undefined].filter(Boolean);
+  return (parts.join(': ') || (err as Error)?.message || 'unknown').replace(/[^\x20-\x7e]/g, '').slice(0, 200);
+}
 
 function withExpiry(ms: number | undefined): { access_expires_at_ms?: number } {
   return ms === undefined ? {} : { access_expires_at_ms: ms };

@@ -17,7 +17,7 @@ import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
-import { gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
+import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
 import { createSessionWatch } from './session-watch.js';
 import type { TokenRefresher } from './token-refresher.js';
@@ -69,6 +69,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const publicOrigin = config.publicUrl.origin;
   const cookieName = config.session.cookieName;
   const isGatewayCookie = gatewayCookieMatcher(cookieName);
+  const isForwardedCookie = forwardedCookieMatcher(config.proxy.forwardCookies);
   const cookies = createSessionCookieCodec(config.session.secrets);
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
@@ -106,6 +107,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         incoming: req.headers,
         accessToken: session.tokens.access_token,
         isGatewayCookie,
+        isForwardedCookie,
         peerAddress: req.socket.remoteAddress ?? '',
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,

@@ -17,6 +17,7 @@ interface StoredSessionRecord {
   expires_at: string;
   refreshed_at?: string;
   last_seen_at?: string;
+  refresh_backoff?: { failures: number; retry_at: string };
   tokens: string;
 }
 
@@ -40,6 +41,9 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
         expires_at: iso(record.expires_at_ms),
         ...(record.refreshed_at_ms !== undefined ? { refreshed_at: iso(record.refreshed_at_ms) } : {}),
         ...(record.last_seen_at_ms !== undefined ? { last_seen_at: iso(record.last_seen_at_ms) } : {}),
+        ...(record.refresh_backoff !== undefined
+          ? { refresh_backoff: { failures: record.refresh_backoff.failures, retry_at: iso(record.refresh_backoff.retry_at_ms) } }
+          : {}),
         tokens: await sealer.seal(JSON.stringify(record.tokens)),
       };
       return JSON.stringify(stored);
@@ -65,6 +69,9 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
         expires_at_ms: Date.parse(stored.expires_at),
         ...(stored.refreshed_at !== undefined ? { refreshed_at_ms: Date.parse(stored.refreshed_at) } : {}),
         ...(stored.last_seen_at !== undefined ? { last_seen_at_ms: Date.parse(stored.last_seen_at) } : {}),
+        ...(stored.refresh_backoff !== undefined
+          ? { refresh_backoff: { failures: stored.refresh_backoff.failures, retry_at_ms: Date.parse(stored.refresh_backoff.retry_at) } }
+          : {}),
       };
     },
   };

@@ -33,6 +33,14 @@ export interface SessionRecord {
   readonly refreshed_at_ms?: number;
   /** Last authenticated request (idle timeout); only written when an idle timeout is configured. */
   readonly last_seen_at_ms?: number;
+  /** Set after a failed refresh, cleared by a successful one: every replica waits before trying again. */
+  readonly refresh_backoff?: RefreshBackoff;
+}
+
+/** The refresh attempts a session has failed in a row, and when the next may be made (epoch ms). */
+export interface RefreshBackoff {
+  readonly failures: number;
+  readonly retry_at_ms: number;
 }
 
 /** A summary for operators: never a token. */
@@ -51,6 +59,8 @@ export interface SessionUpdate {
   readonly expires_at_ms?: number;
   readonly refreshed_at_ms?: number;
   readonly last_seen_at_ms?: number;
+  /** `undefined` given explicitly clears it. */
+  readonly refresh_backoff?: RefreshBackoff | undefined;
 }
 
 /** A held lock; release is idempotent and only deletes the lock if we still own it. */

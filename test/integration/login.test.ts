@@ -196,6 +196,24 @@ describe('GET /auth/callback refuses', () => {
     expect((await json(response)).error).toBe('invalid_request');
   });
 
+  it.each([
+    ['invalid_client', 401, 'Bad client secret (simulated)'],
+    ['unauthorized_client', 403, 'Client is not allowed this grant (simulated)'],
+  ] as const)(
+    'a provider refusing our client credentials (%s, %i) with 502 provider_rejected_client and an error log line naming its answer',
+    async (failure, status, description) => {
+      const pending = await startLogin(`${gw.publicUrl}/auth/login`, admin);
+      idp.failNextCodeExchange(failure);
+      const logsBefore = gw.logs.length;
+      const { finalResponse } = await finishLogin(pending, { headers: JSON_ACCEPT });
+      expect(finalResponse.status).toBe(502);
+      expect(await json(finalResponse)).toMatchObject({ error: 'provider_rejected_client' });
+      expect(pending.jar.get(gw.publicUrl, 'bff_session')).toBeUndefined();
+      const logged = gw.logs.slice(logsBefore).map((line) => JSON.parse(line)).find((line) => line.event === 'provider_rejected_client');
+      expect(logged).toMatchObject({ level: 'error', provider_status: status, provider_error: failure, provider_error_description: description });
+    },
+  );
+
   it('with 503 when the provider cannot be reached, leaving no session behind', async () => {
     const pending = await startLogin(`${gw.publicUrl}/auth/login`, admin);
     idp.setDown(true);
@@ -285,6 +303,8 @@ describe('POST /auth/logout', () => {
     expect(url.searchParams.get('id_token_hint')).toMatch(/^eyJ/);
     expect(url.searchParams.get('post_logout_redirect_uri')).toBe(`${gw.publicUrl}/`);
     expect(url.searchParams.has('client_id')).toBe(false); // the contract's shape: client_id only without a session
+    // A random state: harmless where unused, and some providers (Glewlwyd) redirect back only with one.
+    expect(url.searchParams.get('state')).toMatch(/^[\w-]{20,}$/);
     expect(browser.jar.get(gw.publicUrl, 'bff_session')).toBeUndefined();
     expect(idp.counters.revocations).toBe(revocationsBefore + 1);
     expect((await browser.fetch(`${gw.publicUrl}/auth/me`)).status).toBe(401);
@@ -321,6 +341,20 @@ describe('POST /auth/logout', () => {
     const url = new URL((await json(response)).logout_url);
     expect(url.searchParams.get('client_id')).toBe('bff');
     expect(url.searchParams.has('id_token_hint')).toBe(false);
+    const again = new URL((await json(await fetch(`${gw.publicUrl}/auth/logout`, { method: 'POST', headers: { ...JSON_ACCEPT, 'x-csrf': '1' } }))).logout_url);
+    expect(again.searchParams.get('state')).toMatch(/^[\w-]{20,}$/);
+    expect(again.searchParams.get('state')).not.toBe(url.searchParams.get('state'));
+  });
+
+  it('still logs out when the provider refuses our client credentials at revocation, and says so at error level', async () => {
+    const browser = await login();
+    idp.failNextRevocation('unauthorized_client');
+    const logsBefore = gw.logs.length;
+    const response = await browser.fetch(`${gw.publicUrl}/auth/logout`, { method: 'POST', headers: { ...JSON_ACCEPT, 'x-csrf': '1' } });
+    expect(response.status).toBe(200);
+    expect((await browser.fetch(`${gw.publicUrl}/auth/me`)).status).toBe(401);
+    const logged = gw.logs.slice(logsBefore).map((line) => JSON.parse(line)).find((line) => line.event === 'provider_rejected_client');
+    expect(logged).toMatchObject({ level: 'error', operation: 'revocation', provider_status: 403, provider_error: 'unauthorized_client' });
   });
 
   it('still logs out when revocation fails', async () => {

@@ -106,7 +106,7 @@ beforeAll(async () => {
   ].join(',');
   const env = { PROXY_ROUTES: routes, PROXY_TIMEOUT_MS: String(PROXY_TIMEOUT_MS) };
   gateway = await startTestGateway({ idp, redisUrl: redis.url, env });
-  trusting = await startTestGateway({ idp, redisUrl: redis.url, publicUrl: gateway.publicUrl, env: { ...env, TRUST_PROXY: 'true' } });
+  trusting = await startTestGateway({ idp, redisUrl: redis.url, publicUrl: gateway.publicUrl, env: { ...env, TRUST_PROXY: 'true', PROXY_FORWARD_COOKIES: 'lang' } });
   cookie = await loginCookie(gateway);
 });
 
@@ -201,6 +201,12 @@ describe('what the upstream sees', () => {
     expect(decodeJwt(bearer.slice('Bearer '.length))).toMatchObject({ aud: 'account', typ: 'Bearer' });
     expect(seen['cookie']).toBe('theme=dark');
     expect(seen['x-request-id']).toMatch(/./);
+  });
+
+  it('gets only the cookies PROXY_FORWARD_COOKIES names (a provider portal cookie on the same domain stays behind)', async () => {
+    const headers = apiHeaders(`${cookie}; theme=dark; lemonldap=sso-session; lang=en`);
+    expect((await echoOf(await get('/api/c', headers, trusting.url))).headers['cookie']).toBe('lang=en');
+    expect((await echoOf(await get('/api/c', headers))).headers['cookie']).toBe('theme=dark; lemonldap=sso-session; lang=en');
   });
 
   it('gets X-Forwarded-* from the socket and PUBLIC_URL without TRUST_PROXY', async () => {

@@ -7,6 +7,7 @@ import { startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
 
 const ACCESS_TOKEN_TTL_MS = 300_000;
+const BACKOFF_CEILING_MS = 30_000;
 
 let redis: RedisServer;
 let idp: TestIdentityProvider;
@@ -26,6 +27,8 @@ beforeAll(async () => {
 afterEach(() => {
   idp.setDown(false);
   idp.setLatencyMs(0);
+  idp.clearPendingFailures();
+  clock.advance(BACKOFF_CEILING_MS); // no test inherits another's back-off
 });
 
 afterAll(async () => {
@@ -42,6 +45,16 @@ async function expiredSession(): Promise<string> {
   clock.advance(ACCESS_TOKEN_TTL_MS);
   return cookie;
 }
+
+/** A fresh login whose access token is inside the refresh skew (30 s) but still valid for 20 s. */
+async function sessionDueSoon(): Promise<string> {
+  const cookie = await loginCookie(replicaA);
+  clock.advance(ACCESS_TOKEN_TTL_MS - 20_000);
+  return cookie;
+}
+
+const refreshAttempts = () => idp.counters.refreshGrants + idp.counters.refreshGrantErrors;
+const logLines = (gateway: TestGateway) => gateway.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe('refresh failures', () => {
   it('returns 401 and ends the session on every replica when the provider refuses the refresh (invalid_grant)', async () => {
@@ -76,6 +89,7 @@ describe('refresh failures', () => {
       expect((await me(replicaB, cookie)).status).toBe(200);
 
       idp.setDown(false);
+      clock.advance(1_000); // the first failure's back-off
       const recovered = await api(replicaB, cookie);
       expect(recovered.status).toBe(200);
       expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
@@ -83,6 +97,93 @@ describe('refresh failures', () => {
       expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
     },
   );
+
+  it.each([
+    ['invalid_request', 'a 400 invalid_request (LemonLDAP::NG, expired refresh token)'],
+    ['empty_400', 'a 400 with an empty body (Glewlwyd, revoked refresh token)'],
+  ] as const)('ends the session on every replica for %s: %s', async (failure, _shape) => {
+    const cookie = await expiredSession();
+    idp.failNextRefresh(failure);
+    const response = await api(replicaA, cookie);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: 'unauthenticated' });
+    expect((await me(replicaB, cookie)).status).toBe(401);
+    expect(await redis.cli('EXISTS', `session:${sessionIdOf(cookie)}`)).toBe('0');
+    const audit = logLines(replicaA).filter((line) => line.event === 'refresh_failed').at(-1);
+    expect(audit).toMatchObject({ reason: 'invalid_grant', provider_error: failure === 'empty_400' ? 'no_error_code' : 'invalid_request' });
+    // A refresh, said as such: not "the login did not complete".
+    expect(String(audit?.['msg'])).toMatch(/refresh/);
+    expect(replicaA.logs.join('\n')).not.toMatch(/login did not complete/);
+  });
+
+  it.each(['http_503', 'down'] as const)(
+    'forwards with the current access token while it is still valid when the provider answers 503 (%s)',
+    async (how) => {
+      const cookie = await loginCookie(replicaA);
+      const bearer = async (gateway: TestGateway) => {
+        const response = await api(gateway, cookie);
+        expect(response.status).toBe(200);
+        return ((await response.json()) as { headers: Record<string, string> }).headers['authorization'];
+      };
+      const loginToken = await bearer(replicaA);
+      clock.advance(ACCESS_TOKEN_TTL_MS - 20_000); // inside the 30 s skew, valid for 20 s more
+      if (how === 'down') idp.setDown(true, 'http-503');
+      else idp.failNextRefresh('http_503');
+      expect(await bearer(replicaA)).toBe(loginToken);
+      expect(await bearer(replicaB)).toBe(loginToken);
+      expect((await me(replicaB, cookie)).status).toBe(200);
+      expect(logLines(replicaA).some((line) => line.event === 'refresh_failed' && line.reason === 'provider_unavailable')).toBe(true);
+    },
+  );
+
+  it('sends at most 2 refresh grants for 100 calls within a second after a failed refresh, across two replicas', async () => {
+    const cookie = await sessionDueSoon();
+    idp.failNextRefresh('http_503', 100);
+    const attemptsBefore = refreshAttempts();
+    const statuses: number[] = [];
+    for (let batch = 0; batch < 10; batch += 1) {
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => api(i % 2 ? replicaA : replicaB, cookie)));
+      for (const answer of answers) {
+        statuses.push(answer.status);
+        await answer.body?.cancel();
+      }
+    }
+    expect(refreshAttempts() - attemptsBefore).toBeGreaterThanOrEqual(1);
+    expect(refreshAttempts() - attemptsBefore).toBeLessThanOrEqual(2);
+    // The access token is still valid: every call went through with it.
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    const backedOff =
+      (await scrapeMetrics(replicaA.adminUrl)).value('bff_token_refreshes_total', { outcome: 'backoff' }) +
+      (await scrapeMetrics(replicaB.adminUrl)).value('bff_token_refreshes_total', { outcome: 'backoff' });
+    expect(backedOff).toBeGreaterThan(0);
+  });
+
+  it('answers 503 refresh_unavailable in between once the access token has expired, and refreshes after the back-off', async () => {
+    const cookie = await expiredSession();
+    idp.failNextRefresh('http_503');
+    const attemptsBefore = refreshAttempts();
+    expect((await api(replicaA, cookie)).status).toBe(503);
+    const between = await api(replicaB, cookie);
+    expect(between.status).toBe(503);
+    expect(await between.json()).toMatchObject({ error: 'refresh_unavailable' });
+    expect(refreshAttempts() - attemptsBefore).toBe(1);
+    clock.advance(1_000);
+    expect((await api(replicaB, cookie)).status).toBe(200);
+    expect(refreshAttempts() - attemptsBefore).toBe(2);
+  });
+
+  it('keeps the session when the provider refuses our client credentials at refresh (invalid_client), and logs it at error level', async () => {
+    const cookie = await expiredSession();
+    idp.failNextRefresh('invalid_client');
+    const response = await api(replicaA, cookie);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: 'refresh_unavailable' });
+    expect((await me(replicaA, cookie)).status).toBe(200);
+    expect(await redis.cli('EXISTS', `session:${sessionIdOf(cookie)}`)).toBe('1');
+    const logged = logLines(replicaA).find((line) => line.event === 'refresh_failed' && line.reason === 'provider_rejected_client');
+    expect(logged).toMatchObject({ level: 'error', provider_status: 401, provider_error: 'invalid_client', provider_error_description: 'Bad client secret (simulated)' });
+    expect((await scrapeMetrics(replicaA.adminUrl)).value('bff_token_refreshes_total', { outcome: 'client_rejected' })).toBe(1);
+  });
 
   it('does not bring a session back when the logout lands while its refresh is under way', async () => {
     const cookie = await expiredSession();

@@ -9,6 +9,9 @@ import { findFreePort } from './start-redis.js';
 import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestIdentityProvider } from './start-identity-provider.js';
 
+/** What the harness needs of a provider: the dev one, or a real one (test/support/start-lemonldap.ts, start-glewlwyd.ts). */
+export type GatewayProvider = Pick<TestIdentityProvider, 'issuer' | 'client' | 'updateClient'>;
+
 export interface TestGateway extends RunningGateway {
   readonly config: Config;
   /** PUBLIC_URL without trailing slash: where browsers reach "the gateway" (replicas may share it). */
@@ -18,7 +21,9 @@ export interface TestGateway extends RunningGateway {
 }
 
 export interface StartTestGatewayOptions {
-  idp: TestIdentityProvider;
+  idp: GatewayProvider;
+  /** Listen on this port (e.g. one registered at a provider before it started); default: a free one. */
+  port?: number;
   /** Redis URL = REDIS_ENABLED=true; otherwise the memory store. */
   redisUrl?: string;
   /** Share one PUBLIC_URL between replicas; default: this instance's own address. */
@@ -36,7 +41,7 @@ export interface StartTestGatewayOptions {
  * loadConfig like production. Its callback URL is registered at the provider.
  */
 export async function startTestGateway(options: StartTestGatewayOptions): Promise<TestGateway> {
-  const port = await findFreePort();
+  const port = options.port ?? (await findFreePort());
   const publicUrl = (options.publicUrl ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
   const config = loadConfig({
     PORT: String(port),

@@ -161,4 +161,35 @@ describe('loadConfig', () => {
       /REDIS_TLS_CA_FILE \/missing.pem cannot be read/,
     );
   });
+
+  it('reads OIDC_CLIENT_AUTH: basic with a secret, none without, post on request; a method and secret that do not go together stop start-up', () => {
+    expect(loadConfig({ ...minimal, OIDC_CLIENT_SECRET: 's-3cr3t!' }).oidc.clientAuth).toEqual({ method: 'client_secret_basic', secret: 's-3cr3t!' });
+    expect(loadConfig(minimal).oidc.clientAuth).toEqual({ method: 'none' });
+    expect(loadConfig({ ...minimal, OIDC_CLIENT_SECRET: 's', OIDC_CLIENT_AUTH: 'client_secret_post' }).oidc.clientAuth).toEqual({
+      method: 'client_secret_post',
+      secret: 's',
+    });
+    expect(problemsOf({ ...minimal, OIDC_CLIENT_AUTH: 'client_secret_basic' })).toEqual(['OIDC_CLIENT_AUTH=client_secret_basic needs OIDC_CLIENT_SECRET']);
+    expect(problemsOf({ ...minimal, OIDC_CLIENT_AUTH: 'none', OIDC_CLIENT_SECRET: 's' })).toEqual([
+      'OIDC_CLIENT_AUTH=none, but OIDC_CLIENT_SECRET is set: unset one of them',
+    ]);
+    expect(problemsOf({ ...minimal, OIDC_CLIENT_AUTH: 'private_key_jwt_typo' })).toEqual([expect.stringMatching(/^OIDC_CLIENT_AUTH must be one of/)]);
+  });
+
+  it('reads OIDC_ROLES_CLAIMS as claim paths, {client_id} standing for the client id as one key', () => {
+    expect(loadConfig({ ...minimal, OIDC_CLIENT_ID: 'my.app' }).oidc.rolesClaims).toEqual([
+      ['realm_access', 'roles'],
+      ['resource_access', 'my.app', 'roles'],
+      ['roles'],
+    ]);
+    expect(loadConfig({ ...minimal, OIDC_ROLES_CLAIMS: 'groups, realm_access.roles' }).oidc.rolesClaims).toEqual([['groups'], ['realm_access', 'roles']]);
+    expect(problemsOf({ ...minimal, OIDC_ROLES_CLAIMS: 'groups,a..b' })).toEqual([expect.stringMatching(/^OIDC_ROLES_CLAIMS entry "a..b"/)]);
+  });
+
+  it('reads PROXY_FORWARD_COOKIES: all by default, none, or cookie names', () => {
+    expect(loadConfig(minimal).proxy.forwardCookies).toEqual({ mode: 'all' });
+    expect(loadConfig({ ...minimal, PROXY_FORWARD_COOKIES: 'none' }).proxy.forwardCookies).toEqual({ mode: 'none' });
+    expect(loadConfig({ ...minimal, PROXY_FORWARD_COOKIES: 'locale, ab' }).proxy.forwardCookies).toEqual({ mode: 'only', names: ['locale', 'ab'] });
+    expect(problemsOf({ ...minimal, PROXY_FORWARD_COOKIES: 'a b;c' })).toEqual([expect.stringMatching(/^PROXY_FORWARD_COOKIES must be/)]);
+  });
 });

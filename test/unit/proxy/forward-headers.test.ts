@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseForwardCookies } from '../../../src/config/parse-forward-cookies.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../../src/proxy/forward-headers.js';
+import { forwardedCookieMatcher } from '../../../src/proxy/gateway-cookies.js';
 
 const isGatewayCookie = (name: string) => name === 'bff_session' || name.startsWith('bff_session_tx_');
 const base = {
@@ -48,6 +50,23 @@ describe('upstreamRequestHeaders', () => {
     expect(headers['x-forwarded-for']).toBe('1.2.3.4, 10.0.0.1, 10.0.0.9');
     expect(headers['x-forwarded-host']).toBe('lb.example');
     expect(headers['cookie']).toBeUndefined();
+  });
+
+  it.each([
+    ['all', 'theme=dark; lemonldap=portal; lang=en'],
+    ['none', undefined],
+    ['theme, lang', 'theme=dark; lang=en'],
+    ['bff_session,theme', 'theme=dark'],
+  ])('PROXY_FORWARD_COOKIES=%s sends upstream only those cookies, never the gateway\'s', (setting, expected) => {
+    const { forwardCookies, problems } = parseForwardCookies(setting);
+    expect(problems).toEqual([]);
+    const headers = upstreamRequestHeaders({
+      ...base,
+      trustProxy: false,
+      isForwardedCookie: forwardedCookieMatcher(forwardCookies),
+      incoming: { cookie: 'bff_session=abc.def; theme=dark; lemonldap=portal; lang=en' },
+    });
+    expect(headers['cookie']).toBe(expected);
   });
 });
 

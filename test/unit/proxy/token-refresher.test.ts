@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { InvalidGrantError, ProviderUnavailableError, RefreshUnavailableError, UnauthenticatedError } from '../../../src/errors.js';
+import { InvalidGrantError, ProviderRejectedClientError, ProviderUnavailableError, RefreshUnavailableError, UnauthenticatedError } from '../../../src/errors.js';
 import type { OidcClient, TokenResponse } from '../../../src/oidc/oidc-client.js';
 import { createTokenRefresher, type RefreshOutcome } from '../../../src/proxy/token-refresher.js';
 import { createMemoryStore } from '../../../src/session/memory-store.js';
@@ -79,9 +79,67 @@ describe('createTokenRefresher', () => {
     await t.store.create(record);
     await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(RefreshUnavailableError);
     expect(await t.store.get(record.id)).not.toBeNull();
-    await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(UnauthenticatedError);
+    t.advance(1_000); // past the back-off of the first failure
+    await expect(t.replica().ensureFresh((await t.store.get(record.id))!)).rejects.toBeInstanceOf(UnauthenticatedError);
     expect(await t.store.get(record.id)).toBeNull();
     expect(t.outcomes).toEqual(['unavailable', 'invalid_grant']);
+  });
+
+  it('ends the session on any refusal the provider words otherwise (any 400)', async () => {
+    const t = setup({ answers: [new InvalidGrantError(undefined, 'invalid_request')] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    await expect(t.replica().ensureFresh(record)).rejects.toBeInstanceOf(UnauthenticatedError);
+    expect(await t.store.get(record.id)).toBeNull();
+  });
+
+  it('after a failure, backs off on every replica: 1 s, doubling, up to 30 s; nothing is asked of the provider meanwhile', async () => {
+    const down = () => new ProviderUnavailableError();
+    const t = setup({ answers: [down(), down(), down(), down(), down(), down(), down(), fresh(1)] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    const current = async () => (await t.store.get(record.id))!;
+    const [a, b] = [t.replica(), t.replica()];
+    const expectedWaits = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000];
+    for (const wait of expectedWaits) {
+      await expect(a.ensureFresh(await current())).rejects.toBeInstanceOf(RefreshUnavailableError);
+      const calls = t.provider.calls.length;
+      t.advance(wait - 1);
+      // The other replica learns of the back-off from the session record.
+      await expect(b.ensureFresh(await current())).rejects.toBeInstanceOf(RefreshUnavailableError);
+      expect(t.provider.calls.length).toBe(calls);
+      t.advance(1);
+    }
+    const refreshed = await b.ensureFresh(await current());
+    expect(refreshed.tokens.access_token).toBe('access-1');
+    expect((await current()).refresh_backoff).toBeUndefined();
+    expect(t.outcomes.filter((o) => o === 'backoff')).toHaveLength(expectedWaits.length);
+  });
+
+  it('forwards with the current access token while it has not expired, when the refresh is unavailable', async () => {
+    const t = setup({ answers: [new ProviderUnavailableError()] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 + 10_000 } });
+    await t.store.create(record);
+    const replica = t.replica();
+    expect((await replica.ensureFresh(record)).tokens.access_token).toBe(record.tokens.access_token);
+    // Backing off: still the current token, and no second grant.
+    expect((await replica.ensureFresh((await t.store.get(record.id))!)).tokens.access_token).toBe(record.tokens.access_token);
+    expect(t.provider.calls).toHaveLength(1);
+    t.advance(10_000); // expired now: nothing left to forward with
+    await expect(replica.ensureFresh((await t.store.get(record.id))!)).rejects.toBeInstanceOf(RefreshUnavailableError);
+  });
+
+  it('keeps the session when the provider refuses our client credentials (401/403), and says so at error level', async () => {
+    const lines: Array<{ level: number; provider_error?: string; provider_error_description?: string; msg: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const t = setup({ answers: [new ProviderRejectedClientError({ status: 401, error: 'invalid_client', description: 'bad secret' })] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    await expect(t.replica().ensureFresh(record, () => logger)).rejects.toBeInstanceOf(RefreshUnavailableError);
+    expect(await t.store.get(record.id)).not.toBeNull();
+    expect(t.outcomes).toEqual(['client_rejected']);
+    expect(lines.find((l) => l.level === 50)).toMatchObject({ provider_error: 'invalid_client', provider_error_description: 'bad secret' });
+    expect(lines.map((l) => l.msg).join(' ')).not.toMatch(/login/);
   });
 
   it('answers refresh_unavailable, not "no session", when the store fails mid-refresh', async () => {
