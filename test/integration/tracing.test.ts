@@ -16,6 +16,7 @@ let echo: EchoApi;
 let redis: RedisServer;
 let otlp: OtlpReceiver;
 let gateway: GatewayProcess;
+let replica: GatewayProcess;
 const providerTraceparents: string[] = [];
 const providerBaggage: string[] = [];
 
@@ -30,23 +31,23 @@ beforeAll(async () => {
     providerTraceparents.push(String(ctx.get('traceparent')));
     providerBaggage.push(String(ctx.get('baggage')));
   });
-  gateway = await spawnGateway({
-    idp,
-    env: {
-      REDIS_ENABLED: 'true',
-      REDIS_URL: redis.url,
-      PROXY_ROUTES: `/api=${echo.url}`,
-      // Longer than the provider's 300 s access tokens: every proxied call refreshes first.
-      TOKEN_REFRESH_SKEW_SECONDS: '600',
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+  const env = {
+    REDIS_ENABLED: 'true',
+    REDIS_URL: redis.url,
+    PROXY_ROUTES: `/api=${echo.url}`,
+    // Longer than the provider's 300 s access tokens: every proxied call refreshes first.
+    TOKEN_REFRESH_SKEW_SECONDS: '600',
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '50',
-    },
-  });
+  };
+  gateway = await spawnGateway({ idp, env });
+  // A second replica on the same Redis, for a refresh that waits on the other's lock.
+  replica = await spawnGateway({ idp, env, publicUrl: gateway.url });
 }, 60_000);
 
 afterAll(async () => {
-  await gateway?.kill();
+  await Promise.all([gateway?.kill(), replica?.kill()]);
   await Promise.all([idp?.close(), echo?.close(), redis?.stop(), otlp?.close()]);
 });
 
@@ -188,6 +189,31 @@ it('traces a back-channel logout from the provider', async () => {
   const span = one('POST /auth/backchannel-logout');
   expect(span.attributes['http.response.status_code']).toBe(200);
   expect(childrenOf(span).map((s) => s.name)).toContain('session.deleteBySid');
+});
+
+it("shows a refresh that waited for another replica's: outcome reused, the lock wait as a span", async () => {
+  const cookie = await logIn();
+  idp.setLatencyMs(1_500); // the first replica holds the lock while the other polls, even on a busy machine
+  const traceOf = (i: number) => `${String(i).repeat(32)}`;
+  const call = (gw: GatewayProcess, i: number) =>
+    fetch(`${gw.url}/api/things`, { headers: { cookie, 'x-csrf': '1', traceparent: `00-${traceOf(i)}-${BROWSER_SPAN_ID}-01` } });
+  try {
+    const answers = await Promise.all([call(gateway, 1), call(replica, 2)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+  } finally {
+    idp.setLatencyMs(0);
+  }
+  await rememberTokens(cookie, 'raced');
+  const refreshOf = (traceId: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === 'token.refresh');
+  await waitUntil(() => refreshOf(traceOf(1)) !== undefined && refreshOf(traceOf(2)) !== undefined, 10_000, 'both refresh spans');
+  const refreshes = [refreshOf(traceOf(1))!, refreshOf(traceOf(2))!];
+  const outcomes = refreshes.map((s) => s.attributes['oidc_bff.refresh.outcome']).sort();
+  expect(outcomes).toEqual(['refreshed', 'reused']);
+  const waited = refreshes.find((s) => s.attributes['oidc_bff.refresh.outcome'] === 'reused')!;
+  expect(waited.attributes['oidc_bff.refresh.lock_wait_ms']).toBeGreaterThan(0);
+  const waitSpans = childrenOf(waited).map((s) => s.name);
+  expect(waitSpans).toContain('token.refresh.lock_wait');
+  expect(waitSpans).not.toContain('oidc.refresh_grant');
 });
 
 it('never exports a token, cookie, code, session id or secret, and no probe of the admin port', async () => {
