@@ -14,8 +14,9 @@
  * BENCH_OTEL (set: one more gateway, Redis with 10 sessions, tracing every request to a local OTLP sink that
  * drops what it receives, so the cost of tracing at 100 % sampling stands beside the same gateway with it off).
  */
-import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
@@ -99,6 +100,14 @@ async function main(): Promise<void> {
     { name: `gateway, Redis, ${LARGE_LABEL} sessions`, env: { REDIS_ENABLED: 'true', REDIS_URL: large.url }, redis: large, seed: LARGE_SESSIONS - 1 },
     ...uncachedGatewaySpecs(small, large),
     ...(env['BENCH_OTEL'] ? [await tracedGatewaySpec(small)] : []),
+    // The same route through ROUTES_FILE with a policy that does work per request (a role check and the
+    // three X-User-* headers): what a policy costs next to the default path above.
+    {
+      name: 'gateway, Redis, 10 sessions, route policy (roles + X-User-*)',
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, PROXY_ROUTES: '', ROUTES_FILE: policyRoutesFile(upstream.url) },
+      redis: small,
+      seed: 9,
+    },
   ].filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
   // Other builds of the gateway (git archive + tsc elsewhere), same Redis and sessions: what each change bought.
   for (const entry of env['BENCH_COMPARE']?.split(',').filter(Boolean) ?? []) {
@@ -269,4 +278,14 @@ try {
   await main();
 } finally {
   await stopAll();
+}
+
+/** A routes file whose /api route checks a role and sends the X-User-* headers (the bench user is admin). */
+function policyRoutesFile(upstreamUrl: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-routes-')), 'routes.yaml');
+  writeFileSync(
+    file,
+    ['routes:', '  - prefix: /api', `    target: ${upstreamUrl}`, '    roles: { anyOf: [admin] }', '    userHeaders: [X-User-Sub, X-User-Email, X-User-Roles]', ''].join('\n'),
+  );
+  return file;
 }

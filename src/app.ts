@@ -22,6 +22,7 @@ import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
@@ -35,6 +36,8 @@ export interface AppDeps {
   /** Upstream connection pools; the caller closes them at shutdown. */
   upstream?: Upstream;
   refresher?: TokenRefresher;
+  /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
+  routeTokens?: RouteTokens;
 }
 
 /** The public listener (PORT). The order of `use` below is the architecture. */
@@ -78,7 +81,10 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   app.use(securityHeaders({ hsts: config.secureCookies }));
   app.use(originGuard(config.publicUrl.origin, selfGuarded));
   // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch.
-  app.use(proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies) }));
+  const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  app.use(
+    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
+  );
   app.use(auth.routes());
   app.use(backchannel.routes());
   app.use(settings.routes());

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { startGateway } from './gateway.js';
@@ -32,6 +33,9 @@ async function runDemo(): Promise<void> {
   });
   const api = await createEchoApi({ port: Number(env['DEMO_API_PORT'] ?? 8082) });
 
+  const routesFile = fileURLToPath(new URL('../demo/routes.yaml', import.meta.url));
+  // The echo API's port is chosen at start: the committed file names it ${DEMO_API_URL}.
+  const readFile = (path: string) => readFileSync(path, 'utf8').replaceAll('${DEMO_API_URL}', api.url);
   let config;
   try {
     config = loadConfig({
@@ -43,10 +47,11 @@ async function runDemo(): Promise<void> {
       OIDC_CLIENT_ID: 'bff',
       OIDC_CLIENT_SECRET: 'demo-client-secret',
       PROXY_ROUTES: `/api=${api.url}`,
+      ROUTES_FILE: routesFile,
       STATIC_DIR: fileURLToPath(new URL('../demo/public', import.meta.url)),
       SESSION_SECRET: env['SESSION_SECRET'] ?? 'demo-only-session-secret-not-for-production',
       REDIS_ENABLED: env['REDIS_ENABLED'] ?? 'false',
-    });
+    }, { readFile });
   } catch (err) {
     if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`config error: ${p}\n`);
     process.exit(2);
@@ -63,6 +68,8 @@ async function runDemo(): Promise<void> {
       '  Log in as   admin / test',
       `  Provider    ${idp.issuer}  (embedded, Keycloak-shaped realm "demo")`,
       `  API         ${publicUrl}/api/* -> ${api.url}  (echoes what it receives, incl. the Bearer token)`,
+      `  Public API  ${publicUrl}/public-api/*  (no login needed, no token sent)`,
+      `  Admin API   ${publicUrl}/admin-api/*  (realm role admin only; X-User-* headers)`,
       `  Admin port  ${gateway.adminUrl}  (/healthz /readyz /status /metrics)`,
       '',
       '  Ctrl-C stops everything.',

@@ -102,10 +102,6 @@ export class UnsupportedMediaTypeError extends GatewayError {
   }
 }
 
-export function isGatewayError(err: unknown): err is GatewayError {
-  return err instanceof GatewayError;
-}
-
 /**
  * The provider refused the grant (code reused, refresh token revoked or expired).
  * At a refresh, any 400 answer counts (providers word it differently, or send
@@ -173,4 +169,18 @@ function oauthErrorCode(text: string): string {
 
 function printable(text: string, max: number): string {
   return text.replace(/[^\x20-\x7e]/g, '').slice(0, max);
+}
+
+/** A route's role check failed: the user is known (not 401) but may not call this API. */
+export class ForbiddenError extends GatewayError {
+  constructor(message = 'Your roles do not allow this request.') {
+    super(403, 'forbidden', message);
+  }
+}
+
+/** The provider refused to exchange the user's token for one meant for the route's API (RFC 8693). */
+export class TokenExchangeRefusedError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(403, 'token_exchange_refused', 'The identity provider refused a token for this API.', { cause, expose: true });
+  }
 }

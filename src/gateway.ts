@@ -12,6 +12,7 @@ import { instrumentStore } from './ops/instrument-store.js';
 import { createMetrics } from './ops/metrics.js';
 import type { Tracing } from './ops/tracing.js';
 import { createUpstream } from './proxy/forward-request.js';
+import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
 import { createWebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
@@ -76,9 +77,10 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     },
   });
   const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
-  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher });
+  const routeTokens = createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  const app = createApp({ config, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens });
   const callback = app.callback();
-  const websockets = createWebSocketProxy({ config, store, refresher, clock, logger, plainRequest: callback });
+  const websockets = createWebSocketProxy({ config, store, refresher, routeTokens, clock, logger, plainRequest: callback });
   const adminSessions = createAdminSessionRoutes({ store, oidc, logger, metrics, ...(config.adminToken ? { adminToken: config.adminToken } : {}) });
   const adminApp = createAdminApp({ store, oidc, logger, metrics, isShuttingDown: () => shuttingDown, routers: [adminSessions] });
 

@@ -27,11 +27,16 @@ function prettyJson(text) {
   }
 }
 
-$('call-api').addEventListener('click', async () => {
-  const response = await fetch('/api/hello?from=demo', { headers: { 'x-csrf': '1', accept: 'application/json' } });
+async function callInto(path, resultId) {
+  const response = await fetch(path, { headers: { 'x-csrf': '1', accept: 'application/json' } });
   const text = await response.text();
-  $('api-result').textContent = `HTTP ${response.status}\n${prettyJson(text)}`;
-});
+  $(resultId).textContent = `HTTP ${response.status}\n${prettyJson(text)}`;
+}
+
+$('call-api').addEventListener('click', () => callInto('/api/hello?from=demo', 'api-result'));
+// Role-restricted (ROUTES_FILE): the gateway answers 403 forbidden itself to a user without the role.
+$('call-admin-api').addEventListener('click', () => callInto('/admin-api/hello?from=demo', 'api-result'));
+$('call-public-api').addEventListener('click', () => callInto('/public-api/hello?from=demo', 'public-result'));
 
 $('logout').addEventListener('click', async () => {
   const response = await fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf': '1', accept: 'application/json' } });

@@ -29,6 +29,42 @@ export interface ProxyRoute {
   /** Normalised prefix without trailing slash, e.g. `/api`. */
   readonly prefix: string;
   readonly target: URL;
+  /**
+   * What ROUTES_FILE says beyond prefix and target; absent for a route with
+   * today's defaults (every PROXY_ROUTES entry), which keeps that path free of
+   * any policy work.
+   */
+  readonly policy?: RoutePolicy;
+}
+
+export type RouteAuth = 'required' | 'optional' | 'none';
+
+export type RouteToken =
+  | { readonly type: 'user' }
+  | { readonly type: 'none' }
+  | { readonly type: 'exchange'; readonly audience: string; readonly scope?: string }
+  | { readonly type: 'client'; readonly scope?: string };
+
+export type UserHeader = 'X-User-Sub' | 'X-User-Email' | 'X-User-Roles';
+
+/** A route's policy from ROUTES_FILE (docs/proxy.md); defaults filled in. */
+export interface RoutePolicy {
+  readonly auth: RouteAuth;
+  /** Realm roles (`admin`) and client roles (`client:role`); absent = no role check. */
+  readonly roles?: { readonly anyOf?: readonly string[]; readonly allOf?: readonly string[] };
+  readonly token: RouteToken;
+  readonly csrf: boolean;
+  readonly websocket: boolean;
+  /** Overrides PROXY_TIMEOUT_MS for this route. */
+  readonly timeoutMs?: number;
+  readonly stripPrefix: boolean;
+  readonly userHeaders: readonly UserHeader[];
+  /**
+   * auth required, token user, no roles, no user headers: the session and
+   * token work of a route without policy, so the proxy serves it on that same
+   * path (only csrf, websocket, timeoutMs or stripPrefix differ).
+   */
+  readonly defaultAccess: boolean;
 }
 
 /**

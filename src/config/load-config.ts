@@ -3,8 +3,9 @@ import type { Config, HostPort, RedisConfig, RedisTopology } from './config.js';
 import { envSchema, type EnvVarName } from './env-schema.js';
 import { parseClientAuth } from './parse-client-auth.js';
 import { parseForwardCookies } from './parse-forward-cookies.js';
-import { parseProxyRoutes } from './parse-proxy-routes.js';
+import { parseProxyRoutes, sortLongestPrefixFirst } from './parse-proxy-routes.js';
 import { parseRolesClaims } from './parse-roles-claims.js';
+import { readRoutesFile } from './routes-file.js';
 
 /** Thrown by loadConfig with one line per bad variable. */
 export class ConfigError extends Error {
@@ -243,6 +244,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   // --- Proxy
   const { routes, problems: routeProblems } = parseProxyRoutes(raw('PROXY_ROUTES'));
   for (const p of routeProblems) problems.push(`PROXY_ROUTES ${p}`);
+  const routesFile = raw('ROUTES_FILE');
+  if (routesFile) {
+    const fromFile = readRoutesFile(routesFile, readFile);
+    for (const p of fromFile.problems) problems.push(`ROUTES_FILE ${routesFile}: ${p}`);
+    for (const route of fromFile.routes) {
+      if (routes.some((r) => r.prefix === route.prefix)) problems.push(`ROUTES_FILE ${routesFile}: route "${route.prefix}" field prefix: also in PROXY_ROUTES`);
+      else routes.push(route);
+    }
+    sortLongestPrefixFirst(routes);
+    const needsClient = routes.find((r) => r.policy?.token.type === 'client' || r.policy?.token.type === 'exchange');
+    if (needsClient && clientAuth.method === 'none') {
+      problems.push(`ROUTES_FILE ${routesFile}: route "${needsClient.prefix}" field token: ${needsClient.policy?.token.type} needs a confidential client (OIDC_CLIENT_SECRET)`);
+    }
+  }
   const { forwardCookies, problems: cookieProblems } = parseForwardCookies(str('PROXY_FORWARD_COOKIES'));
   problems.push(...cookieProblems);
 

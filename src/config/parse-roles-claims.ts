@@ -1,5 +1,5 @@
 /** Stands for OIDC_CLIENT_ID inside an OIDC_ROLES_CLAIMS path, as one key (client ids may hold dots). */
-export const CLIENT_ID_PLACEHOLDER = '{client_id}';
+const CLIENT_ID_PLACEHOLDER = '{client_id}';
 
 /**
  * OIDC_ROLES_CLAIMS: comma-separated claim paths, keys separated by dots,

@@ -17,6 +17,7 @@ import {
   type DevTokenPolicy,
   type RefreshFailure,
 } from './dev-provider-configuration.js';
+import { registerDevTokenExchange, TOKEN_EXCHANGE_GRANT } from './dev-token-exchange.js';
 import { createDevSigningKeys, type DevSigningKeys } from './dev-signing-keys.js';
 import { answerAs, SIMULATED_ANSWER_STATE, type TokenEndpointFailure } from './dev-token-failures.js';
 import { createDevUserinfo } from './dev-userinfo.js';
@@ -79,6 +80,12 @@ export interface DevProviderCounters {
   revocations: number;
   /** GET requests to the JWKS endpoint (the key set fetched by relying parties). */
   jwksFetches: number;
+  /** Successful token exchanges (RFC 8693). */
+  tokenExchangeGrants: number;
+  /** Refused token exchanges. */
+  tokenExchangeErrors: number;
+  /** Successful client-credentials grants. */
+  clientCredentialsGrants: number;
 }
 
 export interface BackchannelDelivery {
@@ -209,7 +216,15 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const pendingCodeExchangeFailures: TokenEndpointFailure[] = [];
   const pendingRevocationFailures: TokenEndpointFailure[] = [];
   const signingKeys = createDevSigningKeys(publicJwks);
-  const counters: DevProviderCounters = { authorizationCodeGrants: 0, refreshGrants: 0, refreshGrantErrors: 0, revocations: 0, jwksFetches: 0 };
+  const counters: DevProviderCounters = {
+    authorizationCodeGrants: 0,
+    refreshGrants: 0,
+    refreshGrantErrors: 0, revocations: 0,
+    jwksFetches: 0,
+    tokenExchangeGrants: 0,
+    tokenExchangeErrors: 0,
+    clientCredentialsGrants: 0,
+  };
   const backchannelDeliveries: BackchannelDelivery[] = [];
   const serverErrors: unknown[] = [];
   const clientIds: string[] = [];
@@ -233,6 +248,16 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   // Keycloak always puts `sid` in the ID token; oidc-provider only for clients
   // with a back-channel logout URI and backchannel_logout_session_required.
   provider.Client.prototype.includeSid = () => true;
+  registerDevTokenExchange(provider, {
+    errors: oidc.errors,
+    issuer,
+    signingJwk: signingJwk as JWK,
+    publicJwks,
+    users,
+    isClient: (clientId) => clientIds.includes(clientId),
+    isSessionActive: (sid) => findSessions((authorization) => authorization.sid === sid, store).length > 0,
+    accessTokenTtlSeconds: () => policy.accessTokenTtlSeconds,
+  });
   countGrants(provider, counters);
   provider.on('server_error', (_ctx, err) => {
     if (!err.message.includes(SIMULATED_FAILURE_MARK)) serverErrors.push(err);
@@ -447,9 +472,12 @@ function countGrants(provider: Provider, counters: DevProviderCounters): void {
     const grantType = grantTypeOf(ctx);
     if (grantType === 'refresh_token') counters.refreshGrants += 1;
     if (grantType === 'authorization_code') counters.authorizationCodeGrants += 1;
+    if (grantType === TOKEN_EXCHANGE_GRANT) counters.tokenExchangeGrants += 1;
+    if (grantType === 'client_credentials') counters.clientCredentialsGrants += 1;
   });
   provider.on('grant.error', (ctx) => {
     if (grantTypeOf(ctx) === 'refresh_token') counters.refreshGrantErrors += 1;
+    if (grantTypeOf(ctx) === TOKEN_EXCHANGE_GRANT) counters.tokenExchangeErrors += 1;
   });
 }
 
@@ -469,7 +497,10 @@ function toClientMetadata(client: DevClient): ClientMetadata {
     backchannel_logout_uri: client.backchannel_logout_uri,
     backchannel_logout_session_required: true,
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
-    grant_types: ['authorization_code', 'refresh_token'],
+    // Confidential clients may also use client credentials (Keycloak's service accounts) and standard token exchange.
+    grant_types: client.client_secret
+      ? ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]
+      : ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   }) as ClientMetadata;
 }

@@ -4,7 +4,7 @@
  * scripts), so a browser on the demo makes no request beyond loopback.
  */
 
-export function escapeHtml(value: unknown): string {
+function escapeHtml(value: unknown): string {
   return String(value ?? '')
     .replaceAll('&', '&amp;')
     .replaceAll('<', '&lt;')

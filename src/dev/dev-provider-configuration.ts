@@ -33,7 +33,7 @@ export const KEYCLOAK_ROUTES = {
 } as const;
 
 /** Resource indicator every access token is issued for, so that they are JWTs (see `getResourceServerInfo`). */
-export const ACCESS_TOKEN_RESOURCE = 'urn:dev-identity-provider:access-token';
+const ACCESS_TOKEN_RESOURCE = 'urn:dev-identity-provider:access-token';
 
 export interface DevProviderConfigurationDeps {
   /** oidc-provider's `errors`, passed in because the module is imported lazily (see importOidcProvider). */
@@ -112,6 +112,7 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
     },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
@@ -159,7 +160,7 @@ function renderHtml(ctx: KoaContextWithOIDC, html: string): void {
   ctx.body = html;
 }
 
-export function isLoopbackHost(hostname: string): boolean {
+function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 

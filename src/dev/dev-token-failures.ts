@@ -12,14 +12,6 @@ import type { Context } from 'koa';
  */
 export type TokenEndpointFailure = 'invalid_request' | 'empty_400' | 'invalid_client' | 'unauthorized_client' | 'http_503';
 
-export const TOKEN_ENDPOINT_FAILURES: readonly TokenEndpointFailure[] = [
-  'invalid_request',
-  'empty_400',
-  'invalid_client',
-  'unauthorized_client',
-  'http_503',
-];
-
 /** Where a refresh grant refused through oidc-provider's hook leaves the shape to answer in. */
 export const SIMULATED_ANSWER_STATE = 'devSimulatedTokenAnswer';
 

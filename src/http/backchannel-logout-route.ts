@@ -8,7 +8,7 @@ import type { GatewayState } from './gateway-state.js';
 import { readLimitedBody } from './read-body.js';
 
 /** A logout token is about 1 KiB; the form holds nothing else worth more. */
-export const LOGOUT_FORM_LIMIT_BYTES = 8 * 1024;
+const LOGOUT_FORM_LIMIT_BYTES = 8 * 1024;
 
 type Ctx = Context & { state: GatewayState };
 

@@ -7,7 +7,7 @@ import { readLimitedBody } from './read-body.js';
 import type { SessionAccess } from './session-access.js';
 
 /** 16 KiB: preferences, not a document store (CONTRACT.md "GET/PUT /auth/settings"). */
-export const SETTINGS_LIMIT_BYTES = 16 * 1024;
+const SETTINGS_LIMIT_BYTES = 16 * 1024;
 
 type Ctx = Context & { state: GatewayState };
 

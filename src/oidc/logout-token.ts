@@ -5,9 +5,9 @@ import { GatewayError, InvalidLogoutTokenError, ProviderUnavailableError } from 
 /** The `events` member a logout token must carry (Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Oldest `iat` accepted: 5 minutes, in seconds. */
-export const LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;
+const LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;
 /** Clock skew allowed for `iat` in the future and for `exp`: 1 minute, in seconds. */
-export const LOGOUT_TOKEN_SKEW_SECONDS = 60;
+const LOGOUT_TOKEN_SKEW_SECONDS = 60;
 
 // Provider keys are public keys: only asymmetric algorithms can verify with them.
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

@@ -45,6 +45,12 @@ export interface OidcClient {
    * credentials), ProviderUnavailableError for everything else.
    */
   refresh(refreshToken: string): Promise<TokenResponse>;
+  /**
+   * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
+   * with ProviderUnavailableError for transport trouble and 5xx, a 4xx GatewayError when refused, and
+   * ProviderRejectedClientError (502) when the provider refuses the gateway's own credentials.
+   */
+  grant(grantType: string, parameters: Record<string, string>): Promise<TokenResponse>;
   /** Userinfo claims, or null when the provider has no userinfo endpoint. */
   userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
   /** Revokes a token where the provider offers revocation; a no-op otherwise. */
@@ -139,6 +145,11 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
 
     refresh(refreshToken) {
       return guarded('refresh', async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+    },
+
+    grant(grantType, parameters) {
+      // Judged like the code exchange: a grant made on the gateway's own initiative, where only a 400 says "no".
+      return guarded('code_exchange', async () => toTokenResponse(await oidc.genericGrantRequest(ready(), grantType, parameters)));
     },
 
     userInfo(accessToken, expectedSub) {

@@ -4,7 +4,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * Paths pino blanks wherever they appear in a log object: the gateway never
  * logs a token, cookie or secret, and this is the net under that promise.
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'access_token', 'refresh_token', 'id_token', 'logout_token', 'tokens', 'password', 'client_secret',
   '*.access_token', '*.refresh_token', '*.id_token', '*.logout_token', '*.tokens', '*.password', '*.client_secret',
   'headers.cookie', 'headers.authorization', 'headers["set-cookie"]',

@@ -9,6 +9,8 @@ export interface Metrics {
   readonly logins: Counter<'outcome'>;
   readonly logouts: Counter<'kind'>;
   readonly refreshes: Counter<'outcome'>;
+  /** Grants the gateway asked for on a route's behalf (ROUTES_FILE): token exchange and client credentials. */
+  readonly routeTokenGrants: Counter<'grant' | 'outcome'>;
   readonly refreshLockWait: Histogram;
   readonly storeErrors: Counter<'operation'>;
   readonly storeDuration: Histogram<'operation'>;
@@ -39,6 +41,12 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
       name: 'bff_logouts_total',
       help: 'Sessions ended, by kind (user, all, backchannel, admin, invalid_grant: the provider refused a refresh).',
       labelNames: ['kind'],
+      registers,
+    }),
+    routeTokenGrants: new Counter({
+      name: 'bff_route_token_grants_total',
+      help: 'Grants made for ROUTES_FILE routes, by grant (token_exchange, client_credentials) and outcome (issued, refused, unavailable).',
+      labelNames: ['grant', 'outcome'],
       registers,
     }),
     refreshes: new Counter({

@@ -8,7 +8,10 @@ const HOP_BY_HOP = new Set([
 
 export interface RequestHeaderInput {
   incoming: IncomingHttpHeaders;
-  accessToken: string;
+  /** Undefined: no Authorization at all (a route with `token: none`, or `auth: optional` without a session). */
+  accessToken: string | undefined;
+  /** X-User-* headers a route opted into (lower-case names). */
+  userHeaders?: Readonly<Record<string, string>> | undefined;
   /** Is this cookie one of the gateway's own (session, login binding)? */
   isGatewayCookie: (name: string) => boolean;
   /** PROXY_FORWARD_COOKIES: may this browser cookie go upstream? Default: every one but the gateway's. */
@@ -30,6 +33,8 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
     if (HOP_BY_HOP.has(name)) continue;
     if (dropped.has(name) || name === 'host' || name === 'authorization' || name === 'cookie') continue;
     if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-request-id') continue;
+    // Only the gateway may say who the user is: a client's own copies never pass, whatever the route.
+    if (name === 'x-user-sub' || name === 'x-user-email' || name === 'x-user-roles') continue;
     // Node answered `Expect: 100-continue` already (and undici refuses to send it): the body is on its way.
     if (name === 'expect') continue;
     out[name] = value;
@@ -37,7 +42,8 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
   const { isGatewayCookie, isForwardedCookie } = input;
   const cookies = filterCookieHeader(incoming.cookie, isForwardedCookie ? (name) => isGatewayCookie(name) || !isForwardedCookie(name) : isGatewayCookie);
   if (cookies) out['cookie'] = cookies;
-  out['authorization'] = `Bearer ${input.accessToken}`;
+  if (input.accessToken !== undefined) out['authorization'] = `Bearer ${input.accessToken}`;
+  if (input.userHeaders) Object.assign(out, input.userHeaders);
   out['x-request-id'] = input.requestId;
 
   const peer = input.peerAddress.replace(/^::ffff:/, '');

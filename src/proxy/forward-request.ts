@@ -13,6 +13,8 @@ export interface Upstream {
     path: string;
     headers: Record<string, string | string[]>;
     isGatewayCookie: (name: string) => boolean;
+    /** A route's own timeoutMs (ROUTES_FILE); undefined = PROXY_TIMEOUT_MS. */
+    headersTimeoutMs?: number | undefined;
   }): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,7 +39,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
   });
 
   return {
-    async forward({ req, res, origin, path, headers, isGatewayCookie }) {
+    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs }) {
       const hangUp = new HangUpSignal();
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
@@ -54,7 +56,8 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       let answering = false;
       try {
         await agent.stream(
-          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp },
+          // headersTimeout undefined = the Agent's own (PROXY_TIMEOUT_MS).
+          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
             answering = true;
             res.statusCode = statusCode;

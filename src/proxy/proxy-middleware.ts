@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
-import type { Config } from '../config/config.js';
+import type { Config, RoutePolicy } from '../config/config.js';
 import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
 import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
@@ -7,6 +7,8 @@ import type { SessionAccess } from '../http/session-access.js';
 import type { Upstream } from './forward-request.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { matchProxyRoute } from './proxy-path.js';
+import { createRouteAccess } from './route-policy.js';
+import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 export interface ProxyDeps {
@@ -17,40 +19,38 @@ export interface ProxyDeps {
   isGatewayCookie: (name: string) => boolean;
   /** PROXY_FORWARD_COOKIES as a test on a cookie name. */
   isForwardedCookie: (name: string) => boolean;
+  /** Tokens for ROUTES_FILE routes (exchange, client credentials). */
+  routeTokens: RouteTokens;
 }
 
+type Ctx = Context & { state: GatewayState };
+
 /**
- * Each PROXY_ROUTES prefix: guard → session → (refresh) → forward.
- * Guards run before any store call, in the contract's order.
+ * Each proxied prefix: guard → session → (refresh) → forward.
+ * Guards run before any store call, in the contract's order. A route whose
+ * ROUTES_FILE policy asks for other session or token work (auth, roles,
+ * token, user headers) takes route-policy.ts's path; every other route (every
+ * PROXY_ROUTES entry included) the one below, which does no policy work.
  */
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
 
-  return async (ctx: Context & { state: GatewayState }, next: Next) => {
-    const match = matchProxyRoute(config.proxy.routes, ctx.req.url ?? '/');
-    if (match.kind === 'none') return next();
-    ctx.res.setHeader('Cache-Control', 'no-store'); // res directly: Koa's ctx.set allocates arrays per call
-    if (!hasCsrfHeader(ctx)) throw new CsrfRequiredError();
-    if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
-    if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
-
-    const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch((err: unknown) => {
-      // The provider ended the grant, or a logout won the race: the cookie names nothing any more.
-      if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
-      throw err;
-    });
+  const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>) => {
     ctx.res.removeHeader('Cache-Control'); // the upstream decides caching of its own answers
     ctx.respond = false; // we stream the answer ourselves
-    await upstream.forward({
+    return upstream.forward({
       req: ctx.req,
       res: ctx.res,
-      origin: match.route.target.origin,
-      path: match.upstreamPath,
+      origin,
+      path,
       isGatewayCookie,
+      headersTimeoutMs: policy?.timeoutMs,
       headers: upstreamRequestHeaders({
         incoming: ctx.req.headers,
-        accessToken: session.tokens.access_token,
+        accessToken,
+        userHeaders,
         isGatewayCookie,
         isForwardedCookie,
         peerAddress: ctx.req.socket.remoteAddress ?? '',
@@ -62,5 +62,30 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
       ctx.respond = true; // nothing was sent: let the error middleware answer
       throw err;
     });
+  };
+
+  const clearCookieIfEnded = (ctx: Ctx) => (err: unknown) => {
+    // The provider ended the grant, or a logout won the race: the cookie names nothing any more.
+    if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
+    throw err;
+  };
+
+  return async (ctx: Ctx, next: Next) => {
+    const match = matchProxyRoute(config.proxy.routes, ctx.req.url ?? '/');
+    if (match.kind === 'none') return next();
+    ctx.res.setHeader('Cache-Control', 'no-store'); // res directly: Koa's ctx.set allocates arrays per call
+    const policy = match.route.policy;
+    if ((policy === undefined || policy.csrf) && !hasCsrfHeader(ctx)) throw new CsrfRequiredError();
+    if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
+    if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
+
+    if (policy !== undefined && !policy.defaultAccess) {
+      const access = await resolveRouteAccess(policy, { load: () => sessions.load(ctx), require: () => sessions.require(ctx) }, () => ctx.state.log).catch(
+        clearCookieIfEnded(ctx),
+      );
+      return forward(ctx, match.route.target.origin, match.upstreamPath, access.accessToken, policy, access.userHeaders);
+    }
+    const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch(clearCookieIfEnded(ctx));
+    await forward(ctx, match.route.target.origin, match.upstreamPath, session.tokens.access_token, policy);
   };
 }

@@ -20,7 +20,8 @@ export function matchProxyRoute(routes: readonly ProxyRoute[], rawTarget: string
   const query = q === -1 ? '' : rawTarget.slice(q);
   for (const route of routes) {
     if (rawPath !== route.prefix && !rawPath.startsWith(`${route.prefix}/`)) continue;
-    const rest = rawPath.slice(route.prefix.length).replace(/^\/+/, '/');
+    // stripPrefix: false (ROUTES_FILE) sends the whole path, prefix included, below the target's base.
+    const rest = (route.policy?.stripPrefix === false ? rawPath : rawPath.slice(route.prefix.length)).replace(/^\/+/, '/');
     if (!isConfinedRest(rest)) return { kind: 'invalid', route };
     const base = route.target.pathname.replace(/\/+$/, '');
     const joined = `${base}${rest}` || '/';

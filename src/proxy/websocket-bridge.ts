@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { closeFrame, createFrameTracker, type FrameTracker } from './websocket-frames.js';
 
 /** RFC 6455 §7.4.1 / IANA registry: "the server was acting as a gateway and the upstream went away". */
-export const CLOSE_BAD_GATEWAY = 1014;
+const CLOSE_BAD_GATEWAY = 1014;
 
 export interface BridgeEnd {
   /** Who ended the connection first. */

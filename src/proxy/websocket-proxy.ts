@@ -20,6 +20,8 @@ import { upstreamRequestHeaders } from './forward-headers.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
 import { createSessionWatch } from './session-watch.js';
+import { createRouteAccess } from './route-policy.js';
+import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 import { bridgeWebSockets, type WebSocketBridge } from './websocket-bridge.js';
 import {
@@ -41,6 +43,8 @@ export interface WebSocketProxyDeps {
   config: Config;
   store: SessionStore;
   refresher: TokenRefresher;
+  /** Tokens for ROUTES_FILE routes (the same instance as the HTTP proxy's: one single-flight). */
+  routeTokens: RouteTokens;
   clock: Clock;
   logger: Logger;
   /** The public app: answers requests that offer an upgrade other than WebSocket (`Upgrade: h2c`). */
@@ -74,6 +78,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const bridges = new Set<WebSocketBridge>();
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
   let closing = false;
 
   // Read-only on purpose: an open socket is not a request, so it neither counts as activity nor deletes anything.
@@ -94,18 +99,29 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     if (!isWebSocketHandshake(req)) throw new GatewayError(400, 'bad_request', 'Only WebSocket upgrades are proxied.');
     if (req.headers.origin !== publicOrigin) throw new OriginMismatchError();
     if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
+    const policy = match.route.policy;
+    if (policy && !policy.websocket) throw new NotFoundError('This route does not accept WebSocket upgrades.');
 
-    const session = await refresher.ensureFresh(await requireSession(req), () => log);
+    let session: SessionRecord | null;
+    let accessToken: string | undefined;
+    let userHeaders: Record<string, string> | undefined;
+    if (policy && !policy.defaultAccess) {
+      ({ session, accessToken, userHeaders } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
+    } else {
+      session = await refresher.ensureFresh(await requireSession(req), () => log);
+      accessToken = session.tokens.access_token;
+    }
     if (socket.destroyed) return;
 
     const answer = await openUpstreamUpgrade({
       target: match.route.target,
       path: match.upstreamPath,
-      timeoutMs: config.proxy.timeoutMs,
+      timeoutMs: policy?.timeoutMs ?? config.proxy.timeoutMs,
       client: socket,
       headers: upstreamRequestHeaders({
         incoming: req.headers,
-        accessToken: session.tokens.access_token,
+        accessToken,
+        userHeaders,
         isGatewayCookie,
         isForwardedCookie,
         peerAddress: req.socket.remoteAddress ?? '',
@@ -132,9 +148,13 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     open(socket as Socket, answer.socket, { clientHead: head, upstreamHead: answer.head }, session, match.route.prefix, log);
   }
 
-  async function requireSession(req: IncomingMessage): Promise<SessionRecord> {
+  async function loadSession(req: IncomingMessage): Promise<SessionRecord | null> {
     const id = cookies.verify(readCookie(req.headers.cookie, cookieName));
-    const record = id === null ? null : await sessions.loadById(id);
+    return id === null ? null : sessions.loadById(id);
+  }
+
+  async function requireSession(req: IncomingMessage): Promise<SessionRecord> {
+    const record = await loadSession(req);
     if (!record) throw new UnauthenticatedError();
     return record;
   }
@@ -143,7 +163,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     client: Socket,
     upstream: Socket,
     heads: { clientHead: Buffer; upstreamHead: Buffer },
-    session: SessionRecord,
+    session: SessionRecord | null,
     prefix: string,
     log: Logger,
   ): void {
@@ -155,9 +175,10 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     // A peer that never answers the close frame may not hold shutdown past SHUTDOWN_TIMEOUT_MS.
     const bridge = bridgeWebSockets(client, upstream, { ...heads, graceMs: Math.min(CLOSE_GRACE_MS, config.shutdownTimeoutMs) });
     bridges.add(bridge);
-    const unwatch = watch.watch(session.id, () => bridge.close(CLOSE_SESSION_ENDED, 'session ended'));
+    // A socket opened without a session (auth: none or optional) has no session to outlive.
+    const unwatch = session ? watch.watch(session.id, () => bridge.close(CLOSE_SESSION_ENDED, 'session ended')) : () => undefined;
     const opened = clock();
-    log.info({ event: 'websocket_open', path: prefix, sub: session.sub }, 'websocket open');
+    log.info({ event: 'websocket_open', path: prefix, sub: session?.sub }, 'websocket open');
     void bridge.done.then((end) => {
       bridges.delete(bridge);
       unwatch();

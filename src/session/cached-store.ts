@@ -129,6 +129,10 @@ export function createCachedStore(inner: SessionStore, options: CachedStoreOptio
     deleteBySub: async (sub) => forgetAll(await inner.deleteBySub(sub)),
     listBySub: (sub) => inner.listBySub(sub),
     getSettings: (id) => inner.getSettings(id),
+    getSessionValue: (id, name) => inner.getSessionValue(id, name),
+    putSessionValue: (id, name, value, expiresAtMs) => inner.putSessionValue(id, name, value, expiresAtMs),
+    getShared: (key) => inner.getShared(key),
+    putShared: (key, value, ttlMs) => inner.putShared(key, value, ttlMs),
     putSettings: (id, settings) => inner.putSettings(id, settings),
 
     async acquireLock(sessionId, ttlMs): Promise<StoreLock | null> {

@@ -215,6 +215,12 @@ export function createFallbackStore(deps: FallbackStoreDeps): SessionStore {
     putSettings: (id, settings) =>
       routeSession(id, () => primary.putSettings(id, settings), () => fallback.putSettings(id, settings)),
 
+    getSessionValue: (id, name) => routeSession(id, () => primary.getSessionValue(id, name), () => fallback.getSessionValue(id, name)),
+    putSessionValue: (id, name, value, expiresAtMs) =>
+      routeSession(id, () => primary.putSessionValue(id, name, value, expiresAtMs), () => fallback.putSessionValue(id, name, value, expiresAtMs)),
+    getShared: (key) => route(() => primary.getShared(key), () => fallback.getShared(key)),
+    putShared: (key, value, ttlMs) => route(() => primary.putShared(key, value, ttlMs), () => fallback.putShared(key, value, ttlMs)),
+
     // One process only (that is the premise of this store): an in-memory lock is a real lock. It is taken in
     // both modes, so a lock taken during an outage still holds after Redis returns.
     acquireLock: (sessionId, ttlMs) =>

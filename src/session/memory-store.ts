@@ -19,6 +19,7 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
   const { clock } = deps;
   const sessions = new Map<string, SessionRecord>();
   const settings = new Map<string, Record<string, unknown>>();
+  const sessionValues = new Map<string, Map<string, Expiring<string>>>();
   const bySid = new Map<string, Set<string>>();
   const bySub = new Map<string, Set<string>>();
   const values = new Map<string, Expiring<string>>();
@@ -57,6 +58,7 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
     if (!record) return null;
     sessions.delete(id);
     settings.delete(id);
+    sessionValues.delete(id);
     index(bySid, record.sid, id, false);
     index(bySub, record.sub, id, false);
     return record;
@@ -140,6 +142,29 @@ export function createMemoryStore(deps: { clock: Clock; sweepIntervalMs?: number
       if (!getLive(id)) return false;
       settings.set(id, structuredClone(value));
       return true;
+    },
+
+    async getSessionValue(id, name) {
+      if (!getLive(id)) return null;
+      const byName = sessionValues.get(id);
+      return (byName && live(byName, name)?.value) ?? null;
+    },
+
+    async putSessionValue(id, name, value, expiresAtMs) {
+      const record = getLive(id);
+      if (!record) return false;
+      const byName = sessionValues.get(id) ?? new Map<string, Expiring<string>>();
+      byName.set(name, { value, expiresAtMs: Math.min(expiresAtMs, record.expires_at_ms) });
+      sessionValues.set(id, byName);
+      return true;
+    },
+
+    async getShared(key) {
+      return live(values, `shared:${key}`)?.value ?? null;
+    },
+
+    async putShared(key, value, ttlMs) {
+      values.set(`shared:${key}`, { value, expiresAtMs: clock() + ttlMs });
     },
 
     async acquireLock(sessionId, ttlMs) {

@@ -96,6 +96,13 @@ export function createMigrationStore(deps: MigrationStoreDeps): SessionStore {
       return mergeById(current, old);
     },
 
+    // Caches of what the provider hands out again on request (exchanged and client tokens): the new store
+    // only. A session read copies forward first, so its values follow from the first request on.
+    getSessionValue: (id, name) => primary.getSessionValue(id, name),
+    putSessionValue: (id, name, value, expiresAtMs) => primary.putSessionValue(id, name, value, expiresAtMs),
+    getShared: (key) => primary.getShared(key),
+    putShared: (key, value, ttlMs) => primary.putShared(key, value, ttlMs),
+
     async getSettings(id) {
       return (await primary.getSettings(id)) ?? secondary.getSettings(id);
     },

@@ -11,6 +11,9 @@ export interface RedisKeys {
   session(id: string): string;
   settings(id: string): string;
   lock(id: string): string;
+  /** Hash of per-session values (exchanged tokens), field = name. */
+  sessionValues(id: string): string;
+  shared(key: string): string;
   sidIndex(sid: string): string;
   subIndex(sub: string): string;
   /** Sorted set of every live session id scored by expiry: counts sessions without SCAN. */
@@ -30,6 +33,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     session: (id) => `${prefix}${id}`,
     settings: (id) => `bff:settings:${tag(id)}`,
     lock: (id) => `bff:lock:${tag(id)}`,
+    sessionValues: (id) => `bff:values:${tag(id)}`,
+    shared: (key) => `${ns}shared:${safe(key)}`,
     sidIndex: (sid) => `${ns}idx:sid:${safe(sid)}`,
     subIndex: (sub) => `${ns}idx:sub:${safe(sub)}`,
     allSessions: `${ns}idx:sessions`,

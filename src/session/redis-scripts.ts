@@ -15,6 +15,11 @@ declare module 'ioredis' {
      * expiry with it. 1 = written, 0 = the session is gone, -1 = someone wrote it in between (read again).
      */
     bffUpdateSession(sessionKey: string, settingsKey: string, expectedSha1: string, json: string, expiresAtMs: number): Result<number, Context>;
+    /**
+     * HSET a per-session value while the session exists; the hash expires with the latest of its values,
+     * never after the session. 0 when the session is gone.
+     */
+    bffPutSessionValue(sessionKey: string, valuesKey: string, field: string, json: string, ttlMs: number): Result<number, Context>;
     /** DEL key only if it still holds our owner token. */
     bffReleaseLock(key: string, owner: string): Result<number, Context>;
     /** INCR, starting a fixed window of windowMs on the first hit. */
@@ -48,6 +53,17 @@ const scripts = {
       if redis.sha1hex(current) ~= ARGV[1] then return -1 end
       redis.call('SET', KEYS[1], ARGV[2], 'XX', 'PXAT', ARGV[3])
       redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+      return 1`,
+  },
+  bffPutSessionValue: {
+    numberOfKeys: 2,
+    lua: `
+      local sessionTtl = redis.call('PTTL', KEYS[1])
+      if sessionTtl <= 0 then return 0 end
+      local ttl = math.min(sessionTtl, tonumber(ARGV[3]))
+      redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+      local current = redis.call('PTTL', KEYS[2])
+      if current < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
       return 1`,
   },
   bffReleaseLock: {

@@ -47,7 +47,7 @@ export function parseInfo(text: string): Map<string, string> {
 }
 
 /** The format of Redis's own `used_memory_human` (bytesToHuman in server.c): `980B`, `1.50K`, `1.05M`. */
-export function bytesToHuman(bytes: number): string {
+function bytesToHuman(bytes: number): string {
   const units = ['K', 'M', 'G', 'T', 'P'];
   if (bytes < 1024) return `${bytes}B`;
   let value = bytes / 1024;

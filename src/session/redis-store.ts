@@ -64,12 +64,12 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   };
 
   const unindex = (id: string, sub: string | undefined, sid: string | undefined) =>
-    Promise.all([client.del(keys.settings(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
+    Promise.all([client.del(keys.settings(id)), client.del(keys.sessionValues(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
 
   const remove = async (id: string): Promise<SessionRecord | null> => {
     const json = await call('GETDEL', () => client.getdel(keys.session(id)));
     if (json === null) {
-      await call('DEL', () => client.del(keys.settings(id)));
+      await call('DEL', () => Promise.all([client.del(keys.settings(id)), client.del(keys.sessionValues(id))]));
       return null;
     }
     // sub/sid are plaintext, so the indexes get cleaned even when the tokens cannot be opened.
@@ -159,6 +159,25 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
       return (await call('SET', () => client.bffPutSettings(keys.session(id), keys.settings(id), json))) === 1;
     },
 
+    async getSessionValue(id, name) {
+      const json = await call('HGET', () => client.hget(keys.sessionValues(id), name));
+      const stored = json === null ? null : parseSessionValue(json);
+      return stored !== null && stored.exp > clock() ? stored.v : null;
+    },
+
+    async putSessionValue(id, name, value, expiresAtMs) {
+      const json = JSON.stringify({ v: value, exp: atMs(expiresAtMs) });
+      return (await call('HSET', () => client.bffPutSessionValue(keys.session(id), keys.sessionValues(id), name, json, forMs(expiresAtMs - clock())))) === 1;
+    },
+
+    async getShared(key) {
+      return call('GET', () => client.get(keys.shared(key)));
+    },
+
+    async putShared(key, value, ttlMs) {
+      await call('SET', () => client.set(keys.shared(key), value, 'PX', forMs(ttlMs)));
+    },
+
     async acquireLock(sessionId, ttlMs) {
       const key = keys.lock(sessionId);
       const owner = randomUUID();
@@ -242,3 +261,13 @@ function parseSettings(json: string): Record<string, unknown> | null {
 // than asked), a duration up (never shorter than asked, and at least 1 ms).
 const atMs = (ms: number) => Math.floor(ms);
 const forMs = (ms: number) => Math.max(1, Math.ceil(ms));
+
+/** A per-session value as putSessionValue wrote it; anything else reads as absent. */
+function parseSessionValue(json: string): { v: string; exp: number } | null {
+  try {
+    const parsed = JSON.parse(json) as { v?: unknown; exp?: unknown };
+    return typeof parsed.v === 'string' && typeof parsed.exp === 'number' ? { v: parsed.v, exp: parsed.exp } : null;
+  } catch {
+    return null;
+  }
+}

@@ -2,7 +2,7 @@ import type { SessionRecord, SessionTokens } from './session-store.js';
 import type { TokenSealer } from './token-sealer.js';
 
 /** Schema version of the stored record; bump with a reader for the old one. */
-export const SESSION_RECORD_VERSION = 1;
+const SESSION_RECORD_VERSION = 1;
 
 /**
  * The record as it sits at `${REDIS_KEY_PREFIX}${id}`: readable metadata,

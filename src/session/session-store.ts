@@ -115,6 +115,18 @@ export interface SessionStore {
   putSettings(id: string, settings: Record<string, unknown>): Promise<boolean>;
 
   /**
+   * A value kept for this session only (a token exchanged for a route's
+   * audience, sealed by the caller): null when absent, expired, or the
+   * session is gone. Lives in the session's hash tag; deleted with the session.
+   */
+  getSessionValue(sessionId: string, name: string): Promise<string | null>;
+  /** Stores it until `expiresAtMs` (never past the session); false when the session no longer exists. */
+  putSessionValue(sessionId: string, name: string, value: string, expiresAtMs: number): Promise<boolean>;
+  /** A value shared by every replica and no session (the gateway's client-credentials tokens); null when absent or expired. */
+  getShared(key: string): Promise<string | null>;
+  putShared(key: string, value: string, ttlMs: number): Promise<void>;
+
+  /**
    * Takes this session's (refresh) lock for `ttlMs` (SET NX PX semantics), or
    * returns null if someone else, on any replica, holds it.
    */

@@ -63,7 +63,7 @@ describe('REDIS_FALLBACK=memory', () => {
     try {
       await expect(store.ping()).rejects.toThrow(StoreError);
       expect(lines).toEqual([]);
-      await waitUntil('the fallback to take over', 5_000, () => store.ping().then(() => true, () => false));
+      await waitUntil('the fallback to take over', 15_000, () => store.ping().then(() => true, () => false));
       const record = sampleRecord(Date.now());
       await store.create(record);
       expect(await store.get(record.id)).toEqual(record);
@@ -100,7 +100,7 @@ describe('REDIS_FALLBACK=memory', () => {
     expect((await me(gw, duringOutage)).status).toBe(200);
     expect((await me(gw, endedMeanwhile)).status).toBe(401);
     const movedKey = `session:${sessionIdOf(gw, duringOutage)}`;
-    await waitUntil('the outage session copied into redis', 5_000, async () => (await redis.cli('EXISTS', movedKey)) === '1');
+    await waitUntil('the outage session copied into redis', 15_000, async () => (await redis.cli('EXISTS', movedKey)) === '1');
     expect(Number(await redis.cli('PTTL', movedKey))).toBeGreaterThan(0);
     expect(await admin('/status')).toMatchObject({ status: 200, body: { connected: true, fallback_active: false, sessions: 2 } });
 
@@ -121,12 +121,22 @@ describe('REDIS_FALLBACK=memory at the moment Redis returns', () => {
     let gated = false;
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const primary: SessionStore = { ...harness.store, create: async (r) => (gated && (await gate), harness.store.create(r)) };
+    let heldCopiesLanded = 0;
+    const primary: SessionStore = {
+      ...harness.store,
+      create: async (r) => {
+        if (!gated) return harness.store.create(r);
+        await gate;
+        const created = await harness.store.create(r);
+        heldCopiesLanded += 1;
+        return created;
+      },
+    };
     const store = createFallbackStore({ primary, fallback: createMemoryStore({ clock: Date.now }), logger: quiet, probeIntervalMs: 100, startupGraceMs: 0 });
     await store.ping();
     await own.kill();
-    await waitUntil('the fallback to take over', 5_000, async () => (await store.status()).fallback_active === true || (await store.ping().then(() => false, () => false)));
-    return { own, store, holdCopies: () => (gated = true), releaseCopies: () => open(), close: async () => (open(), await store.close(), await own.stop()) };
+    await waitUntil('the fallback to take over', 15_000, async () => (await store.status()).fallback_active === true || (await store.ping().then(() => false, () => false)));
+    return { own, store, heldCopiesLanded: () => heldCopiesLanded, holdCopies: () => (gated = true), releaseCopies: () => open(), close: async () => (open(), await store.close(), await own.stop()) };
   }
 
   it('does not bring back a session logged out while it was being copied into Redis', async () => {
@@ -140,7 +150,8 @@ describe('REDIS_FALLBACK=memory at the moment Redis returns', () => {
       const logout = o.store.delete(record.id);
       o.releaseCopies();
       expect((await logout)?.id).toBe(record.id);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The held copy has written to Redis by now, however late it ran: only then is "not brought back" meaningful.
+      await waitUntil('the held copy into Redis to land', 15_000, () => o.heldCopiesLanded() === 1);
       expect(await o.store.get(record.id)).toBeNull();
       expect(await o.own.cli('EXISTS', `session:${record.id}`)).toBe('0');
     } finally {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
-import { loginThroughProvider } from '../support/browser-login.js';
+import { finishLogin, loginThroughProvider, startLogin } from '../support/browser-login.js';
 import { json } from '../support/http.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -23,20 +23,25 @@ afterAll(async () => {
 });
 
 describe('while the identity provider is down', () => {
-  it('keeps existing sessions working until a refresh is needed, and answers a login with a clear 503 page', async () => {
+  it('keeps existing sessions working until a refresh is needed, still redirects a login, and answers its callback with a clear 503 page', async () => {
     const { browser } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
+    const pending = await startLogin(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
     idp.setDown(true);
     try {
       expect((await browser.fetch(`${gw.url}/auth/me`)).status).toBe(200);
       const proxied = await browser.fetch(`${gw.url}/api/orders`, { headers: { 'x-csrf': '1' } });
       expect(proxied.status).toBe(200);
       expect((await json(proxied)).headers.authorization).toMatch(/^Bearer /);
-      // A fresh process would have no discovery; this one has it, so the login reaches the provider and fails there.
+      // Discovery was loaded at startup, so building the redirect needs no call to the provider.
       const login = await fetch(`${gw.url}/auth/login`, { redirect: 'manual', headers: { accept: 'text/html' } });
-      expect([302, 503]).toContain(login.status);
-      const callback = await fetch(`${gw.url}/auth/callback?error=temporarily_unavailable`, { headers: { accept: 'text/html' } });
-      expect(callback.headers.get('content-type')).toMatch(/text\/html/);
-      expect(callback.headers.get('content-security-policy')).toContain("default-src 'none'");
+      expect(login.status).toBe(302);
+      expect(login.headers.get('location')).toMatch(new RegExp(`^${idp.url}/.*\\?.*response_type=code`));
+      // The code exchange is where the provider is needed: the user gets a page, not a stack trace.
+      const { finalResponse } = await finishLogin(pending);
+      expect(finalResponse.status).toBe(503);
+      expect(finalResponse.headers.get('content-type')).toMatch(/text\/html/);
+      expect(finalResponse.headers.get('content-security-policy')).toContain("default-src 'none'");
+      expect(finalResponse.headers.getSetCookie().some((c) => c.startsWith('bff_session=') && !/Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(c))).toBe(false);
     } finally {
       idp.setDown(false);
     }

@@ -9,6 +9,10 @@ import { findFreePort, startRedis, type RedisServer } from '../support/start-red
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
 
 const PROXY_TIMEOUT_MS = 1_000;
+// "Gave up by itself, did not wait for the other side": the upstream (or Redis) stays silent far longer
+// than this, so an answer within it can only come from the gateway's own timeout. Generous on purpose:
+// how fast is the bench's concern, not a pass/fail line for a loaded CI machine.
+const NOT_HUNG_MS = 10_000;
 
 let redis: RedisServer;
 let idp: TestIdentityProvider;
@@ -267,10 +271,10 @@ describe('upstream failures', () => {
 
   it('answers 504 upstream_timeout when no headers come within PROXY_TIMEOUT_MS', async () => {
     const started = Date.now();
-    const response = await get('/api/slow?ms=10000');
+    const response = await get(`/api/slow?ms=${6 * NOT_HUNG_MS}`);
     expect(response.status).toBe(504);
     expect(await response.json()).toMatchObject({ error: 'upstream_timeout' });
-    expect(Date.now() - started).toBeLessThan(3 * PROXY_TIMEOUT_MS);
+    expect(Date.now() - started).toBeLessThan(NOT_HUNG_MS);
     await sessionStillWorks();
   });
 
@@ -279,7 +283,7 @@ describe('upstream failures', () => {
     const answer = await upload('/deaf/upload', chunks, 0);
     expect(answer.status).toBe(504);
     expect(JSON.parse(answer.body)).toMatchObject({ error: 'upstream_timeout' });
-    expect(answer.ms).toBeLessThan(3 * PROXY_TIMEOUT_MS);
+    expect(answer.ms).toBeLessThan(NOT_HUNG_MS);
     await sessionStillWorks();
   });
 
@@ -307,11 +311,11 @@ describe('upstream failures', () => {
   it('cancels the upstream call when the client goes away', async () => {
     const abort = new AbortController();
     const call = fetch(`${gateway.url}/api/slow?ms=20000&tag=abort`, { headers: apiHeaders(cookie), signal: abort.signal });
-    await waitUntil(() => api.requests.some((r) => r.query['tag'] === 'abort'), 5_000, 'the upstream call');
+    await waitUntil(() => api.requests.some((r) => r.query['tag'] === 'abort'), 15_000, 'the upstream call');
     abort.abort();
     await expect(call).rejects.toThrow();
     const upstreamCall = api.requests.find((r) => r.query['tag'] === 'abort')!;
-    await waitUntil(() => upstreamCall.aborted, 5_000, 'the upstream call to be aborted');
+    await waitUntil(() => upstreamCall.aborted, 15_000, 'the upstream call to be aborted');
     expect(upstreamCall.finished).toBe(false);
   });
 });
@@ -327,7 +331,7 @@ describe('store outage', () => {
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ error: 'store_unavailable' });
       expect(response.headers.getSetCookie()).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(3 * 1_000); // REDIS_COMMAND_TIMEOUT_MS
+      expect(Date.now() - started).toBeLessThan(NOT_HUNG_MS); // Redis stays down until the finally below
     } finally {
       await redis.restart();
     }

@@ -137,9 +137,9 @@ describe('streaming through the proxy', () => {
     req.on('error', () => undefined);
     for (let i = 0; i < 32; i += 1) req.write(CHUNK);
     const upstreamCall = () => echo.requests.find((r) => r.query['tag'] === 'upload-abort');
-    await waitUntil(() => (upstreamCall()?.body_bytes ?? 0) > 0, 5_000, 'the upload to reach the upstream');
+    await waitUntil(() => (upstreamCall()?.body_bytes ?? 0) > 0, 15_000, 'the upload to reach the upstream');
     req.destroy();
-    await waitUntil(() => upstreamCall()!.aborted, 5_000, 'the upstream call to be aborted');
+    await waitUntil(() => upstreamCall()!.aborted, 15_000, 'the upstream call to be aborted');
     expect(upstreamCall()!.body_bytes).toBeLessThan(SIZE);
   });
 
@@ -151,7 +151,7 @@ describe('streaming through the proxy', () => {
     await new Promise<void>((resolve) => res.once('data', () => resolve()));
     req.destroy();
     const upstreamCall = echo.requests.find((r) => r.query['tag'] === 'download-abort')!;
-    await waitUntil(() => upstreamCall.aborted, 5_000, 'the upstream call to be aborted');
+    await waitUntil(() => upstreamCall.aborted, 15_000, 'the upstream call to be aborted');
     expect(upstreamCall.finished).toBe(false);
   });
 });

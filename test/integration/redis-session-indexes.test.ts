@@ -3,6 +3,7 @@ import { createRedisKeys } from '../../src/session/redis-keys.js';
 import { redisConfig, redisStoreHarness } from '../support/redis-store-harness.js';
 import { sampleRecord } from '../support/session-store-contract.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
+import { waitFor } from '../support/wait-for.js';
 
 type Harness = Awaited<ReturnType<typeof redisStoreHarness>>;
 
@@ -39,12 +40,16 @@ describe('redis sid/sub indexes', () => {
   it('lets each index key expire with its latest session and drops expired members on the next write', async () => {
     const now = Date.now();
     const sid = 'sid-ttl';
-    await replicaA.store.create(sampleRecord(now, { sid, sub: 'sub-ttl', expires_at_ms: now + 1500 }));
+    const shortLived = sampleRecord(now, { sid, sub: 'sub-ttl', expires_at_ms: now + 1500 });
+    await replicaA.store.create(shortLived);
     await replicaA.store.create(sampleRecord(now, { sid, sub: 'sub-ttl', expires_at_ms: now + 60_000 }));
     const pttl = Number(await redis.cli('PTTL', keys.sidIndex(sid)));
     expect(pttl).toBeGreaterThan(55_000);
     expect(pttl).toBeLessThanOrEqual(60_000);
-    await new Promise((resolve) => setTimeout(resolve, 1600));
+    // The short-lived record has expired in Redis (the event itself, not a guess at how long that takes).
+    await waitFor(async () => Date.now() > shortLived.expires_at_ms && (await redis.cli('EXISTS', `session:${shortLived.id}`)) === '0', {
+      what: 'the short-lived session to expire',
+    });
     await replicaB.store.create(sampleRecord(Date.now(), { sid, sub: 'sub-ttl', expires_at_ms: Date.now() + 30_000 }));
     expect(await redis.cli('ZCARD', keys.sidIndex(sid))).toBe('2');
     expect(Number(await redis.cli('PTTL', keys.sidIndex(sid)))).toBeGreaterThan(55_000);

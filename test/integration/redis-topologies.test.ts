@@ -19,7 +19,7 @@ const minimal = { username: 'bff', password: 'least-priv-7b20f1' };
 const MINIMAL_ACL_RULE =
   'on ~session:* ~bff:* resetchannels &__redis__:invalidate -@all +auth +hello +ping +select +info +client|id +client|setname ' +
   '+client|tracking +client|trackinginfo +subscribe +quit +get +set +getdel +del +pexpire +pexpireat +pttl +incr ' +
-  '+zadd +zrem +zrange +zrangebyscore +zremrangebyscore +zcard +eval +evalsha +cluster|slots +cluster|info';
+  '+zadd +zrem +zrange +zrangebyscore +zremrangebyscore +zcard +hset +hget +eval +evalsha +cluster|slots +cluster|info';
 const SESSION_TTL_MS = 28_800_000;
 
 let idp: TestIdentityProvider;

@@ -189,10 +189,12 @@ describe('refresh failures', () => {
     const cookie = await expiredSession();
     const id = sessionIdOf(cookie);
     const grantsBefore = idp.counters.refreshGrants;
-    idp.setLatencyMs(600);
+    // The grant is slow enough that the logout below, sent once the lock is seen, lands while it is under way
+    // even on a loaded machine.
+    idp.setLatencyMs(3_000);
     const pending = api(replicaA, cookie);
     // The refresh lock is taken right before the grant is sent to the (slow) provider.
-    await waitUntil(async () => (await redis.cli('EXISTS', `bff:lock:{session:${id}}`)) === '1', 5_000, 'the refresh lock');
+    await waitUntil(async () => (await redis.cli('EXISTS', `bff:lock:{session:${id}}`)) === '1', 15_000, 'the refresh lock');
     const logout = await fetch(`${replicaB.url}/auth/logout`, {
       method: 'POST',
       headers: { cookie, 'x-csrf': '1', accept: 'application/json' },

@@ -68,17 +68,28 @@ describe('start-up before the provider is up', () => {
     const { loadConfig } = await import('../../src/config/load-config.js');
     const { startGateway } = await import('../../src/gateway.js');
     const { createLogger } = await import('../../src/ops/logger.js');
-    const port = await findFreePort();
-    const config = loadConfig({
-      PORT: String(port),
-      ADMIN_PORT: '0',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      OIDC_ISSUER: issuer,
-      OIDC_CLIENT_ID: 'bff',
-      OIDC_CLIENT_SECRET: 'bff-test-secret',
-      LOG_LEVEL: 'silent',
-    });
-    const gateway = await startGateway(config, { logger: createLogger({ level: 'silent' }) });
+    // A free port can be taken between the probe and listen(): pick again then.
+    const start = async () => {
+      const port = await findFreePort();
+      const config = loadConfig({
+        PORT: String(port),
+        ADMIN_PORT: '0',
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        OIDC_ISSUER: issuer,
+        OIDC_CLIENT_ID: 'bff',
+        OIDC_CLIENT_SECRET: 'bff-test-secret',
+        LOG_LEVEL: 'silent',
+      });
+      return { port, gateway: await startGateway(config, { logger: createLogger({ level: 'silent' }) }) };
+    };
+    let started: Awaited<ReturnType<typeof start>> | undefined;
+    for (let attempt = 1; !started; attempt += 1) {
+      started = await start().catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EADDRINUSE' || attempt >= 5) throw err;
+        return undefined;
+      });
+    }
+    const { port, gateway } = started;
     try {
       const notReady = await fetch(`${gateway.adminUrl}/readyz`);
       expect(notReady.status).toBe(503);

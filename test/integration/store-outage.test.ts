@@ -15,6 +15,8 @@ import { startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
 
 const COMMAND_TIMEOUT_MS = 500;
+// A Redis hang for the hung-Redis tests: far longer than the command timeout, so "answered before it ended" means "did not wait for Redis".
+const PAUSE_MS = 20 * COMMAND_TIMEOUT_MS;
 
 let idp: TestIdentityProvider;
 let echo: EchoApi;
@@ -86,7 +88,7 @@ describe('a gateway whose Redis goes away', () => {
     expect(logLines(gw, /^redis connected/)).toHaveLength(1);
   });
 
-  it('answers 503 store_unavailable within the command timeout while Redis hangs, even for a cached session, then serves it again', async () => {
+  it('answers 503 store_unavailable while Redis hangs, without waiting for it, even for a cached session, then serves it again', async () => {
     const browser = await logIn(gw);
     await waitUntil('the session cache on', 10_000, () => logLines(gw, /^session cache on/).length > 0);
     expect((await me(gw, browser)).status).toBe(200);
@@ -94,30 +96,35 @@ describe('a gateway whose Redis goes away', () => {
     expect((await me(gw, browser)).status).toBe(200);
     expect(await getCalls()).toBe(getsBefore); // served from the local session cache: no GET reached Redis
 
-    await redis.cli('CLIENT', 'PAUSE', '4000', 'ALL');
+    // CLIENT UNPAUSE would itself wait for the pause to end, so the pause is long enough
+    // (20 command timeouts) that a 503 seen before it ends can only be the gateway not waiting for Redis.
+    const since = gw.logs.length; // the log lines of this hang only
+    const hangLines = (msg: RegExp) => logLines({ logs: gw.logs.slice(since) }, msg);
+    await redis.cli('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
     const paused = performance.now();
-    // The cache may answer until Redis has been silent for the command timeout; then every answer is a quick 503.
+    // The cache may answer until Redis has been silent for the command timeout; then every answer is a 503.
     let hung: MeAnswer;
     let ms: number;
     do {
       const started = performance.now();
       hung = await me(gw, browser);
       ms = performance.now() - started;
-    } while (hung.status === 200 && performance.now() - paused < 4_000);
+    } while (hung.status === 200 && performance.now() - paused < PAUSE_MS);
     expect(hung).toMatchObject({ status: 503, body: { error: 'store_unavailable' } });
-    expect(ms).toBeLessThan(3 * COMMAND_TIMEOUT_MS);
-    expect(performance.now() - paused).toBeLessThan(4 * COMMAND_TIMEOUT_MS);
+    // Answered while Redis was still hung: the user gets an answer, not a hang until Redis returns.
+    expect(performance.now() - paused).toBeLessThan(PAUSE_MS);
+    expect(ms).toBeLessThan(PAUSE_MS / 2);
 
-    await waitUntil('the pause to end', 10_000, async () => (await me(gw, browser)).status === 200);
+    await waitUntil('the pause to end', PAUSE_MS + 15_000, async () => (await me(gw, browser)).status === 200);
     expect(browser.jar.get(gw.publicUrl, gw.config.session.cookieName)).toBeDefined();
     // Back on by itself once Redis answers, with one log line each way for the whole hang.
-    await waitUntil('the session cache back on', 10_000, () => logLines(gw, /^session cache on/).length === 2);
-    expect(logLines(gw, /^session cache off/)).toHaveLength(1);
+    await waitUntil('the session cache back on', 15_000, () => hangLines(/^session cache on/).length === 1);
+    expect(hangLines(/^session cache off/)).toHaveLength(1);
     expect((await me(gw, browser)).status).toBe(200);
     const getsAfter = await getCalls();
     expect((await me(gw, browser)).status).toBe(200);
     expect(await getCalls()).toBe(getsAfter);
-  });
+  }, 60_000);
 
   it('survives Redis killed and restarted under traffic: 503s during, the same session 200 after, one log line per state change', async () => {
     const browser = await logIn(gw);
@@ -142,7 +149,9 @@ describe('a gateway whose Redis goes away', () => {
       expect([...statuses].sort()).toEqual([200, 503]); // never 401: nobody was logged out
       const failures = traffic.answers.filter((a) => a.status === 503);
       expect(failures.every((a) => a.body.error === 'store_unavailable')).toBe(true);
-      expect(Math.max(...failures.map((a) => a.ms))).toBeLessThan(3 * COMMAND_TIMEOUT_MS);
+      // 503s did not wait for Redis to come back (it stayed down until 20 of them had arrived); the bound is
+      // generous on purpose: "not hung", not "fast" (speed is the bench's job).
+      expect(Math.max(...failures.map((a) => a.ms))).toBeLessThan(PAUSE_MS);
       expect(traffic.answers.at(-1)?.status).toBe(200);
       expect(logLines(gw, /^redis connection lost/)).toHaveLength(1);
       expect(logLines(gw, /^redis reconnected/)).toHaveLength(1);
@@ -174,9 +183,11 @@ describe('a gateway whose Redis goes away', () => {
     try {
       const cookie = browser.jar.cookieHeaderFor(gw.publicUrl)!;
       const grantsBefore = idp.counters.refreshGrants;
-      idp.setLatencyMs(400); // the refresh takes a while: long enough for the replica to find the lock taken
+      // The refresh takes a while: the replica's request, sent as soon as the lock is seen in Redis,
+      // must find it still taken, even on a loaded machine.
+      idp.setLatencyMs(3_000);
       const first = fetch(`${gw.url}/api/first`, { headers: { cookie, 'x-csrf': '1' } });
-      await waitUntil('the refresh lock taken', 5_000, async () =>
+      await waitUntil('the refresh lock taken', 15_000, async () =>
         (await redis.cli('EXISTS', `bff:lock:{session:${sessionIdOf(gw, browser)}}`)) === '1',
       );
       const second = fetch(`${replica.url}/api/second`, { headers: { cookie, 'x-csrf': '1' } });
@@ -195,7 +206,7 @@ describe('a gateway whose Redis goes away', () => {
       expect(theirs.value('bff_refresh_lock_wait_seconds_sum')).toBeGreaterThan(0);
       expect(mine.value('bff_http_requests_total', { route: 'proxy:/api', method: 'GET', status: '200' })).toBe(1);
       expect(mine.value('bff_proxy_request_duration_seconds_count', { route: '/api' })).toBe(1);
-      expect(mine.value('bff_proxy_request_duration_seconds_sum', { route: '/api' })).toBeGreaterThan(0.3);
+      expect(mine.value('bff_proxy_request_duration_seconds_sum', { route: '/api' })).toBeGreaterThan(2.5);
       expect(mine.declares('bff_logouts_total')).toBe(true);
 
       expect(await logOut(gw, browser)).toBe(200);

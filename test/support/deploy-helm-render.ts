@@ -4,7 +4,8 @@
  * pipelines) with the Sprig and Helm functions our chart uses. It follows Go's
  * rules where they bite (sorted map ranges, truthiness, `<no value>` for a
  * missing key, an error when reading a field of nothing, %v number
- * formatting); anything else is refused loudly ("unsupported function"), so
+ * formatting, `eq`/`lt`/`le`… refusing to compare different kinds, Helm's
+ * `required` failing only on nil and ""); anything else is refused loudly ("unsupported function"), so
  * a template using a new function fails here until the function is added
  * below. The real helm runs too wherever it is installed.
  */
@@ -12,6 +13,30 @@ import { createHash, randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 
 type Value = unknown;
+
+/**
+ * An int as Go templates have it: integer literals and the results of `int`,
+ * `add`, `len`… Numbers read from values are not ints: Helm decodes them as
+ * float64 (int64 since 3.18), so comparing one with a literal fails on one
+ * helm or the other ("incompatible types for comparison"). Keeping the two
+ * apart lets the stand-in refuse what some helm refuses.
+ */
+class GoInt {
+  constructor(readonly n: number) {}
+  toString(): string {
+    return String(this.n);
+  }
+}
+/** A float literal in a template (`1.0`). */
+class GoFloatLiteral {
+  constructor(readonly n: number) {}
+  toString(): string {
+    return goFormat(this.n);
+  }
+}
+const int = (n: number) => new GoInt(Math.trunc(n));
+const numberOf = (v: Value): number | undefined =>
+  v instanceof GoInt || v instanceof GoFloatLiteral ? v.n : typeof v === 'number' ? v : undefined;
 type Scope = Map<string, Value>[];
 
 interface TextNode { kind: 'text'; text: string }
@@ -142,7 +167,7 @@ function parsePipeline(expr: string): Pipeline {
     }
     if (tok.startsWith('"')) return { t: 'lit', v: JSON.parse(tok) as string };
     if (tok.startsWith('`')) return { t: 'lit', v: tok.slice(1, -1) };
-    if (/^-?\d/.test(tok)) return { t: 'lit', v: Number(tok) };
+    if (/^-?\d/.test(tok)) return { t: 'lit', v: /^-?\d+$/.test(tok) ? int(Number(tok)) : new GoFloatLiteral(Number(tok)) };
     if (tok === 'true' || tok === 'false') return { t: 'lit', v: tok === 'true' };
     if (tok === 'nil') return { t: 'lit', v: null };
     if (tok === '.') return { t: 'field', base: 'dot', path: [] };
@@ -219,6 +244,7 @@ const isMap = (v: Value): v is Record<string, Value> => v !== null && typeof v =
 /** Go's template truth: false, 0, nil, and empty strings, slices and maps are false. */
 export function truthy(v: Value): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === '') return false;
+  if (v instanceof GoInt || v instanceof GoFloatLiteral) return v.n !== 0;
   if (Array.isArray(v)) return v.length > 0;
   if (isMap(v)) return Object.keys(v).length > 0;
   return true;
@@ -228,6 +254,8 @@ export function truthy(v: Value): boolean {
 export function goFormat(v: Value): string {
   if (v === undefined) return '<no value>';
   if (v === null) return '<nil>';
+  if (v instanceof GoInt) return String(v.n);
+  if (v instanceof GoFloatLiteral) return goFormat(v.n);
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return String(v);
     const [mantissa, expText] = v.toExponential().split('e');
@@ -256,14 +284,66 @@ function field(base: Value, path: string[], what: string): Value {
 
 const empty = (v: Value) => !truthy(v);
 const toInt = (v: Value): number => {
+  if (v instanceof GoInt || v instanceof GoFloatLiteral) return Math.trunc(v.n);
   if (typeof v === 'number') return Math.trunc(v);
   if (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v)) return Math.trunc(Number(v));
   if (typeof v === 'boolean') return v ? 1 : 0;
   return 0;
 };
-const sameKind = (a: Value, b: Value, fn: string) => {
-  if (typeof a !== typeof b) throw new HelmRenderError(`${fn}: incompatible types for comparison (${typeof a}, ${typeof b})`);
-};
+type Kind = 'nil' | 'int' | 'float literal' | 'values number' | 'string' | 'bool' | 'other';
+const kindOf = (v: Value): Kind =>
+  v === undefined || v === null ? 'nil'
+    : v instanceof GoInt ? 'int'
+      : v instanceof GoFloatLiteral ? 'float literal'
+        : typeof v === 'number' ? 'values number'
+          : typeof v === 'string' ? 'string'
+            : typeof v === 'boolean' ? 'bool'
+              : 'other';
+const incompatible = (fn: string, a: Kind, b: Kind) =>
+  new HelmRenderError(`error calling ${fn}: incompatible types for comparison (${a}, ${b})${
+    a === 'values number' || b === 'values number' ? '; a number from values is float64 before helm 3.18 and int64 after: convert it with int' : ''}`);
+
+/** text/template's eq: true when the first argument equals any other; kinds must agree unless one is nil. */
+function goEq(fn: string, first: Value, others: Value[]): boolean {
+  if (others.length === 0) throw new HelmRenderError(`error calling ${fn}: missing argument for comparison`);
+  const k1 = kindOf(first);
+  for (const other of others) {
+    const k2 = kindOf(other);
+    let truth: boolean;
+    if (k1 !== k2) {
+      if (k1 !== 'nil' && k2 !== 'nil') throw incompatible(fn, k1, k2);
+      truth = false;
+    } else if (k1 === 'other') {
+      throw new HelmRenderError(`error calling ${fn}: non-comparable type ${goFormat(first)}`);
+    } else {
+      truth = k1 === 'nil' || (numberOf(first) ?? first) === (numberOf(other) ?? other);
+    }
+    if (truth) return true;
+  }
+  return false;
+}
+
+/** text/template's lt: basic kinds only (no nil, no bool), both of one kind. */
+function goLt(fn: string, a: Value, b: Value): boolean {
+  const [ka, kb] = [kindOf(a), kindOf(b)];
+  for (const k of [ka, kb]) if (k === 'nil' || k === 'bool' || k === 'other') throw new HelmRenderError(`error calling ${fn}: invalid type for comparison`);
+  if (ka !== kb) throw incompatible(fn, ka, kb);
+  return ka === 'string' ? (a as string) < (b as string) : numberOf(a)! < numberOf(b)!;
+}
+
+/** Helm's own `required` (not Sprig's empty): only nil and "" fail; false, 0 and empty maps pass. */
+function helmRequired(message: Value, v: Value): Value {
+  if (v === undefined || v === null || v === '') throw new HelmRenderError(`required: ${goFormat(message)}`);
+  return v;
+}
+
+/** Values as YAML/JSON would hold them: GoInt back to a plain number. */
+function plain(v: Value): Value {
+  if (v instanceof GoInt || v instanceof GoFloatLiteral) return v.n;
+  if (Array.isArray(v)) return v.map(plain);
+  if (isMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
 
 function goPrintf(format: string, args: Value[]): string {
   let i = 0;
@@ -281,7 +361,9 @@ function goPrintf(format: string, args: Value[]): string {
 export interface ChartContext {
   readonly values: Record<string, Value>;
   readonly chart: { Name: string; Version: string; AppVersion: string };
-  readonly release: { Name: string; Namespace: string; Service?: string };
+  readonly release: { Name: string; Namespace: string; Service?: string; IsInstall?: boolean; IsUpgrade?: boolean; Revision?: number };
+  /** What `lookup apiVersion kind namespace name` finds in the cluster (an object, or {} for none); default none, as `helm template`. */
+  readonly lookup?: (apiVersion: string, kind: string, namespace: string, name: string) => Record<string, unknown> | undefined;
   /** Chart files outside templates/ by chart-relative path, for `.Files.Get` (Helm answers "" for a missing one). */
   readonly files?: ReadonlyMap<string, string>;
 }
@@ -350,15 +432,15 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
         return v;
       }
       case 'not': return !truthy(args[0]);
-      case 'eq': return args.slice(1).some((b) => (sameKind(args[0], b, 'eq'), args[0] === b));
-      case 'ne': return (sameKind(args[0], args[1], 'ne'), args[0] !== args[1]);
-      case 'lt': return (sameKind(args[0], args[1], 'lt'), (args[0] as number) < (args[1] as number));
-      case 'le': return (sameKind(args[0], args[1], 'le'), (args[0] as number) <= (args[1] as number));
-      case 'gt': return (sameKind(args[0], args[1], 'gt'), (args[0] as number) > (args[1] as number));
-      case 'ge': return (sameKind(args[0], args[1], 'ge'), (args[0] as number) >= (args[1] as number));
+      case 'eq': return goEq('eq', args[0], args.slice(1));
+      case 'ne': return !goEq('ne', args[0], [args[1]]);
+      case 'lt': return goLt('lt', args[0], args[1]);
+      case 'le': return goLt('le', args[0], args[1]) || goEq('le', args[0], [args[1]]);
+      case 'gt': return !(goLt('gt', args[0], args[1]) || goEq('gt', args[0], [args[1]]));
+      case 'ge': return !goLt('ge', args[0], args[1]);
       case 'default': return empty(args[1]) ? args[0] : args[1];
       case 'empty': return empty(args[0]);
-      case 'required': if (empty(args[1])) throw new HelmRenderError(`required: ${goFormat(args[0])}`); return args[1];
+      case 'required': return helmRequired(args[0], args[1]);
       case 'fail': throw new HelmRenderError(`fail: ${goFormat(args[0])}`);
       case 'include': return includeTemplate(String(args[0]), args[1]);
       case 'print': return args.map((a, i) => (i > 0 && typeof a !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + goFormat(a)).join('');
@@ -366,11 +448,11 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
       case 'quote': return args.filter((a) => a !== undefined && a !== null).map((a) => JSON.stringify(goFormat(a))).join(' ');
       case 'squote': return args.filter((a) => a !== undefined && a !== null).map((a) => `'${goFormat(a)}'`).join(' ');
       case 'toString': return goFormat(args[0] === undefined ? null : args[0]);
-      case 'int': case 'int64': return toInt(args[0]);
-      case 'add': return args.reduce<number>((s, a) => s + toInt(a), 0);
-      case 'sub': return toInt(args[0]) - toInt(args[1]);
-      case 'mul': return args.reduce<number>((s, a) => s * toInt(a), 1);
-      case 'div': return Math.trunc(toInt(args[0]) / toInt(args[1]));
+      case 'int': case 'int64': return int(toInt(args[0]));
+      case 'add': return int(args.reduce<number>((s, a) => s + toInt(a), 0));
+      case 'sub': return int(toInt(args[0]) - toInt(args[1]));
+      case 'mul': return int(args.reduce<number>((s, a) => s * toInt(a), 1));
+      case 'div': return int(Math.trunc(toInt(args[0]) / toInt(args[1])));
       case 'trunc': { const s = String(args[1]); const n = toInt(args[0]); return n >= 0 ? s.slice(0, n) : s.slice(n); }
       case 'trimSuffix': { const s = String(args[1]); return s.endsWith(String(args[0])) ? s.slice(0, s.length - String(args[0]).length) : s; }
       case 'trimPrefix': { const s = String(args[1]); return s.startsWith(String(args[0])) ? s.slice(String(args[0]).length) : s; }
@@ -383,7 +465,7 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
       case 'indent': return String(args[1]).split('\n').map((l) => ' '.repeat(toInt(args[0])) + l).join('\n');
       case 'nindent': return `\n${String(args[1]).split('\n').map((l) => ' '.repeat(toInt(args[0])) + l).join('\n')}`;
       // go-yaml (YAML 1.1) output: strings such as "off" or "yes" come out quoted.
-      case 'toYaml': return args[0] === undefined || args[0] === null ? 'null' : stringify(args[0], { sortMapEntries: true, lineWidth: 0, version: '1.1' }).replace(/\n$/, '');
+      case 'toYaml': return args[0] === undefined || args[0] === null ? 'null' : stringify(plain(args[0]), { sortMapEntries: true, lineWidth: 0, version: '1.1' }).replace(/\n$/, '');
       case 'b64enc': return Buffer.from(String(args[0])).toString('base64');
       case 'sha256sum': return createHash('sha256').update(String(args[0])).digest('hex');
       case 'randAlphaNum': {
@@ -396,9 +478,9 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
         return d;
       }
       case 'list': return [...args];
-      case 'has': return Array.isArray(args[1]) && args[1].includes(args[0]);
+      case 'has': return Array.isArray(args[1]) && args[1].some((x) => plain(x) === plain(args[0]));
       case 'hasKey': return isMap(args[0]) && String(args[1]) in args[0];
-      case 'len': return Array.isArray(args[0]) || typeof args[0] === 'string' ? args[0].length : isMap(args[0]) ? Object.keys(args[0]).length : 0;
+      case 'len': return int(Array.isArray(args[0]) || typeof args[0] === 'string' ? args[0].length : isMap(args[0]) ? Object.keys(args[0]).length : 0);
       case 'index': {
         let cur = args[0];
         for (const key of args.slice(1)) {
@@ -407,7 +489,8 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
         }
         return cur;
       }
-      case 'lookup': return {};
+      // Without a cluster (`helm template`) every lookup finds nothing; ctx.lookup plays the cluster for upgrades.
+      case 'lookup': return ctx.lookup?.(...(args.map(String) as [string, string, string, string])) ?? {};
       default:
         void dot;
         throw new HelmRenderError(`unsupported function "${name}" (add it to test/support/deploy-helm-render.ts)`);
@@ -469,7 +552,7 @@ export function renderChart(templates: ReadonlyMap<string, string>, ctx: ChartCo
       }
       case 'range': {
         const v = evalPipeline(node.pipe, dot, scope);
-        const entries: [Value, Value][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : isMap(v) ? Object.keys(v).sort().map((k) => [k, v[k]]) : [];
+        const entries: [Value, Value][] = Array.isArray(v) ? v.map((x, i) => [int(i), x]) : isMap(v) ? Object.keys(v).sort().map((k) => [k, v[k]]) : [];
         if (v !== undefined && v !== null && !Array.isArray(v) && !isMap(v)) throw new HelmRenderError(`range can't iterate over ${goFormat(v)}`);
         if (entries.length === 0) return renderNodes(node.else, dot, [...scope, new Map()]);
         return entries

@@ -1,6 +1,7 @@
 /** The Helm chart read without helm: values, schema and template text. */
 import { basename } from 'node:path';
 import { listRepoFiles, parseYaml, parseYamlDocuments, readRepoFile } from './deploy-files.js';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { renderChart } from './deploy-helm-render.js';
 import type { K8sObject } from './deploy-k8s.js';
 
@@ -129,6 +130,28 @@ export function mergeValues(base: unknown, override: unknown): unknown {
   return out;
 }
 
+/** What the cluster already holds, for `lookup` (as in `helm upgrade`); none by default (`helm template`). */
+export interface ChartCluster {
+  readonly existing?: ReadonlyArray<{ apiVersion: string; kind: string; name: string; body: Record<string, unknown> & { metadata?: { namespace?: string } } }>;
+}
+
+let compiledSchema: ValidateFunction | undefined;
+
+/**
+ * Helm validates the merged values against values.schema.json before it
+ * renders anything, and refuses the install when they do not meet it; so
+ * does the stand-in, for every scenario rendered.
+ */
+function assertValuesMeetSchema(values: Record<string, unknown>): void {
+  compiledSchema ??= new Ajv({ allErrors: true, strict: false }).compile(loadChartSchema());
+  if (!compiledSchema(values)) {
+    const problems = (compiledSchema.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message ?? 'invalid'}`);
+    throw new ValuesSchemaError(`values don't meet the specifications of the schema: ${problems.join('; ')}`);
+  }
+}
+
+export class ValuesSchemaError extends Error {}
+
 export interface RenderedChart {
   readonly objects: K8sObject[];
   readonly notes: string;
@@ -139,13 +162,17 @@ export interface RenderedChart {
  * The chart rendered by the stand-in renderer (test/support/deploy-helm-render.ts)
  * with values.yaml plus `overrides`, every document parsed as Kubernetes would.
  */
-export function renderChartObjects(overrides: Record<string, unknown> = {}, releaseName = 'oidc-bff'): RenderedChart {
+export function renderChartObjects(overrides: Record<string, unknown> = {}, releaseName = 'oidc-bff', cluster: ChartCluster = {}): RenderedChart {
   const chart = parseYaml(readRepoFile(`${CHART_DIR}/Chart.yaml`), 'Chart.yaml') as Record<string, string>;
   const values = mergeValues(loadChartValues(), overrides) as Record<string, unknown>;
+  assertValuesMeetSchema(values);
+  const existing = cluster.existing ?? [];
   const rendered = renderChart(loadTemplates(), {
     values,
     chart: { Name: chart.name!, Version: chart.version!, AppVersion: chart.appVersion! },
-    release: { Name: releaseName, Namespace: 'default' },
+    release: { Name: releaseName, Namespace: 'default', IsInstall: existing.length === 0, IsUpgrade: existing.length > 0, Revision: existing.length > 0 ? 2 : 1 },
+    lookup: (apiVersion, kind, namespace, name) =>
+      existing.find((o) => o.apiVersion === apiVersion && o.kind === kind && o.body.metadata?.namespace === namespace && o.name === name)?.body,
     files: loadChartFiles(),
   });
   const objects: K8sObject[] = [];

@@ -7,6 +7,7 @@ import { createSessionCookieCodec } from '../../src/session/session-cookie.js';
 import { loginThroughProvider, type Browser } from './browser-login.js';
 import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestGateway } from './start-test-gateway.js';
+import { waitFor } from './wait-for.js';
 
 export const DEV_USER = { username: 'admin', password: 'test' } as const;
 
@@ -51,12 +52,8 @@ export function sessionIdOf(gw: Pick<TestGateway, 'publicUrl' | 'config'>, brows
 }
 
 /** Polls `check` every 50 ms until it returns true; throws after `timeoutMs`. */
-export async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+export function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  return waitFor(check, { what, timeoutMs, intervalMs: 50 });
 }
 
 /** Log lines of `gw` whose msg matches. */

@@ -5,6 +5,7 @@
 import type { Clock } from '../../src/clock.js';
 import { loginThroughProvider } from './browser-login.js';
 import type { TestGateway } from './start-test-gateway.js';
+import { waitFor } from './wait-for.js';
 
 export interface TestClock {
   readonly now: Clock;
@@ -44,10 +45,6 @@ export function apiHeaders(cookie: string, extra: Record<string, string> = {}): 
 }
 
 /** Polls `check` every 10 ms until it holds; fails after `timeoutMs`. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(check, { what, timeoutMs, intervalMs: 10 });
 }

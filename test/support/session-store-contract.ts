@@ -172,6 +172,33 @@ export function runSessionStoreContract(name: string, makeHarness: () => Promise
       expect(await h.store.putSettings(record.id, { theme: 'light' })).toBe(false);
     });
 
+    it('keeps per-session values until their expiry or the session ends, whichever comes first', async () => {
+      const record = sampleRecord(h.now());
+      await h.store.create(record);
+      expect(await h.store.getSessionValue(record.id, 'exchange:orders')).toBeNull();
+      expect(await h.store.putSessionValue(record.id, 'exchange:orders', 'sealed-1', h.now() + 60_000)).toBe(true);
+      expect(await h.store.putSessionValue(record.id, 'exchange:billing', 'sealed-2', h.now() + 1_000)).toBe(true);
+      expect(await h.store.getSessionValue(record.id, 'exchange:orders')).toBe('sealed-1');
+      expect(await h.store.getSessionValue(record.id, 'exchange:billing')).toBe('sealed-2');
+      await h.advance(1_100);
+      expect(await h.store.getSessionValue(record.id, 'exchange:billing')).toBeNull();
+      expect(await h.store.getSessionValue(record.id, 'exchange:orders')).toBe('sealed-1');
+      await h.store.delete(record.id);
+      expect(await h.store.getSessionValue(record.id, 'exchange:orders')).toBeNull();
+      expect(await h.store.putSessionValue(record.id, 'exchange:orders', 'sealed-3', h.now() + 60_000)).toBe(false);
+      expect(await h.store.getSessionValue(record.id, 'exchange:orders')).toBeNull();
+      if (h.dump) expect([...(await h.dump()).keys()].filter((k) => k.includes(record.id))).toEqual([]);
+    });
+
+    it('keeps shared values for their TTL', async () => {
+      const key = unique('client-credentials');
+      expect(await h.store.getShared(key)).toBeNull();
+      await h.store.putShared(key, 'sealed', 1_000);
+      expect(await h.store.getShared(key)).toBe('sealed');
+      await h.advance(1_100);
+      expect(await h.store.getShared(key)).toBeNull();
+    });
+
     it('hands a lock to one holder at a time, releasable only by its owner', async () => {
       const id = newSessionId();
       const first = await h.store.acquireLock(id, 10_000);

@@ -25,6 +25,21 @@ export async function spawnGateway(options: {
   publicUrl?: string;
   env?: Record<string, string>;
 }): Promise<GatewayProcess> {
+  // A free port can be taken between the probe and the child's listen(): pick again then.
+  for (let attempt = 1; ; attempt += 1) {
+    const started = await spawnOnFreePorts(options);
+    if (started !== 'address in use') return started;
+    if (attempt >= MAX_PORT_ATTEMPTS) throw new Error(`gateway process: ports in use ${MAX_PORT_ATTEMPTS} times in a row`);
+  }
+}
+
+const MAX_PORT_ATTEMPTS = 5;
+
+async function spawnOnFreePorts(options: {
+  idp: TestIdentityProvider;
+  publicUrl?: string;
+  env?: Record<string, string>;
+}): Promise<GatewayProcess | 'address in use'> {
   const [port, adminPort] = [await findFreePort(), await findFreePort()];
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -56,8 +71,10 @@ export async function spawnGateway(options: {
 
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const ready = await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    // "listening" from this child first: another process on the admin port could answer /readyz too.
+    const ready = output.includes('"gateway listening"') && (await fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false));
     if (ready) break;
+    if (child.exitCode !== null && /EADDRINUSE/.test(output)) return 'address in use';
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
       throw new Error(`gateway process did not become ready:\n${output}`);

@@ -25,6 +25,15 @@ const START_TIMEOUT_MS = 30_000;
 const READY_LINE = 'Ctrl-C'; // the last line of the demo's banner, printed once everything listens
 
 export async function startDemo(): Promise<RunningDemo> {
+  // A free port can be taken between the probe and the demo's listen(): pick again then.
+  for (let attempt = 1; ; attempt += 1) {
+    const started = await startOnFreePorts();
+    if (started !== 'address in use') return started;
+    if (attempt >= 5) throw new Error('demo: ports in use 5 times in a row');
+  }
+}
+
+async function startOnFreePorts(): Promise<RunningDemo | 'address in use'> {
   const [port, admin, idp, api] = [await findFreePort(), await findFreePort(), await findFreePort(), await findFreePort()];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
     env: { PATH: process.env['PATH'] ?? '', PORT: String(port), ADMIN_PORT: String(admin), DEMO_IDP_PORT: String(idp), DEMO_API_PORT: String(api) },
@@ -45,6 +54,7 @@ export async function startDemo(): Promise<RunningDemo> {
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!output.includes(READY_LINE)) {
+    if (child.exitCode !== null && /EADDRINUSE/.test(output)) return 'address in use';
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop(1_000);
       throw new Error(`demo did not start:\n${output}`);

@@ -8,6 +8,7 @@ import type { SessionStore } from '../../src/session/session-store.js';
 import { findFreePort } from './start-redis.js';
 import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestIdentityProvider } from './start-identity-provider.js';
+import { waitFor as pollUntil } from './wait-for.js';
 
 /** What the harness needs of a provider: the dev one, or a real one (test/support/start-lemonldap.ts, start-glewlwyd.ts). */
 export type GatewayProvider = Pick<TestIdentityProvider, 'issuer' | 'client' | 'updateClient'>;
@@ -41,6 +42,17 @@ export interface StartTestGatewayOptions {
  * loadConfig like production. Its callback URL is registered at the provider.
  */
 export async function startTestGateway(options: StartTestGatewayOptions): Promise<TestGateway> {
+  // A free port can be taken between the probe and listen(): pick again then (a port given by the test is kept).
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnFreePort(options);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port !== undefined || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function startOnFreePort(options: StartTestGatewayOptions): Promise<TestGateway> {
   const port = options.port ?? (await findFreePort());
   const publicUrl = (options.publicUrl ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
   const config = loadConfig({
@@ -83,12 +95,8 @@ export async function startTestGateway(options: StartTestGatewayOptions): Promis
   return Object.assign(gateway, { config, publicUrl, logs });
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`test gateway: ${what} not ready after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return pollUntil(check, { what: `test gateway ${what}`, timeoutMs, intervalMs: 25 });
 }
 
 function unique(values: string[]): string[] {

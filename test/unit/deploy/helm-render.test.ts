@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { envVarNames } from '../../../src/config/env-schema.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { HelmRenderError } from '../../support/deploy-helm-render.js';
-import { renderChartObjects, type RenderedChart } from '../../support/deploy-helm.js';
+import { renderChartObjects, ValuesSchemaError, type RenderedChart } from '../../support/deploy-helm.js';
 import { bodyAs, loadK8sObjects, validateK8sObject, type K8sObject } from '../../support/deploy-k8s.js';
 
 const get = <T>(r: RenderedChart, kind: string, name: string): T => {
@@ -180,6 +180,32 @@ describe('helm/oidc-bff rendered with other values', () => {
     const r = renderChartObjects({ autoscaling: { enabled: false }, replicaCount: 5 });
     expect(get<IDeployment>(r, 'Deployment', 'oidc-bff').spec!.replicas).toBe(5);
     expect(r.objects.some((o) => o.kind === 'HorizontalPodAutoscaler')).toBe(false);
+  });
+
+  it('keeps the generated SESSION_SECRET and REDIS_PASSWORD across helm upgrade (a new one would log every user out)', () => {
+    const install = renderChartObjects();
+    const installed = get<ISecret>(install, 'Secret', 'oidc-bff');
+    const generated = decode(installed.data);
+    expect(generated.SESSION_SECRET).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(generated.REDIS_PASSWORD).toMatch(/^[A-Za-z0-9]{48}$/);
+    // The cluster now holds that Secret in the release's namespace; lookup finds it on upgrade.
+    const inCluster = { apiVersion: 'v1', kind: 'Secret', name: 'oidc-bff', body: { ...installed, metadata: { ...installed.metadata, namespace: 'default' } } as Record<string, unknown> };
+    const upgrade = renderChartObjects({}, undefined, { existing: [inCluster] });
+    expect(decode(get<ISecret>(upgrade, 'Secret', 'oidc-bff').data)).toMatchObject({
+      SESSION_SECRET: generated.SESSION_SECRET,
+      REDIS_PASSWORD: generated.REDIS_PASSWORD,
+    });
+    // Without the previous Secret (a fresh install) a new one is generated: the test above can tell them apart.
+    expect(decode(get<ISecret>(renderChartObjects(), 'Secret', 'oidc-bff').data).SESSION_SECRET).not.toBe(generated.SESSION_SECRET);
+    // A value given explicitly wins over the stored one.
+    const given = renderChartObjects({ secrets: { env: { SESSION_SECRET: 'given-session-secret-of-at-least-32-chars' } } }, undefined, { existing: [inCluster] });
+    expect(decode(get<ISecret>(given, 'Secret', 'oidc-bff').data).SESSION_SECRET).toBe('given-session-secret-of-at-least-32-chars');
+  });
+
+  it('refuses values that do not meet values.schema.json before rendering, as helm does', () => {
+    expect(() => renderChartObjects({ replicaCount: 'five' })).toThrow(ValuesSchemaError);
+    expect(() => renderChartObjects({ replicaCount: 'five' })).toThrow(/\/replicaCount: must be integer/);
+    expect(() => renderChartObjects({ replicaCont: 3 })).toThrow(/must NOT have additional properties/);
   });
 
   it('refuses a grace period shorter than the drain', () => {

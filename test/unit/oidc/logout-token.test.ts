@@ -123,7 +123,7 @@ describe('logout token verification', () => {
     ['with a sid that is not a string', () => sign(providerKey, { sid: 42 }), /sid/],
     ['without jti', () => sign(providerKey, { jti: undefined }), /jti/],
     ['malformed', async () => 'not.a.jwt', /well-formed/],
-    ['unsigned (alg none)', async () => `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: ISSUER, aud: CLIENT_ID, iat: NOW_S, jti: 'x', sid: 's', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`, /./],
+    ['unsigned (alg none)', async () => `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: ISSUER, aud: CLIENT_ID, iat: NOW_S, jti: 'x', sid: 's', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`, /"alg" .*not allowed/],
   ];
 
   it.each(refused)('refuses a token %s (400 invalid_logout_token)', async (_name, make, reason) => {

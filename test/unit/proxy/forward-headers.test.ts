@@ -13,6 +13,16 @@ const base = {
 };
 
 describe('upstreamRequestHeaders', () => {
+  it('always drops incoming X-User-*; sends no Authorization without a token, and only the user headers the route gives', () => {
+    const incoming = { 'x-user-sub': 'root', 'x-user-email': 'root@evil.test', 'x-user-roles': 'admin', authorization: 'Bearer forged', accept: '*/*' };
+    const none = upstreamRequestHeaders({ ...base, accessToken: undefined, trustProxy: false, incoming });
+    expect(Object.keys(none).filter((n) => n.startsWith('x-user-') || n === 'authorization')).toEqual([]);
+    const given = upstreamRequestHeaders({ ...base, trustProxy: false, incoming, userHeaders: { 'x-user-sub': 'u-1' } });
+    expect(given).toMatchObject({ authorization: 'Bearer AT', 'x-user-sub': 'u-1' });
+    expect(given['x-user-email']).toBeUndefined();
+    expect(given['x-user-roles']).toBeUndefined();
+  });
+
   it('adds the bearer token, drops the client Authorization, hop-by-hop headers and only the gateway cookies', () => {
     const headers = upstreamRequestHeaders({
       ...base,

@@ -8,6 +8,7 @@ import { createMemoryStore } from '../../../src/session/memory-store.js';
 import type { SessionStore } from '../../../src/session/session-store.js';
 import { StoreError } from '../../../src/session/store-error.js';
 import { sampleRecord } from '../../support/session-store-contract.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2030-01-01T08:00:00Z');
@@ -15,16 +16,23 @@ const T0 = Date.parse('2030-01-01T08:00:00Z');
 /** The provider's refresh grant, scripted: each call takes the next answer. */
 function scriptedProvider(answers: Array<TokenResponse | Error>) {
   const calls: string[] = [];
+  let held: Promise<void> | undefined;
   const oidc: Pick<OidcClient, 'refresh'> = {
     async refresh(refreshToken) {
       calls.push(refreshToken);
-      await new Promise((resolve) => setTimeout(resolve, 5)); // long enough for others to pile up
+      await (held ?? new Promise((resolve) => setTimeout(resolve, 5))); // long enough for others to pile up
       const answer = answers.shift() ?? new Error('no scripted answer left');
       if (answer instanceof Error) throw answer;
       return answer;
     },
   };
-  return { oidc, calls };
+  /** Grants wait until the returned function is called (a test acts while one is under way). */
+  const hold = (): (() => void) => {
+    let open!: () => void;
+    held = new Promise<void>((resolve) => (open = resolve));
+    return () => ((held = undefined), open());
+  };
+  return { oidc, calls, hold };
 }
 
 function setup(options: { env?: Record<string, string>; answers: Array<TokenResponse | Error>; store?: SessionStore }) {
@@ -177,9 +185,11 @@ describe('createTokenRefresher', () => {
     const t = setup({ answers: [fresh(1)] });
     const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
     await t.store.create(record);
+    const release = t.provider.hold();
     const pending = t.replica().ensureFresh(record);
-    await new Promise((resolve) => setTimeout(resolve, 1)); // the grant is on its way
+    await waitFor(() => t.provider.calls.length === 1, { what: 'the grant on its way to the provider' });
     await t.store.delete(record.id);
+    release();
     await expect(pending).rejects.toBeInstanceOf(UnauthenticatedError);
     expect(await t.store.get(record.id)).toBeNull();
     expect(t.outcomes).toEqual(['lost_race']);

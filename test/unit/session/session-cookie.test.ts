@@ -1,5 +1,7 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSessionCookieCodec, newSessionId } from '../../../src/session/session-cookie.js';
+import { deriveKeys } from '../../../src/session/derive-keys.js';
 import { createTokenSealer } from '../../../src/session/token-sealer.js';
 
 const OLD = 'o'.repeat(32);
@@ -44,10 +46,16 @@ describe('token sealer', () => {
   });
 
   it('uses a key unrelated to the cookie-signing key', async () => {
-    const sealer = createTokenSealer([NEW]);
-    const kid = JSON.parse(Buffer.from((await sealer.seal('x')).split('.')[0]!, 'base64url').toString()).kid;
+    // Both keys come from the same SESSION_SECRET; each must be derived for its own purpose.
+    const [cookieKey] = deriveKeys([NEW], 'cookie-signing-v1');
+    const [tokenKey] = deriveKeys([NEW], 'token-encryption-v1');
+    const sealed = await createTokenSealer([NEW]).seal('x');
+    const kid = JSON.parse(Buffer.from(sealed.split('.')[0]!, 'base64url').toString()).kid;
+    expect(kid).toBe(tokenKey!.kid);
+    expect(kid).not.toBe(cookieKey!.kid);
     const id = newSessionId();
     const signature = createSessionCookieCodec([NEW]).sign(id).split('.')[1];
-    expect(signature).not.toContain(kid);
+    expect(signature).toBe(createHmac('sha256', cookieKey!.key).update(id).digest('base64url'));
+    expect(signature).not.toBe(createHmac('sha256', tokenKey!.key).update(id).digest('base64url'));
   });
 });

@@ -1,0 +1,66 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/config.js';
+import { GatewayError, ProviderUnavailableError } from '../errors.js';
+import type { ClientTokens } from '../proxy/route-token.js';
+import { createSharedTokenCache } from '../proxy/shared-token-cache.js';
+import type { SessionStore } from '../session/session-store.js';
+import type { TokenSealer } from '../session/token-sealer.js';
+import type { OidcClient } from './oidc-client.js';
+import { accessTokenExpiresAtMs } from './user-claims.js';
+
+export interface ClientCredentialsDeps {
+  config: Config;
+  store: SessionStore;
+  oidc: Pick<OidcClient, 'grant'>;
+  sealer: TokenSealer;
+  clock: Clock;
+  pollIntervalMs?: number;
+  onGrant?: (outcome: 'issued' | 'refused' | 'unavailable') => void;
+}
+
+/**
+ * The gateway's own tokens for `token: client` routes (client credentials):
+ * one per client and scope, shared by every replica through the store
+ * (sealed), renewed before expiry once across replicas. Never keyed by, nor
+ * stored with, a user's session.
+ */
+export function createClientCredentials(deps: ClientCredentialsDeps): ClientTokens {
+  const { config, store, oidc, clock } = deps;
+  const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
+  const cache = createSharedTokenCache({
+    clock,
+    sealer: deps.sealer,
+    skewMs: config.oidc.refreshSkewSeconds * 1000,
+    lockTtlMs: config.oidc.timeoutMs + storeCallMs * 4 + 5_000,
+    ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
+    read: (key) => store.getShared(key),
+    write: async (key, sealed, expiresAtMs) => {
+      await store.putShared(key, sealed, expiresAtMs - clock());
+      return true;
+    },
+    lock: (key, ttlMs) => store.acquireLock(key, ttlMs),
+  });
+
+  return {
+    tokenFor(scope, log: () => Logger) {
+      const key = `client-credentials:${config.oidc.clientId}:${scope ?? ''}`;
+      return cache.get(key, async () => {
+        try {
+          const response = await oidc.grant('client_credentials', scope ? { scope } : {});
+          deps.onGrant?.('issued');
+          return {
+            accessToken: response.access_token,
+            expiresAtMs: accessTokenExpiresAtMs({ accessToken: response.access_token, expiresInSeconds: response.expires_in, nowMs: clock() }),
+          };
+        } catch (err) {
+          // Refused or not: the request cannot go on without the token, and it is the gateway's fault, not the user's.
+          const refused = err instanceof GatewayError && err.status < 500;
+          deps.onGrant?.(refused ? 'refused' : 'unavailable');
+          log().error({ event: 'client_credentials_failed', scope, reason: (err as Error).message }, 'client credentials grant failed');
+          throw refused || !(err instanceof GatewayError) ? new ProviderUnavailableError(err) : err;
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import type { RoutePolicy } from '../config/config.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { decodeJwtOrNull } from '../oidc/user-claims.js';
+import type { SessionRecord } from '../session/session-store.js';
+import type { RouteTokens } from './route-token.js';
+import type { TokenRefresher } from './token-refresher.js';
+
+/** What a route's policy grants one request: the bearer token (if any) and the X-User-* headers it opts into. */
+export interface RouteAccess {
+  readonly session: SessionRecord | null;
+  readonly accessToken: string | undefined;
+  readonly userHeaders: Readonly<Record<string, string>> | undefined;
+}
+
+export interface RouteAccessDeps {
+  refresher: TokenRefresher;
+  tokens: RouteTokens;
+}
+
+export interface SessionSource {
+  /** The live session or null, no side effects on the response. */
+  load(): Promise<SessionRecord | null>;
+  /** The live session, or throws UnauthenticatedError (clearing a stale cookie where there is one). */
+  require(): Promise<SessionRecord>;
+}
+
+/**
+ * Applies a ROUTES_FILE policy (docs/proxy.md) to one request, HTTP or
+ * WebSocket: which session it needs, whether its roles pass, and which token
+ * goes upstream. Routes whose policy keeps the default access (and routes
+ * without one) never come here: proxy-middleware.ts serves them directly.
+ */
+export function createRouteAccess(deps: RouteAccessDeps) {
+  const { refresher, tokens } = deps;
+
+  return async function resolveRouteAccess(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<RouteAccess> {
+    const session = await sessionFor(policy, sessions, log);
+    if (policy.roles && (session === null || !rolesAllow(policy.roles, roleSetOf(session)))) {
+      // auth: required is enforced by loadConfig for routes with roles, so a null session never gets here.
+      throw new ForbiddenError();
+    }
+    const accessToken = await tokens.tokenFor(policy.token, session, log);
+    const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
+    return { session, accessToken, userHeaders };
+  };
+
+  async function sessionFor(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<SessionRecord | null> {
+    if (policy.auth === 'none') return null;
+    // Only a token made from the user's needs the user's token fresh; roles and X-User-* come from the session.
+    const needsUserToken = policy.token.type === 'user' || policy.token.type === 'exchange';
+    if (policy.auth === 'required') {
+      const session = await sessions.require();
+      return needsUserToken ? refresher.ensureFresh(session, log) : session;
+    }
+    const session = await sessions.load();
+    if (session === null || !needsUserToken) return session;
+    // optional: a session the provider has just ended is no session; the request goes on without a user.
+    return refresher.ensureFresh(session, log).catch((err: unknown) => {
+      if (err instanceof UnauthenticatedError) return null;
+      throw err;
+    });
+  }
+}
+
+export type ResolveRouteAccess = ReturnType<typeof createRouteAccess>;
+
+// One role set per session record: records are shared, frozen objects until a refresh or
+// any write replaces them, so this is computed once per token set, never per request.
+const roleSets = new WeakMap<SessionRecord, ReadonlySet<string>>();
+
+/**
+ * The roles a route's check sees: the ones /auth/me reports (realm roles and
+ * this client's roles, unprefixed), plus every client role as
+ * `<client>:<role>` (Keycloak's `resource_access`), read from the session's
+ * claims and its access token when that is a JWT.
+ */
+export function roleSetOf(session: SessionRecord): ReadonlySet<string> {
+  let roles = roleSets.get(session);
+  if (roles) return roles;
+  const set = new Set<string>();
+  const reported = session.user_info['roles'];
+  if (Array.isArray(reported)) for (const role of reported) if (typeof role === 'string') set.add(role);
+  for (const claims of [session.user_info, decodeJwtOrNull(session.tokens.access_token)]) {
+    const resourceAccess = asRecord(claims?.['resource_access']);
+    for (const [client, access] of Object.entries(resourceAccess ?? {})) {
+      const clientRoles = asRecord(access)?.['roles'];
+      if (!Array.isArray(clientRoles)) continue;
+      for (const role of clientRoles) if (typeof role === 'string') set.add(`${client}:${role}`);
+    }
+  }
+  roles = set;
+  roleSets.set(session, roles);
+  return roles;
+}
+
+export function rolesAllow(roles: NonNullable<RoutePolicy['roles']>, held: ReadonlySet<string>): boolean {
+  if (roles.allOf && !roles.allOf.every((r) => held.has(r))) return false;
+  if (roles.anyOf && !roles.anyOf.some((r) => held.has(r))) return false;
+  return true;
+}
+
+// Printable ASCII without commas: anything else could not travel in a header, or would split the roles list.
+const HEADER_SAFE = /^[\x21-\x2b\x2d-\x7e]+$/;
+
+function userHeadersOf(policy: RoutePolicy, session: SessionRecord): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of policy.userHeaders) {
+    if (name === 'X-User-Sub') headers['x-user-sub'] = session.sub;
+    else if (name === 'X-User-Email') {
+      const email = session.user_info['email'];
+      if (typeof email === 'string' && HEADER_SAFE.test(email)) headers['x-user-email'] = email;
+    } else headers['x-user-roles'] = [...roleSetOf(session)].filter((r) => HEADER_SAFE.test(r)).sort().join(',');
+  }
+  return headers;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}

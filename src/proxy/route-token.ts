@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Config, RouteToken } from '../config/config.js';
+import { createClientCredentials } from '../oidc/client-credentials.js';
+import type { OidcClient } from '../oidc/oidc-client.js';
+import type { Metrics } from '../ops/metrics.js';
+import { createTokenExchange } from '../oidc/token-exchange.js';
+import type { SessionRecord, SessionStore } from '../session/session-store.js';
+import { createTokenSealer } from '../session/token-sealer.js';
+
+/** The bearer token a route's `token` setting sends upstream, or undefined for none. */
+export interface RouteTokens {
+  tokenFor(token: RouteToken, session: SessionRecord | null, log: () => Logger): Promise<string | undefined>;
+}
+
+/** Token exchange (RFC 8693) per session and audience; see src/oidc/token-exchange.ts. */
+export interface ExchangedTokens {
+  tokenFor(session: SessionRecord, audience: string, scope: string | undefined, log: () => Logger): Promise<string>;
+}
+
+/** The gateway's own client-credentials tokens, one per scope; see src/oidc/client-credentials.ts. */
+export interface ClientTokens {
+  tokenFor(scope: string | undefined, log: () => Logger): Promise<string>;
+}
+
+/**
+ * Picks the token per route: the user's (already refreshed by the caller),
+ * none, one exchanged for the route's audience, or the gateway's own. A
+ * client token is never taken from or stored with a session: it is not the
+ * user's.
+ */
+export function createRouteTokens(deps: { exchanged: ExchangedTokens; client: ClientTokens }): RouteTokens {
+  return {
+    async tokenFor(token, session, log) {
+      switch (token.type) {
+        case 'user':
+          return session?.tokens.access_token;
+        case 'none':
+          return undefined;
+        case 'exchange':
+          return session === null ? undefined : deps.exchanged.tokenFor(session, token.audience, token.scope, log);
+        case 'client':
+          return deps.client.tokenFor(token.scope, log);
+      }
+    },
+  };
+}
+
+/** The route tokens of a running gateway: exchanged and client tokens kept (sealed) in its store. */
+export function createStoredRouteTokens(deps: {
+  config: Config;
+  store: SessionStore;
+  oidc: Pick<OidcClient, 'grant'>;
+  clock: Clock;
+  metrics?: Pick<Metrics, 'routeTokenGrants'> | undefined;
+}): RouteTokens {
+  const { config, store, oidc, clock, metrics } = deps;
+  const sealer = createTokenSealer(config.session.secrets);
+  return createRouteTokens({
+    exchanged: createTokenExchange({
+      config,
+      store,
+      oidc,
+      clock,
+      sealer,
+      onGrant: (outcome) => metrics?.routeTokenGrants.inc({ grant: 'token_exchange', outcome }),
+    }),
+    client: createClientCredentials({
+      config,
+      store,
+      oidc,
+      clock,
+      sealer,
+      onGrant: (outcome) => metrics?.routeTokenGrants.inc({ grant: 'client_credentials', outcome }),
+    }),
+  });
+}

@@ -1,0 +1,95 @@
+import type { Clock } from '../clock.js';
+import { RefreshUnavailableError } from '../errors.js';
+import type { StoreLock } from '../session/session-store.js';
+import type { TokenSealer } from '../session/token-sealer.js';
+
+/** A token the provider issued, with when it stops working (epoch ms; undefined = not stated). */
+export interface IssuedToken {
+  readonly accessToken: string;
+  readonly expiresAtMs: number | undefined;
+}
+
+export interface SharedTokenCacheDeps {
+  clock: Clock;
+  sealer: TokenSealer;
+  /** A token is renewed once it expires within this many ms. */
+  skewMs: number;
+  /** Must outlast one grant at the provider plus the store calls around it. */
+  lockTtlMs: number;
+  pollIntervalMs?: number;
+  read(key: string): Promise<string | null>;
+  /** Stores the sealed token until `expiresAtMs`; false when there is no longer a place for it (the session ended). */
+  write(key: string, sealed: string, expiresAtMs: number): Promise<boolean>;
+  lock(key: string, ttlMs: number): Promise<StoreLock | null>;
+}
+
+/**
+ * Tokens obtained from the provider on the gateway's own initiative (token
+ * exchange, client credentials), kept sealed in the store and renewed with
+ * refresh's discipline: reused until `exp − skew`; then an in-process
+ * single-flight, then a store lock taken by one replica, which reads again
+ * and asks the provider only if still needed, while the others poll the store
+ * for its result until the lock's TTL.
+ */
+export function createSharedTokenCache(deps: SharedTokenCacheDeps) {
+  const { clock, sealer, skewMs, lockTtlMs } = deps;
+  const pollMs = deps.pollIntervalMs ?? 50;
+  const inFlight = new Map<string, Promise<string>>();
+
+  async function readFresh(key: string): Promise<string | null> {
+    const sealed = await deps.read(key);
+    if (sealed === null) return null;
+    let stored: { t?: unknown; exp?: unknown };
+    try {
+      stored = JSON.parse(await sealer.open(sealed)) as { t?: unknown; exp?: unknown };
+    } catch {
+      return null; // sealed under a secret no longer configured: obtain a new one
+    }
+    if (typeof stored.t !== 'string' || typeof stored.exp !== 'number') return null;
+    return stored.exp - skewMs > clock() ? stored.t : null;
+  }
+
+  async function obtainUnderLock(key: string, obtain: () => Promise<IssuedToken>): Promise<string> {
+    const deadline = clock() + lockTtlMs;
+    for (;;) {
+      const lock = await deps.lock(key, lockTtlMs);
+      if (lock) {
+        try {
+          const fresh = await readFresh(key);
+          if (fresh !== null) return fresh;
+          const issued = await obtain();
+          // A token without a stated lifetime is used once and not kept: nobody knows when to renew it.
+          if (issued.expiresAtMs !== undefined) {
+            const sealed = await sealer.seal(JSON.stringify({ t: issued.accessToken, exp: issued.expiresAtMs }));
+            await deps.write(key, sealed, issued.expiresAtMs);
+          }
+          return issued.accessToken;
+        } finally {
+          await lock.release().catch(() => undefined); // it lapses by its TTL anyway
+        }
+      }
+      await sleep(pollMs);
+      const fresh = await readFresh(key);
+      if (fresh !== null) return fresh;
+      if (clock() >= deadline) throw new RefreshUnavailableError(new Error('another replica held the token lock past its TTL'));
+    }
+  }
+
+  return {
+    /** The cached token under `key` while it is good for more than the skew; otherwise `obtain`s one, once across replicas. */
+    async get(key: string, obtain: () => Promise<IssuedToken>): Promise<string> {
+      const fresh = await readFresh(key);
+      if (fresh !== null) return fresh;
+      let pending = inFlight.get(key);
+      if (!pending) {
+        pending = obtainUnderLock(key, obtain).finally(() => inFlight.delete(key));
+        inFlight.set(key, pending);
+      }
+      return pending;
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
