@@ -78,6 +78,8 @@ export function createTraceSpans(tracer: Tracer): TraceSpans {
         ...oidc,
         exchangeCode: (callbackUrl, checks) => inSpan('oidc.code_exchange', {}, () => oidc.exchangeCode(callbackUrl, checks)),
         refresh: (refreshToken) => inSpan('oidc.refresh_grant', {}, () => oidc.refresh(refreshToken)),
+        // Per-route tokens (client credentials, token exchange): the grant type, never its parameters.
+        grant: (grantType, parameters) => inSpan('oidc.grant', { 'oidc_bff.grant_type': grantType }, () => oidc.grant(grantType, parameters)),
         userInfo: (accessToken, sub) => inSpan('oidc.userinfo', {}, () => oidc.userInfo(accessToken, sub)),
         revoke: (token, hint) => inSpan('oidc.revoke', { 'oidc_bff.token_type': hint }, () => oidc.revoke(token, hint)),
       };
