@@ -71,7 +71,27 @@ export function createRedisInvalidations(deps: RedisInvalidationsDeps): SessionI
     emit(null);
   };
 
+  // One set-up at a time: two racing ones (both connections turning ready, a heartbeat answer) would send
+  // CLIENT ID to a connection the other had just subscribed, and fail it. A call during a set-up reruns it after.
+  let settingUp = false;
+  let again = false;
   async function setUp(): Promise<void> {
+    if (settingUp) {
+      again = true;
+      return;
+    }
+    settingUp = true;
+    try {
+      do {
+        again = false;
+        await setUpOnce();
+      } while (again && !closed);
+    } finally {
+      settingUp = false;
+    }
+  }
+
+  async function setUpOnce(): Promise<void> {
     if (closed || live || client.status !== 'ready' || subscriber.status !== 'ready') return;
     const mine = ++attempt;
     try {
