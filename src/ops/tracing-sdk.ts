@@ -11,6 +11,8 @@ const GATEWAY_ROUTES = new Set([
   '/auth/login', '/auth/callback', '/auth/logout', '/auth/backchannel-logout', '/auth/me', '/auth/settings',
 ]);
 const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate']);
+// At most this long for the last spans at SIGTERM, on top of the gateway's own drain.
+const SHUTDOWN_FLUSH_MS = 2_000;
 
 /**
  * Loaded only when tracing is on. The gateway is ESM: patch-based
@@ -107,7 +109,12 @@ export async function startTracingSdk(env: NodeJS.ProcessEnv): Promise<Tracing> 
     nameRoutes(prefixes) {
       proxyPrefixes = [...prefixes];
     },
-    shutdown: () => provider.shutdown(),
+    // A collector that is down must neither fail nor hold up the shutdown: the last spans are best effort.
+    shutdown: () =>
+      Promise.race([
+        provider.shutdown().catch(() => undefined),
+        new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS).unref()),
+      ]),
   };
 }
 

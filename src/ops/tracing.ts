@@ -23,7 +23,7 @@ export interface Tracing {
   nameRoutes(prefixes: readonly string[]): void;
   /** pino mixin: trace_id and span_id of the span active while a line is logged. */
   logFields(): Record<string, string>;
-  /** Sends the spans still buffered (at shutdown). */
+  /** Sends the spans still buffered (at shutdown); never rejects, gives up after a couple of seconds. */
   shutdown(): Promise<void>;
 }
 

@@ -216,6 +216,21 @@ it("shows a refresh that waited for another replica's: outcome reused, the lock 
   expect(waitSpans).not.toContain('oidc.refresh_grant');
 });
 
+it('sends the spans still buffered when stopped with SIGTERM, and a receiver that is down does not fail the shutdown', async () => {
+  const base = { PROXY_ROUTES: `/api=${echo.url}`, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '600000' };
+  const buffered = await spawnGateway({ idp, env: { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url } });
+  const marker = 'abcdef0123456789abcdef0123456789';
+  await fetch(`${buffered.url}/auth/me`, { headers: { traceparent: `00-${marker}-${BROWSER_SPAN_ID}-01` } }).then((r) => r.body?.cancel());
+  expect(otlp.spans.some((s) => s.traceId === marker)).toBe(false); // still in the batch
+  expect(await buffered.stop()).toBe(0);
+  expect(otlp.spans.find((s) => s.traceId === marker)?.name).toBe('GET /auth/me');
+
+  // Nothing listens on the endpoint: the last export fails, the exit code stays 0.
+  const unreachable = await spawnGateway({ idp, env: { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' } });
+  await fetch(`${unreachable.url}/auth/me`).then((r) => r.body?.cancel());
+  expect(await unreachable.stop()).toBe(0);
+});
+
 it('never exports a token, cookie, code, session id or secret, and no probe of the admin port', async () => {
   const everything = otlp.rawBodies.join('\n');
   expect(Object.keys(secrets).length).toBeGreaterThan(15);
