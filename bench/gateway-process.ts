@@ -2,6 +2,7 @@
  * The gateway as production runs it: `node --import ./dist/ops/otel-register.js dist/main.js` in its own process,
  * configured through the environment, pinned to the proxy core.
  */
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,10 @@ export interface GatewayProcess {
   readonly url: string;
   readonly adminUrl: string;
   readonly logFile: string;
+  readonly port: number;
+  readonly adminPort: number;
+  /** For outages and restarts (the soak). */
+  readonly child: ChildProcess;
 }
 
 export interface GatewayProcessOptions {
@@ -30,14 +35,22 @@ export interface GatewayProcessOptions {
   discardLogs?: boolean;
   /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
   main?: string;
+  /** Fixed ports (a replica restarted where the load balancer expects it); default free ones. */
+  port?: number;
+  adminPort?: number;
+  /** PUBLIC_URL when it is not the listener's own address (replicas behind a load balancer). */
+  publicUrl?: string;
+  /** Append to the log file instead of truncating it (a restarted replica). */
+  appendLog?: boolean;
 }
 
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
-  const [port, adminPort] = [await findFreePort(), await findFreePort()];
+  const port = options.port ?? (await findFreePort());
+  const adminPort = options.adminPort ?? (await findFreePort());
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const logFile = options.discardLogs ? '/dev/null' : join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
-  const out = openSync(logFile, 'w');
+  const out = openSync(logFile, options.appendLog ? 'a' : 'w');
   const main = options.main ?? MAIN;
   // As the container runs it; a BENCH_COMPARE build from before tracing has no otel-register.
   const register = join(dirname(main), 'ops', 'otel-register.js');
@@ -45,7 +58,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const child = startChild(process.execPath, [...(options.nodeArgs ?? []), ...preload, main], {
     cores: options.cores,
     stdio: ['ignore', out, out],
-    env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: url },
+    env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: options.publicUrl ?? url },
   });
   closeSync(out);
   const deadline = Date.now() + 20_000;
@@ -56,5 +69,5 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     if (Date.now() > deadline) throw new Error(`gateway ${options.name} not ready after 20 s; see ${logFile}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { name: options.name, pid: child.pid!, url, adminUrl, logFile };
+  return { name: options.name, pid: child.pid!, url, adminUrl, logFile, port, adminPort, child };
 }

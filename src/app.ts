@@ -5,6 +5,7 @@ import type { Config } from './config/config.js';
 import { NotFoundError } from './errors.js';
 import { createAuthRoutes } from './http/auth-routes.js';
 import { createBackchannelLogoutRoute } from './http/backchannel-logout-route.js';
+import { createFrontchannelLogoutRoute } from './http/frontchannel-logout-route.js';
 import { originGuard } from './http/csrf.js';
 import { errorMiddleware } from './http/error-middleware.js';
 import type { GatewayState } from './http/gateway-state.js';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Koa<GatewayState> {
   );
   app.use(auth.routes());
   app.use(backchannel.routes());
+  app.use(createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes());
   app.use(settings.routes());
   if (config.staticDir) app.use(staticFiles(config.staticDir));
   app.use(() => {

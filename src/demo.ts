@@ -21,6 +21,9 @@ async function runDemo(): Promise<void> {
   const idp = await createDevIdentityProvider({
     port: Number(env['DEMO_IDP_PORT'] ?? 8081),
     realm: 'demo',
+    // DEMO_PAR=required: the provider refuses authorization requests that were not pushed (RFC 9126);
+    // the gateway's OIDC_PAR=auto sees it in discovery and pushes them.
+    pushedAuthorizationRequests: env['DEMO_PAR'] === 'required' ? 'required' : 'on',
     clients: [
       {
         client_id: 'bff',

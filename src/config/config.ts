@@ -1,4 +1,5 @@
 /** The typed configuration every factory takes a slice of. Built by loadConfig(env). */
+import type { ClientPrivateKey } from './parse-client-private-key.js';
 
 export type RedisTopology =
   | { readonly mode: 'single'; readonly url: string }
@@ -75,6 +76,8 @@ export interface RoutePolicy {
 export type ClientAuth =
   | { readonly method: 'client_secret_basic'; readonly secret: string }
   | { readonly method: 'client_secret_post'; readonly secret: string }
+  /** A JWT signed with the gateway's own key (RFC 7523; Keycloak's "Signed JWT"). */
+  | { readonly method: 'private_key_jwt'; readonly key: ClientPrivateKey }
   | { readonly method: 'none' };
 
 export type ClientAuthMethod = ClientAuth['method'];
@@ -103,6 +106,12 @@ export interface Config {
     readonly discoveryUrl: URL;
     readonly clientId: string;
     readonly clientAuth: ClientAuth;
+    /**
+     * OIDC_PAR: pushed authorization requests. `auto` = when discovery says the
+     * provider requires them; `true` = always (a provider without a PAR endpoint
+     * keeps the gateway unready); `false` = never.
+     */
+    readonly par: 'auto' | 'true' | 'false';
     /**
      * Claim paths read for /auth/me's `roles`, each a list of object keys
      * (`resource_access.<client id>.roles` = ['resource_access', clientId, 'roles']).

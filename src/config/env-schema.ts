@@ -47,7 +47,18 @@ export const envSchema = {
   OIDC_CLIENT_AUTH: {
     group: 'oidc',
     description:
-      'How the gateway authenticates at the token endpoint: client_secret_basic (default with a secret), client_secret_post, or none (default without). Basic form-encodes id and secret first (RFC 6749 2.3.1): some providers (LemonLDAP::NG, Glewlwyd) do not decode them, so an id or secret outside A-Z a-z 0-9 needs client_secret_post there.',
+      'How the gateway authenticates at the token endpoint: client_secret_basic (default with a secret), client_secret_post, private_key_jwt (default with OIDC_CLIENT_PRIVATE_KEY_FILE), or none (default without either). Basic form-encodes id and secret first (RFC 6749 2.3.1): some providers (LemonLDAP::NG, Glewlwyd) do not decode them, so an id or secret outside A-Z a-z 0-9 needs client_secret_post there.',
+  },
+  OIDC_CLIENT_PRIVATE_KEY_FILE: {
+    group: 'oidc',
+    description:
+      'PEM or JWK file of the private key for OIDC_CLIENT_AUTH=private_key_jwt (the default when only this is set), used at the token, revocation and PAR endpoints; kid from the file or its RFC 7638 thumbprint, alg from the key (RS256 for RSA, ES256 for P-256). Keycloak: Client Authenticator "Signed JWT". A bad file stops start-up.',
+  },
+  OIDC_PAR: {
+    group: 'oidc',
+    default: 'auto',
+    description:
+      'Pushed authorization requests (RFC 9126): auto = when discovery says the provider requires them, true = always (a provider without a PAR endpoint keeps /readyz at 503, logged at error), false = never. The browser then carries only client_id and request_uri.',
   },
   OIDC_ROLES_CLAIMS: {
     group: 'oidc',

@@ -110,8 +110,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   }
   const postLogout = raw('OIDC_POST_LOGOUT_REDIRECT_URI') ?? `${publicBase}/`;
   url('OIDC_POST_LOGOUT_REDIRECT_URI', postLogout, ['http:', 'https:']);
-  const { clientAuth, problems: clientAuthProblems } = parseClientAuth(raw('OIDC_CLIENT_AUTH'), raw('OIDC_CLIENT_SECRET'));
+  const { clientAuth, problems: clientAuthProblems } = parseClientAuth(
+    raw('OIDC_CLIENT_AUTH'),
+    raw('OIDC_CLIENT_SECRET'),
+    raw('OIDC_CLIENT_PRIVATE_KEY_FILE'),
+    readFile,
+  );
   problems.push(...clientAuthProblems);
+  const par = str('OIDC_PAR').toLowerCase();
+  if (par !== 'auto' && par !== 'true' && par !== 'false') problems.push(`OIDC_PAR must be auto, true or false (got "${par}")`);
   const { paths: rolesClaims, problems: rolesProblems } = parseRolesClaims(str('OIDC_ROLES_CLAIMS'), clientId ?? '');
   problems.push(...rolesProblems);
   const scopes = str('OIDC_SCOPES').split(/\s+/).filter(Boolean);
@@ -291,6 +298,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       discoveryUrl: discoveryUrl ?? new URL('http://invalid/'),
       clientId: clientId ?? '',
       clientAuth,
+      par: par === 'true' || par === 'false' ? par : 'auto',
       rolesClaims,
       scopes: scopes.join(' '),
       redirectUri: `${publicBase}/auth/callback`,

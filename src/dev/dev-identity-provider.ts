@@ -36,7 +36,12 @@ export interface DevClient {
   post_logout_redirect_uris?: string[];
   /** Back-channel logout target; the logout token always carries `sid`. */
   backchannel_logout_uri?: string;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** `private_key_jwt` needs `jwks` (Keycloak: Client Authenticator "Signed JWT", Keys tab). */
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** The client's public keys, for `private_key_jwt` (Keycloak: Keys tab, "Use JWKS" or an imported certificate). */
+  jwks?: JSONWebKeySet;
+  /** Keycloak's per-client "Pushed authorization request required" (Advanced tab). */
+  require_pushed_authorization_requests?: boolean;
 }
 
 export interface DevIdentityProviderOptions {
@@ -67,6 +72,12 @@ export interface DevIdentityProviderOptions {
    * LemonLDAP::NG and Glewlwyd do (dev-basic-auth-quirk.ts). Default false.
    */
   undecodedBasicCredentials?: boolean;
+  /**
+   * Pushed authorization requests (RFC 9126): `on` (default) = the endpoint is
+   * offered and advertised, as Keycloak does; `required` = every client must use
+   * it (discovery says `require_pushed_authorization_requests: true`); `off` = no endpoint.
+   */
+  pushedAuthorizationRequests?: 'on' | 'required' | 'off';
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -166,6 +177,13 @@ export interface DevIdentityProvider {
    * A claim given as `undefined` is left out (e.g. `{ events: undefined }`).
    */
   signLogoutToken(claims?: Record<string, unknown>, options?: LogoutTokenOptions): Promise<string>;
+  /**
+   * Closes the port (connections refused) and drops open connections, like a
+   * provider process that was stopped; keys, clients, sessions and grants stay.
+   * `startListening` opens the same port again: the restarted provider.
+   */
+  stopListening(): Promise<void>;
+  startListening(): Promise<void>;
   /** Stops listening and drops open connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -244,6 +262,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     policy,
     accessTokenAudience: options.accessTokenAudience ?? DEFAULTS.accessTokenAudience,
     pendingRefreshFailures,
+    pushedAuthorizationRequests: options.pushedAuthorizationRequests ?? 'on',
   }));
   // Keycloak always puts `sid` in the ID token; oidc-provider only for clients
   // with a back-channel logout URI and backchannel_logout_session_required.
@@ -352,11 +371,21 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
 
   let closed: Promise<void> | undefined;
   function close(): Promise<void> {
-    closed ??= new Promise((resolve) => {
+    closed ??= stopListening();
+    return closed;
+  }
+
+  function stopListening(): Promise<void> {
+    if (!server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    return closed;
+  }
+
+  async function startListening(): Promise<void> {
+    if (closed) throw new Error('startListening() after close(): the provider is gone');
+    if (!server.listening) await listen(server, port);
   }
 
   return {
@@ -402,6 +431,8 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     resetSigningKeys: () => signingKeys.reset(),
     endSessionsOf,
     signLogoutToken,
+    stopListening,
+    startListening,
     close,
   };
 }
@@ -497,6 +528,8 @@ function toClientMetadata(client: DevClient): ClientMetadata {
     backchannel_logout_uri: client.backchannel_logout_uri,
     backchannel_logout_session_required: true,
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    jwks: client.jwks,
+    require_pushed_authorization_requests: client.require_pushed_authorization_requests,
     // Confidential clients may also use client credentials (Keycloak's service accounts) and standard token exchange.
     grant_types: client.client_secret
       ? ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]

@@ -48,6 +48,8 @@ export interface DevProviderConfigurationDeps {
   accessTokenAudience: string;
   /** Failures queued by `failNextRefresh`, consumed one per refresh grant. */
   pendingRefreshFailures: RefreshFailure[];
+  /** RFC 9126: offered (Keycloak's default), required of every client, or absent. */
+  pushedAuthorizationRequests: 'on' | 'required' | 'off';
 }
 
 /** oidc-provider 9 configuration that behaves like a Keycloak realm: JWT access tokens, refresh without offline_access, Keycloak claims and paths. */
@@ -118,6 +120,10 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: {
+        enabled: deps.pushedAuthorizationRequests !== 'off',
+        requirePushedAuthorizationRequests: deps.pushedAuthorizationRequests === 'required',
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => renderHtml(ctx, logoutPage(form)),

@@ -59,7 +59,8 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       if (typeof value === 'string' && value.length > 0 && value.length <= 256) extra[name] = value;
     }
     const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']));
-    const url = oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
+    // Before anything is stored: a refused or failed push leaves no half-written login behind.
+    const url = await oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
     await store.putOnce(txKey(transaction.state), serializeTransaction(transaction), LOGIN_TRANSACTION_TTL_MS);
     setBinding(ctx, transaction.state, cookies.sign(transaction.state), LOGIN_TRANSACTION_TTL_MS / 1000);
     ctx.set('Cache-Control', 'no-store');

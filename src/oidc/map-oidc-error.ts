@@ -9,7 +9,7 @@ import {
 } from '../errors.js';
 
 /** Which call failed: the same answer means different things at different endpoints. */
-export type OidcOperation = 'code_exchange' | 'refresh' | 'revocation' | 'userinfo';
+export type OidcOperation = 'code_exchange' | 'refresh' | 'revocation' | 'userinfo' | 'par';
 
 /** What the provider said, when it answered over HTTP at all. */
 interface ProviderAnswer {

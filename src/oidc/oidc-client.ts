@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
 import type { ClientAuth, Config } from '../config/config.js';
 import { ProviderUnavailableError } from '../errors.js';
@@ -11,6 +12,7 @@ type OidcConfig = Config['oidc'];
 export interface OidcLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
 
 /** A token endpoint answer, normalised. */
@@ -35,8 +37,12 @@ export interface OidcClient {
   metadata(): oidc.ServerMetadata | undefined;
   /** The provider's published signing keys (jwks_uri), cached; shared with logout-token checks. */
   readonly keys: ProviderJwks;
-  /** Authorization request URL (code flow, PKCE S256); throws 503 until discovery has loaded. */
-  authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): URL;
+  /**
+   * Authorization request URL (code flow, PKCE S256); rejects with 503 until
+   * discovery has loaded. With PAR (OIDC_PAR) the parameters are pushed to the
+   * provider first and the URL carries only client_id and request_uri.
+   */
+  authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
   /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
   exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
   /**
@@ -76,21 +82,24 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
   const { config, logger } = deps;
   const retry = deps.retry ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
   let configuration: oidc.Configuration | undefined;
+  let usePar = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
   const load = async (attempt: number): Promise<void> => {
     if (closed) return;
     try {
-      configuration = await discover(config);
-      logger.info({ issuer: config.issuer, attempt }, 'identity provider discovered');
+      const discovered = await discover(config);
+      usePar = pushesAuthorizationRequests(config.par, discovered.serverMetadata());
+      configuration = discovered;
+      logger.info({ issuer: config.issuer, attempt, ...(usePar ? { par: true } : {}) }, 'identity provider discovered');
     } catch (err) {
       const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(attempt, 16));
-      // One line per attempt, spaced by the backoff: not noisy, but visible.
-      logger.warn(
-        { issuer: config.issuer, discovery_url: config.discoveryUrl.href, attempt, retry_in_ms: delay, err: describe(err) },
-        'identity provider discovery failed; retrying',
-      );
+      const fields = { issuer: config.issuer, discovery_url: config.discoveryUrl.href, attempt, retry_in_ms: delay, err: describe(err) };
+      // One line per attempt, spaced by the backoff: not noisy, but visible. A provider that
+      // cannot do what the operator asked for is the operator's problem: error, not warn.
+      if (err instanceof ProviderMismatchError) logger.error(fields, 'identity provider cannot serve this configuration; not ready, retrying');
+      else logger.warn(fields, 'identity provider discovery failed; retrying');
       timer = setTimeout(() => void load(attempt + 1), delay);
       timer.unref();
     }
@@ -116,8 +125,9 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     metadata: () => configuration?.serverMetadata(),
     keys,
 
-    authorizationUrl({ state, nonce, codeChallenge, extra = {} }) {
-      return oidc.buildAuthorizationUrl(ready(), {
+    async authorizationUrl({ state, nonce, codeChallenge, extra = {} }) {
+      const c = ready();
+      const parameters = {
         ...extra,
         redirect_uri: config.redirectUri,
         response_type: 'code',
@@ -126,7 +136,9 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
         nonce,
         code_challenge: codeChallenge,
         code_challenge_method: 'S256',
-      });
+      };
+      if (!usePar) return oidc.buildAuthorizationUrl(c, parameters);
+      return guarded('par', () => oidc.buildAuthorizationUrlWithPAR(c, parameters));
     },
 
     exchangeCode(callbackUrl, checks) {
@@ -198,11 +210,14 @@ async function discover(config: OidcConfig): Promise<oidc.Configuration> {
   if (metadata.issuer !== config.issuer) {
     throw new Error(`discovery issuer "${metadata.issuer}" does not equal OIDC_ISSUER "${config.issuer}"`);
   }
+  if (config.par === 'true' && !metadata.pushed_authorization_request_endpoint) {
+    throw new ProviderMismatchError('OIDC_PAR=true, but the provider advertises no pushed_authorization_request_endpoint');
+  }
   const configuration = new oidc.Configuration(
     metadata,
     config.clientId,
     'secret' in config.clientAuth ? config.clientAuth.secret : undefined,
-    clientAuthentication(config.clientAuth),
+    await clientAuthentication(config.clientAuth),
   );
   configuration.timeout = config.timeoutMs / 1000;
   if (config.allowInsecureHttp) {
@@ -213,9 +228,24 @@ async function discover(config: OidcConfig): Promise<oidc.Configuration> {
   return configuration;
 }
 
+/** Discovery worked, but the provider lacks what the configuration needs: retried, logged at error. */
+class ProviderMismatchError extends Error {}
+
+/** OIDC_PAR against what discovery says: `auto` pushes only when the provider requires it. */
+function pushesAuthorizationRequests(mode: OidcConfig['par'], metadata: oidc.ServerMetadata): boolean {
+  if (mode === 'true') return true;
+  if (mode === 'false') return false;
+  return Boolean(metadata.pushed_authorization_request_endpoint) && metadata.require_pushed_authorization_requests === true;
+}
+
 /** OIDC_CLIENT_AUTH as openid-client's ClientAuth. */
-function clientAuthentication(auth: ClientAuth): oidc.ClientAuth {
+async function clientAuthentication(auth: ClientAuth): Promise<oidc.ClientAuth> {
   switch (auth.method) {
+    case 'private_key_jwt': {
+      // Checked by loadConfig; the CryptoKey import is async, so it happens here, once.
+      const key = (await importJWK({ ...auth.key.jwk }, auth.key.alg === 'Ed25519' ? 'EdDSA' : auth.key.alg)) as oidc.CryptoKey;
+      return oidc.PrivateKeyJwt({ key, kid: auth.key.kid });
+    }
     case 'client_secret_basic':
       return oidc.ClientSecretBasic(auth.secret);
     case 'client_secret_post':

@@ -39,7 +39,7 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
     logins: new Counter({ name: 'bff_logins_total', help: 'Completed logins by outcome.', labelNames: ['outcome'], registers }),
     logouts: new Counter({
       name: 'bff_logouts_total',
-      help: 'Sessions ended, by kind (user, all, backchannel, admin, invalid_grant: the provider refused a refresh).',
+      help: 'Sessions ended, by kind (user, all, backchannel, frontchannel, admin, invalid_grant: the provider refused a refresh).',
       labelNames: ['kind'],
       registers,
     }),

@@ -37,6 +37,20 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     }
   };
 
+  /** Takes back a lock whose SET may still land: retried until Redis answers, for as long as the lock could live. */
+  const releaseOrphan = async (key: string, owner: string, ttlMs: number): Promise<void> => {
+    const deadline = Date.now() + ttlMs;
+    for (let delayMs = 100; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 2_000)) {
+      try {
+        // Compare-and-delete: sent on the same connection after the SET, so it runs after it; never someone else's lock.
+        await client.bffReleaseLock(key, owner);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  };
+
   const readRaw = async (id: string): Promise<{ json: string; record: SessionRecord } | null> => {
     const json = await call('GET', () => client.get(keys.session(id)));
     if (json === null) return null;
@@ -181,7 +195,15 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     async acquireLock(sessionId, ttlMs) {
       const key = keys.lock(sessionId);
       const owner = randomUUID();
-      const ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
+      let ok;
+      try {
+        ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
+      } catch (err) {
+        // A command that timed out here still runs once a hung Redis (CLIENT PAUSE, a stall) answers again:
+        // the lock would then be held by nobody, and every refresh of this session would wait out its TTL.
+        void releaseOrphan(key, owner, ttlMs);
+        throw err;
+      }
       if (ok !== 'OK') return null;
       return {
         async release() {

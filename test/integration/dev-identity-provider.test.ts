@@ -274,6 +274,17 @@ describe('dev identity provider', () => {
     expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toEqual(expect.any(String));
   });
 
+  it('refuses connections while stopped, then answers on the same port with the same keys and grants', async () => {
+    const { tokens } = await logIn();
+    await idp.stopListening();
+    await expect(fetch(`${idp.issuer}/protocol/openid-connect/certs`)).rejects.toThrow(TypeError);
+
+    await idp.startListening();
+    const jwks = (await (await fetch(`${idp.issuer}/protocol/openid-connect/certs`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((key) => key.kid)).toEqual(idp.publicJwks.keys.map((key) => key.kid));
+    expect((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toEqual(expect.any(String));
+  });
+
   it('sends a back-channel logout token with the session sid when a user is signed out by the admin', async () => {
     const { tokens } = await logIn();
     const sid = tokens.claims()?.sid;

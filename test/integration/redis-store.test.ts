@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, startRedisCluster, type RedisClusterSetup, type RedisServer } from '../support/start-redis.js';
 import { redisStoredText } from '../support/redis-stored-text.js';
+import { waitFor } from '../support/wait-for.js';
 import { redisConfig, redisStoreHarness } from '../support/redis-store-harness.js';
 import { runSessionStoreContract, sampleRecord } from '../support/session-store-contract.js';
 
@@ -50,6 +51,25 @@ describe('redis store at rest', () => {
         }
       }
       await h.store.delete(record.id);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('redis store while Redis hangs', () => {
+  it('leaves no orphaned refresh lock when taking it timed out: the SET that lands after the hang is taken back', async () => {
+    const h = await redisStoreHarness(redisConfig({ mode: 'single', url: single.url }, { commandTimeoutMs: 300 }));
+    try {
+      const id = `orphan-${Date.now()}`;
+      await single.cli('CLIENT', 'PAUSE', '1500', 'ALL');
+      await expect(h.store.acquireLock(id, 60_000)).rejects.toThrow(/SET NX failed/);
+      // After the pause the late SET runs, then the compare-and-delete sent behind it: the lock is free again,
+      // long before its 60 s TTL, and the next refresh can take it.
+      await waitFor(async () => (await h.store.acquireLock(id, 60_000).catch(() => null)) !== null, {
+        what: 'the lock to be free again',
+        timeoutMs: 20_000,
+      });
     } finally {
       await h.close();
     }

@@ -104,7 +104,7 @@ export interface LoginOptions {
   usernameField?: string;
   /** Reuse a browser (e.g. to log in a second tab, or to have the provider session already). */
   browser?: Browser;
-  /** Origin of the identity provider; default: the origin of the first URL carrying `response_type`. */
+  /** Origin of the identity provider; default: the origin of the first URL carrying `response_type` (or a pushed request's `request_uri`). */
   providerOrigin?: string;
 }
 
@@ -151,7 +151,7 @@ export async function startLogin(startUrl: string | URL, options: LoginOptions):
   let providerOrigin = options.providerOrigin;
   let current = new URL(startUrl);
   const chain = [current.href];
-  if (!providerOrigin && current.searchParams.has('response_type')) providerOrigin = current.origin;
+  if (!providerOrigin && isAuthorizationRequest(current)) providerOrigin = current.origin;
   let response = await browser.fetch(current, { headers: { accept: NAVIGATION_ACCEPT } });
   let credentialsPosted = false;
 
@@ -159,7 +159,7 @@ export async function startLogin(startUrl: string | URL, options: LoginOptions):
     const next = redirectTarget(response, current);
     if (next) {
       await discard(response);
-      if (!providerOrigin && next.searchParams.has('response_type')) providerOrigin = next.origin;
+      if (!providerOrigin && isAuthorizationRequest(next)) providerOrigin = next.origin;
       if (!providerOrigin) {
         throw new LoginFailedError(`${current.href} redirected to ${next.href}, not to an authorization request`, current.href, response.status);
       }
@@ -231,6 +231,11 @@ export async function logoutThroughProvider(
     result = await browser.follow(next, { stayOn, init: { headers: { accept: NAVIGATION_ACCEPT } } });
   }
   return { redirectedTo: result.leftTo, finalResponse: result.response };
+}
+
+/** An authorization request: in full, or pushed beforehand (RFC 9126: only client_id and request_uri). */
+function isAuthorizationRequest(url: URL): boolean {
+  return url.searchParams.has('response_type') || url.searchParams.has('request_uri');
 }
 
 function redirectTarget(response: Response, base: URL): URL | undefined {

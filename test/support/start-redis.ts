@@ -405,7 +405,9 @@ const MASTER_NAME = 'mymaster';
  * failover timeout): killing the master fails over within a few seconds.
  * `password` protects the data nodes; `sentinelPassword` the Sentinels.
  */
-export async function startRedisSentinel(opts: { password?: string; sentinelPassword?: string } = {}): Promise<RedisSentinelSetup> {
+export async function startRedisSentinel(
+  opts: { password?: string; sentinelPassword?: string; /** down-after-milliseconds; default 1000 (fast tests). */ downAfterMs?: number } = {},
+): Promise<RedisSentinelSetup> {
   const { password, sentinelPassword } = opts;
   const dataAuth = password ? [`requirepass ${password}`, `masterauth ${password}`] : [];
   const servers: RedisServer[] = [];
@@ -432,7 +434,7 @@ export async function startRedisSentinel(opts: { password?: string; sentinelPass
         configLines: (port) => [
           `port ${port}`,
           `sentinel monitor ${MASTER_NAME} ${HOST} ${master.port} 2`,
-          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} ${opts.downAfterMs ?? 1000}`,
           `sentinel failover-timeout ${MASTER_NAME} 5000`,
           `sentinel parallel-syncs ${MASTER_NAME} 1`,
           ...(password ? [`sentinel auth-pass ${MASTER_NAME} ${password}`] : []),

@@ -22,6 +22,14 @@ const notConform = (status: number) =>
 const kindOf = (err: unknown, operation: OidcOperation) => mapOidcError(err, operation).constructor.name;
 
 describe('mapOidcError', () => {
+  it('at the PAR endpoint: 401/403 is our client refused, another 4xx the provider\'s answer, 5xx and timeouts unavailable', () => {
+    expect(kindOf(bodyError(401, 'invalid_client'), 'par')).toBe(ProviderRejectedClientError.name);
+    expect(kindOf(notConform(403), 'par')).toBe(ProviderRejectedClientError.name);
+    expect(kindOf(bodyError(400, 'invalid_request'), 'par')).toBe(ProviderRejectedError.name);
+    expect(kindOf(notConform(503), 'par')).toBe(ProviderUnavailableError.name);
+    expect(kindOf(Object.assign(new Error('timed out'), { name: 'TimeoutError' }), 'par')).toBe(ProviderUnavailableError.name);
+  });
+
   it('takes any 400 to a refresh for a refused grant, whatever the body', () => {
     for (const err of [bodyError(400, 'invalid_grant'), bodyError(400, 'invalid_request'), bodyError(400, 'unauthorized_client'), notConform(400)]) {
       expect(mapOidcError(err, 'refresh')).toBeInstanceOf(InvalidGrantError);
