@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { createSessionRecordCodec } from '../../src/session/session-record-codec.js';
@@ -19,10 +22,14 @@ let gateway: GatewayProcess;
 let replica: GatewayProcess;
 const providerTraceparents: string[] = [];
 const providerBaggage: string[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'tracing-'));
 
 beforeAll(async () => {
   [idp, echo, redis, otlp] = await Promise.all([
-    startIdentityProvider({ rotateRefreshTokens: true }),
+    startIdentityProvider({
+      rotateRefreshTokens: true,
+      extraClients: [{ client_id: 'orders-api', client_secret: 'orders-api-secret', redirect_uris: ['http://127.0.0.1:1/cb'] }],
+    }),
     createEchoApi(),
     startRedis(),
     startOtlpReceiver(),
@@ -31,7 +38,11 @@ beforeAll(async () => {
     providerTraceparents.push(String(ctx.get('traceparent')));
     providerBaggage.push(String(ctx.get('baggage')));
   });
+  // A route with a token of its own (token exchange): the grant is a span too.
+  const routesFile = join(dir, 'routes.yaml');
+  writeFileSync(routesFile, `routes:\n  - prefix: /orders\n    target: ${echo.url}/orders\n    token: { type: exchange, audience: orders-api }\n`);
   const env = {
+    ROUTES_FILE: routesFile,
     REDIS_ENABLED: 'true',
     REDIS_URL: redis.url,
     PROXY_ROUTES: `/api=${echo.url}`,
@@ -49,6 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([gateway?.kill(), replica?.kill()]);
   await Promise.all([idp?.close(), echo?.close(), redis?.stop(), otlp?.close()]);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const BROWSER_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -214,6 +226,21 @@ it("shows a refresh that waited for another replica's: outcome reused, the lock 
   const waitSpans = childrenOf(waited).map((s) => s.name);
   expect(waitSpans).toContain('token.refresh.lock_wait');
   expect(waitSpans).not.toContain('oidc.refresh_grant');
+});
+
+it("traces a route's own token grant (token exchange) by its grant type, never the tokens", async () => {
+  const cookie = await logIn();
+  const response = await fetch(`${gateway.url}/orders/42`, { headers: { cookie, 'x-csrf': '1' } });
+  expect(response.status).toBe(200);
+  const echoed = (await response.json()) as { headers: Record<string, string | undefined> };
+  secrets['exchanged token'] = echoed.headers['authorization']?.replace(/^Bearer /, '');
+  await rememberTokens(cookie, 'exchange');
+  await waitUntil(() => named('oidc.grant').length > 0 && named('GET /orders').length > 0, 10_000, 'the token exchange trace');
+  const server = one('GET /orders');
+  const grant = one('oidc.grant');
+  expect(grant.traceId).toBe(server.traceId);
+  expect(grant.attributes['oidc_bff.grant_type']).toMatch(/token-exchange/);
+  expect(childrenOf(grant).some((s) => s.kind === 3 && /\/token$/.test(String(s.attributes['url.path'])))).toBe(true);
 });
 
 it('sends the spans still buffered when stopped with SIGTERM, and a receiver that is down does not fail the shutdown', async () => {
