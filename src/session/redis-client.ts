@@ -85,6 +85,12 @@ export function createRedisClient(config: RedisConfig, deps: RedisClientDeps = {
         // while every Sentinel is unreachable; keep retrying instead.
         sentinelRetryStrategy: reconnectDelayMs,
         sentinelCommandTimeout: config.commandTimeoutMs,
+        // Follow a failover the moment the Sentinels announce it (+switch-master), not when the old master
+        // drops us: a demoted master that is still up keeps taking writes until Sentinel reconfigures it
+        // (about 12 s in the soak), and those writes (rotated refresh tokens among them) are then discarded.
+        failoverDetector: true,
+        // A write that reaches a demoted master answers READONLY: find the master again.
+        reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
         ...(topology.sentinelPassword ? { sentinelPassword: topology.sentinelPassword } : {}),
         ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
       });
