@@ -40,4 +40,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # Exec form, so node is PID 1 and receives SIGTERM itself: main.ts handles
 # SIGTERM/SIGINT (drains within SHUTDOWN_TIMEOUT_MS), and the gateway spawns no
 # child processes that would need reaping, so neither tini nor --init is needed.
-CMD ["node", "dist/main.js"]
+# otel-register starts OpenTelemetry tracing before the gateway's modules load,
+# and only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md, Tracing).
+CMD ["node", "--import", "./dist/ops/otel-register.js", "dist/main.js"]

@@ -1,12 +1,12 @@
 /**
- * The gateway as production runs it: `node dist/main.js` in its own process,
+ * The gateway as production runs it: `node --import ./dist/ops/otel-register.js dist/main.js` in its own process,
  * configured through the environment, pinned to the proxy core.
  */
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findFreePort } from '../test/support/start-redis.js';
 import { startChild } from './child-processes.js';
 
@@ -53,7 +53,11 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const logFile = join(tmpdir(), `oidc-bff-bench-${options.name}-${process.pid}.log`);
   if (!options.appendLog) closeSync(openSync(logFile, 'w'));
   const out = openSync(logFile, 'a');
-  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), options.main ?? MAIN], {
+  const main = options.main ?? MAIN;
+  // As the container runs it; a BENCH_COMPARE build from before tracing has no otel-register.
+  const register = join(dirname(main), 'ops', 'otel-register.js');
+  const preload = existsSync(register) ? ['--import', pathToFileURL(register).href] : [];
+  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), ...preload, main], {
     cores: options.cores,
     stdio: ['ignore', out, out],
     env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: options.publicUrl ?? url },

@@ -16,7 +16,9 @@
  * BENCH_LOAD_GENERATOR (wrk|autocannon),
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
- * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on).
+ * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on),
+ * BENCH_OTEL (set: one more gateway, Redis with 10 sessions, tracing every request to a local OTLP sink that
+ * drops what it receives, so the cost of tracing at 100 % sampling stands beside the same gateway with it off).
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { keycloakSizedSession, KEYCLOAK_TOKEN_BYTES } from './keycloak-sized-session.js';
 import { chooseLoadGenerator, runLoad } from './load-generator.js';
 import { startServerProcess } from './node-server-process.js';
+import { startOtlpSink } from './otlp-sink.js';
 import { processCpuMs } from './process-cpu.js';
 import { processRssMiB } from './process-memory.js';
 import { markdownTable, summarise, type Measurement } from './report-table.js';
@@ -54,6 +57,7 @@ const PIPELINE_BASELINE = 'bare proxy, agent.request + pipeline (informational)'
 const AT_INFO = 'LOG_LEVEL=info';
 const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
 const PATH = '/api/items/42';
+const TRACED = 'gateway, Redis, 10 sessions, tracing on (100 %)';
 
 interface Target {
   readonly id: string;
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
       redis: small,
       seed: 9,
     },
+    ...(env['BENCH_OTEL'] ? [await tracedGatewaySpec(small)] : []),
     // The same route through ROUTES_FILE with a policy that does work per request (a role check and the
     // three X-User-* headers): what a policy costs next to the default path above.
     {
@@ -258,6 +263,7 @@ async function main(): Promise<void> {
     `| **total** | **${loginBytes.reduce((s, k) => s + k.bytes, 0)}** | |`,
     '',
     sessionCountComparison(measurements),
+    ...(otlpSink ? ['', `OTLP sink (${TRACED}): ${otlpSink.stats().exports} export requests, ${otlpSink.stats().bytes.toLocaleString('en-US')} bytes received`] : []),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -288,6 +294,17 @@ function sessionCountComparison(measurements: readonly Measurement[]): string {
     }
   }
   return lines.join('\n');
+}
+
+let otlpSink: Awaited<ReturnType<typeof startOtlpSink>> | undefined;
+
+/** The default Redis gateway with tracing on, every request sampled, exported (protobuf) to a sink on loopback. */
+async function tracedGatewaySpec(small: RedisServer): Promise<GatewaySpec> {
+  const sink = await startOtlpSink();
+  otlpSink = sink;
+  onStop(() => sink.close());
+  const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'oidc-bff-bench' };
+  return { id: 'tracing', name: TRACED, env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, ...tracing }, redis: small, seed: 9 };
 }
 
 interface GatewaySpec {

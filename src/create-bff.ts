@@ -16,6 +16,7 @@ import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { instrumentStore } from './ops/instrument-store.js';
 import { createLogger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
+import type { Tracing } from './ops/tracing.js';
 import { createUpstream } from './proxy/forward-request.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';
 import { createStoredRouteTokens } from './proxy/route-token.js';
@@ -48,6 +49,8 @@ export interface CreateBffDeps {
   /** Overrides the store built from config (tests share one between instances). */
   store?: SessionStore;
   oidc?: OidcClient;
+  /** Present only when tracing is on (src/ops/otel-register.ts): its spans wrap the store, the provider client and the refresher. */
+  tracing?: Tracing;
 }
 
 /** The gateway inside a host Koa 3 app. */
@@ -97,12 +100,16 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   const clock = deps.clock ?? systemClock;
   const baseStore = deps.store ?? createStoreFromConfig(loaded, { logger, clock });
   const metrics = createMetrics({ store: baseStore });
-  const store = instrumentStore(baseStore, metrics);
-  const oidc = deps.oidc ?? createOidcClient({ config: loaded.oidc, logger });
+  const { tracing } = deps;
+  const instrumented = instrumentStore(baseStore, metrics);
+  const store = tracing ? tracing.traceStore(instrumented) : instrumented;
+  const baseOidc = deps.oidc ?? createOidcClient({ config: loaded.oidc, logger });
+  const oidc = tracing ? tracing.traceOidc(baseOidc) : baseOidc;
+  tracing?.nameRoutes(loaded.proxy.routes.map((route) => route.prefix));
 
   const upstream = createUpstream({ headersTimeoutMs: loaded.proxy.timeoutMs });
   // One refresher for HTTP, WebSocket and host-app requests: its single-flight spans all three.
-  const refresher = createTokenRefresher({
+  const baseRefresher = createTokenRefresher({
     config: loaded,
     store,
     oidc,
@@ -112,9 +119,14 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
       metrics.refreshes.inc({ outcome });
       // The provider ended the grant, so the gateway ended the session: a logout of its own kind.
       if (outcome === 'invalid_grant') metrics.logouts.inc({ kind: 'invalid_grant' });
+      tracing?.onRefreshOutcome(outcome);
     },
-    onLockWait: (seconds) => metrics.refreshLockWait.observe(seconds),
+    onLockWait: (seconds) => {
+      metrics.refreshLockWait.observe(seconds);
+      tracing?.onLockWait(seconds);
+    },
   });
+  const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
   // One set of route tokens for HTTP and WebSocket requests, like the refresher.
   const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
   const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens };

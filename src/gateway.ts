@@ -8,6 +8,7 @@ import { answerClientError } from './http/client-error.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
 import { createAdminSessionRoutes } from './ops/admin-sessions.js';
+import type { Tracing } from './ops/tracing.js';
 import type { SessionStore } from './session/session-store.js';
 
 export interface RunningGateway {
@@ -28,6 +29,8 @@ export interface StartGatewayDeps {
   oidc?: OidcClient;
   /** Listen address; loopback by default in tests, all interfaces in containers. */
   host?: string;
+  /** Present only when tracing is on: its spans wrap the store, the provider client and the refresher. */
+  tracing?: Tracing;
 }
 
 /**
@@ -41,6 +44,7 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.store ? { store: deps.store } : {}),
     ...(deps.oidc ? { oidc: deps.oidc } : {}),
+    ...(deps.tracing ? { tracing: deps.tracing } : {}),
   });
   const { store, oidc, metrics, websockets } = bff;
   let shuttingDown = false;

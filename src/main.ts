@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './ops/logger.js';
+import { activeTracing } from './ops/tracing.js';
 
 /** The only place that reads process.env, listens on all interfaces and handles signals. */
 async function main(): Promise<void> {
@@ -15,17 +16,19 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel });
+  // Started (or not) by otel-register.ts, loaded with --import before this module.
+  const tracing = activeTracing();
+  const logger = createLogger({ level: config.logLevel, ...(tracing ? { mixin: tracing.logFields } : {}) });
   for (const warning of config.warnings) logger.warn({}, warning);
 
-  const gateway = await startGateway(config, { logger, host: '::' });
+  const gateway = await startGateway(config, { logger, host: '::', ...(tracing ? { tracing } : {}) });
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
-    gateway.close().then(
+    gateway.close().then(() => tracing?.shutdown()).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'shutdown failed');

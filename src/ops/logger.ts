@@ -11,11 +11,16 @@ const REDACTED_PATHS = [
   '*.headers.cookie', '*.headers.authorization', '*.headers["set-cookie"]',
 ];
 
-/** JSON logs to stdout (or `destination`, for tests that read what was logged). */
-export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {
+/**
+ * JSON logs to stdout (or `destination`, for tests that read what was logged).
+ * `mixin` adds fields to every line (trace_id and span_id when tracing is on;
+ * absent otherwise, so lines cost nothing extra).
+ */
+export function createLogger(options: { level: string; destination?: DestinationStream; mixin?: () => object }): Logger {
   return pino(
     {
       level: options.level,
+      ...(options.mixin ? { mixin: options.mixin } : {}),
       base: { service: 'oidc-bff' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

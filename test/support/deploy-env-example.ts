@@ -23,7 +23,12 @@ const GROUP_TITLES: Record<EnvVarSpec['group'], string> = {
 const HEADER = `# oidc-bff configuration: every variable the gateway reads.
 # Rendered from src/config/env-schema.ts (the source of truth) by
 # test/support/deploy-env-example.ts and checked by test/unit/deploy.
-# Copy to .env for a local run (node --env-file=.env dist/main.js); never commit .env.
+# Copy to .env for a local run (node --env-file=.env --import ./dist/ops/otel-register.js dist/main.js);
+# never commit .env.
+#
+# Tracing is configured by the standard OTEL_* variables, which the OpenTelemetry
+# SDK reads itself (docs/operations.md, Tracing): off unless an endpoint is set, e.g.
+# OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
 #
 # Values shown are the defaults. An empty value means "unset": the gateway
 # treats blank and missing alike. [required] variables have no default;

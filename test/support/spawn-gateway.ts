@@ -48,7 +48,8 @@ async function spawnOnFreePorts(options: {
   if (!client.redirect_uris.includes(`${publicUrl}/auth/callback`)) {
     await options.idp.updateClient({ redirect_uris: [...client.redirect_uris, `${publicUrl}/auth/callback`] });
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // As `npm start` runs it: otel-register first (a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/ops/otel-register.ts', 'src/main.ts'], {
     env: {
       PATH: process.env['PATH'] ?? '',
       PORT: String(port),

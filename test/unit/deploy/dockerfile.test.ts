@@ -53,7 +53,7 @@ describe('Dockerfile', () => {
   it('starts node directly in exec form, so node receives SIGTERM', () => {
     const cmd = runtime('CMD');
     expect(cmd).toHaveLength(1);
-    expect(JSON.parse(cmd[0]!.args)).toEqual(['node', 'dist/main.js']);
+    expect(JSON.parse(cmd[0]!.args)).toEqual(['node', '--import', './dist/ops/otel-register.js', 'dist/main.js']);
     expect(runtime('ENTRYPOINT')).toEqual([]);
   });
 });

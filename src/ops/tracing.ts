@@ -1,0 +1,56 @@
+import type { OidcClient } from '../oidc/oidc-client.js';
+import type { RefreshOutcome, TokenRefresher } from '../proxy/token-refresher.js';
+import type { SessionStore } from '../session/session-store.js';
+
+/**
+ * What the rest of the gateway sees of tracing: wrappers that add spans around
+ * its parts, applied once at start-up. When tracing is off there is no such
+ * object, nothing is wrapped, and no OpenTelemetry SDK module is ever loaded,
+ * so a request pays nothing for it.
+ */
+export interface Tracing {
+  /** Spans around every store call (the session lookup, the refresh lock, writes). */
+  traceStore(store: SessionStore): SessionStore;
+  /** Spans around the provider calls (code exchange, refresh grant, revocation, userinfo). */
+  traceOidc(oidc: OidcClient): OidcClient;
+  /** A span for each request that has to wait for fresh tokens; none for those that do not. */
+  traceRefresher(refresher: TokenRefresher): TokenRefresher;
+  /** Puts a refresh's outcome on the refresh span under way. */
+  onRefreshOutcome(outcome: RefreshOutcome): void;
+  /** Records a wait for another request's or replica's refresh. */
+  onLockWait(seconds: number): void;
+  /** Names server spans by PROXY_ROUTES prefix, so a trace list reads "GET /api", not "GET". */
+  nameRoutes(prefixes: readonly string[]): void;
+  /** pino mixin: trace_id and span_id of the span active while a line is logged. */
+  logFields(): Record<string, string>;
+  /** Sends the spans still buffered (at shutdown); never rejects, gives up after a couple of seconds. */
+  shutdown(): Promise<void>;
+}
+
+let active: Tracing | undefined;
+
+/** The running tracing, or undefined when it is off (the usual case). */
+export function activeTracing(): Tracing | undefined {
+  return active;
+}
+
+/**
+ * Tracing follows the standard OpenTelemetry variables only: on when an OTLP
+ * endpoint is given, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+ */
+export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
+  if (env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return false;
+  if (env['OTEL_TRACES_EXPORTER']?.trim().toLowerCase() === 'none') return false;
+  return Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim() || env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim());
+}
+
+/**
+ * Starts the SDK when wanted. Must run before the gateway's modules load (see
+ * otel-register.ts), since the instrumentations patch modules as they load.
+ */
+export async function startTracing(env: NodeJS.ProcessEnv): Promise<Tracing | undefined> {
+  if (active || !tracingWanted(env)) return active;
+  const { startTracingSdk } = await import('./tracing-sdk.js');
+  active = await startTracingSdk(env);
+  return active;
+}
