@@ -1,7 +1,13 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import type { OidcClient } from '../oidc/oidc-client.js';
-import type { RefreshOutcome, TokenRefresher } from '../proxy/token-refresher.js';
-import type { SessionStore } from '../session/session-store.js';
+import type { Logger } from 'pino';
+import type { SessionRecord, SessionStore } from '../session/session-store.js';
+
+/** What tracing needs of the refresher (src/proxy/token-refresher.ts), by shape: ops/ sits below proxy/. */
+export interface TracedRefresher {
+  needsRefresh(record: SessionRecord): boolean;
+  ensureFresh(record: SessionRecord, log?: () => Logger): Promise<SessionRecord>;
+}
 
 /**
  * The gateway's own spans, where no library instrumentation can see what
@@ -15,8 +21,9 @@ import type { SessionStore } from '../session/session-store.js';
 export interface TraceSpans {
   traceStore(store: SessionStore): SessionStore;
   traceOidc(oidc: OidcClient): OidcClient;
-  traceRefresher(refresher: TokenRefresher): TokenRefresher;
-  onRefreshOutcome(outcome: RefreshOutcome): void;
+  traceRefresher<R extends TracedRefresher>(refresher: R): R;
+  /** The refresher's outcome name (RefreshOutcome). */
+  onRefreshOutcome(outcome: string): void;
   onLockWait(seconds: number): void;
   logFields(): Record<string, string>;
 }

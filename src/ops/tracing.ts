@@ -1,5 +1,5 @@
 import type { OidcClient } from '../oidc/oidc-client.js';
-import type { RefreshOutcome, TokenRefresher } from '../proxy/token-refresher.js';
+import type { TracedRefresher } from './trace-spans.js';
 import type { SessionStore } from '../session/session-store.js';
 
 /**
@@ -14,9 +14,9 @@ export interface Tracing {
   /** Spans around the provider calls (code exchange, refresh grant, revocation, userinfo). */
   traceOidc(oidc: OidcClient): OidcClient;
   /** A span for each request that has to wait for fresh tokens; none for those that do not. */
-  traceRefresher(refresher: TokenRefresher): TokenRefresher;
-  /** Puts a refresh's outcome on the refresh span under way. */
-  onRefreshOutcome(outcome: RefreshOutcome): void;
+  traceRefresher<R extends TracedRefresher>(refresher: R): R;
+  /** Puts a refresh's outcome (RefreshOutcome) on the refresh span under way. */
+  onRefreshOutcome(outcome: string): void;
   /** Records a wait for another request's or replica's refresh. */
   onLockWait(seconds: number): void;
   /** Names server spans by PROXY_ROUTES prefix, so a trace list reads "GET /api", not "GET". */

@@ -2,12 +2,12 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError } from '../errors.js';
-import type { ClientTokens } from '../proxy/route-token.js';
-import { createSharedTokenCache } from '../proxy/shared-token-cache.js';
+import type { ClientTokens } from './route-token.js';
+import { createSharedTokenCache } from './shared-token-cache.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
-import type { OidcClient } from './oidc-client.js';
-import { accessTokenExpiresAtMs } from './user-claims.js';
+import type { OidcClient } from '../oidc/oidc-client.js';
+import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 
 export interface ClientCredentialsDeps {
   config: Config;
