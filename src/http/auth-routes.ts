@@ -14,7 +14,7 @@ import type { OidcClient } from '../oidc/oidc-client.js';
 import type { Metrics } from '../ops/metrics.js';
 import { accessTokenExpiresAtMs, buildUserInfo } from '../oidc/user-claims.js';
 import type { SessionCookieCodec } from '../session/session-cookie.js';
-import { sessionExpiresAtMs } from '../session/session-lifetime.js';
+import { idleExpiresAtMs, sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { assertLogoutAllowed } from './csrf.js';
 import type { GatewayState } from './gateway-state.js';
@@ -24,6 +24,7 @@ import type { SessionDraft } from './koa-session-store.js';
 import type { SessionAccess } from './session-access.js';
 import type { SessionLayer } from './session-layer.js';
 import { sessionOf } from './session-view.js';
+import { answerSilentLogin } from './silent-login-page.js';
 
 export interface AuthRoutesDeps {
   config: Config;
@@ -45,8 +46,10 @@ const PASS_THROUGH = ['prompt', 'login_hint', 'kc_idp_hint', 'ui_locales', 'acr_
 /** Callback parameters that must appear at most once (RFC 6749 §3.1). */
 const SINGLE_CALLBACK_PARAMS = ['code', 'state', 'error', 'error_description', 'iss', 'session_state'];
 const MAX_PARAM_LENGTH = 2048;
+/** A prompt=none login's "no, not without the user" answers (OpenID Connect Core §3.1.2.6): the silent page says isLoggedIn:false. */
+const NOT_SILENTLY = new Set(['login_required', 'interaction_required', 'consent_required', 'account_selection_required']);
 
-/** /auth/login, /auth/callback, /auth/me and /auth/logout (CONTRACT.md "Public routes"). */
+/** /auth/login, /auth/silent-login, /auth/callback, /auth/me and /auth/logout (CONTRACT.md "Public routes"). */
 export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
   const { config, store, oidc, sessions, sessionLayer, cookies, clock, metrics } = deps;
   const router = new Router<GatewayState>({ prefix: '/auth' });
@@ -56,21 +59,28 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
   const setBinding = (ctx: Ctx, state: string, value: string, maxAgeSeconds: number) =>
     setCookie(ctx, bindingCookie(state), value, { path: '/auth/callback', secure: config.secureCookies, maxAgeSeconds });
 
-  router.get('/login', async (ctx: Ctx) => {
+  router.get('/login', (ctx: Ctx) => redirectToLogin(ctx, { silent: false }));
+
+  // For a hidden iframe of the SPA: the same login with prompt=none, so the provider answers at once
+  // (logged in, or login_required) and the callback answers a page that posts the outcome to the SPA.
+  router.get('/silent-login', (ctx: Ctx) => redirectToLogin(ctx, { silent: true }));
+
+  async function redirectToLogin(ctx: Ctx, options: { silent: boolean }): Promise<void> {
     await enforceLoginRateLimit(ctx);
     const extra: Record<string, string> = {};
     for (const name of PASS_THROUGH) {
       const value = ctx.query[name];
       if (typeof value === 'string' && value.length > 0 && value.length <= 256) extra[name] = value;
     }
-    const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']));
+    if (options.silent) extra['prompt'] = 'none';
+    const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']), options);
     // Before anything is stored: a refused or failed push leaves no half-written login behind.
     const url = await oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
     await store.putOnce(txKey(transaction.state), serializeTransaction(transaction), LOGIN_TRANSACTION_TTL_MS);
     setBinding(ctx, transaction.state, cookies.sign(transaction.state), LOGIN_TRANSACTION_TTL_MS / 1000);
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(url.href);
-  });
+  }
 
   router.get('/callback', async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -97,7 +107,10 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     if (!transaction || transaction.state !== state) {
       throw new InvalidRequestError('invalid_state', 'This login has expired or was already used; start the login again.');
     }
-    if (params.has('error')) throw providerError(params);
+    if (params.has('error')) {
+      if (transaction.silent && NOT_SILENTLY.has(params.get('error') ?? '')) return answerSilentLogin(ctx, publicOrigin, false);
+      throw providerError(params);
+    }
 
     const callbackUrl = new URL(config.oidc.redirectUri);
     callbackUrl.search = ctx.querystring;
@@ -140,15 +153,34 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     // Session fixation: whatever session this browser had is gone before the new one exists (regenerate).
     const record = await sessionLayer.startSession(ctx, draft);
     metrics?.logins.inc({ outcome: 'success' });
-    ctx.state.log.info({ event: 'login', sub, sid: record.sid }, 'login succeeded');
+    ctx.state.log.info({ event: 'login', sub, sid: record.sid, ...(transaction.silent ? { silent: true } : {}) }, 'login succeeded');
+    if (transaction.silent) return answerSilentLogin(ctx, publicOrigin, true);
     // Checked again on the way out: the transaction sat in the store, which is not a place to trust blindly.
     ctx.redirect(safeReturnTo(transaction.returnTo));
   });
 
-  router.get('/me', sessionLayer.load, async (ctx: Ctx) => {
+  // ?slide=false: an SPA polling its session must not keep an idle session alive forever.
+  const loadForMe = (ctx: Ctx, next: Next) => {
+    const slide = ctx.query['slide'];
+    if (slide === undefined || slide === 'true') return sessionLayer.load(ctx, next);
+    if (slide === 'false') return sessionLayer.loadWithoutSliding(ctx, next);
+    throw new InvalidRequestError('invalid_request', 'slide must be true or false.');
+  };
+
+  router.get('/me', loadForMe, async (ctx: Ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const view = sessionOf(ctx) ?? sessionLayer.refuse(ctx);
-    ctx.body = { user: view.user, session: { created_at: view.created_at, expires_at: view.expires_at } };
+    const record = sessionLayer.require(ctx);
+    const idleSeconds = config.session.idleTimeoutSeconds;
+    ctx.body = {
+      user: view.user,
+      session: {
+        created_at: view.created_at,
+        expires_at: view.expires_at,
+        expires_in: Math.max(0, Math.floor((record.expires_at_ms - clock()) / 1000)),
+        ...(idleSeconds !== undefined ? { idle_expires_at: new Date(idleExpiresAtMs(record, idleSeconds)).toISOString() } : {}),
+      },
+    };
   });
 
   // The CSRF guard comes before koa-session loads anything: a forged logout costs no store call.

@@ -12,6 +12,8 @@ export interface RequestSessions {
   readonly live: WeakMap<Context, SessionRecord | null>;
   /** A login's new session, waiting for koa-session to name it and save it. */
   readonly pending: WeakMap<Context, SessionDraft>;
+  /** Requests whose session read must not count as activity for the idle timeout (/auth/me?slide=false). */
+  readonly quiet: WeakSet<Context>;
 }
 
 /** koa-session passes the request's ctx to each call (typed optional there; always given since koa-session 6). */
@@ -45,7 +47,7 @@ export function createKoaSessionStore(deps: { store: SessionStore; sessions: Ses
     // The one definition of "the live session": the same loadById (store read + idle timeout) the proxy uses.
     async get(key, _maxAge, options) {
       const ctx = contextOf(options);
-      const record = await sessions.loadById(key);
+      const record = await sessions.loadById(key, { slide: !requests.quiet.has(ctx) });
       requests.live.set(ctx, record);
       return record && toSessionView(record);
     },

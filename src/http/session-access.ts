@@ -14,8 +14,11 @@ export interface SessionAccess {
   cookieSessionId(ctx: Ctx): string | null;
   /** The live session of this request or null (memoised on ctx.state). Store failures propagate as StoreError. */
   load(ctx: Ctx): Promise<SessionRecord | null>;
-  /** The live session with this id or null, counting as activity for the idle timeout (WebSocket handshakes have no Koa context). */
-  loadById(id: string): Promise<SessionRecord | null>;
+  /**
+   * The live session with this id or null, counting as activity for the idle timeout (WebSocket handshakes
+   * have no Koa context) unless `slide: false`: then an idle session still ends, but a live one is not kept alive.
+   */
+  loadById(id: string, options?: { slide?: boolean }): Promise<SessionRecord | null>;
   /** The live session, or throws 401 after clearing the cookie. */
   require(ctx: Ctx): Promise<SessionRecord>;
   setCookie(ctx: Ctx, record: SessionRecord): void;
@@ -52,9 +55,9 @@ export function createSessionAccess(deps: {
       return record;
     },
 
-    async loadById(id) {
+    async loadById(id, options = {}) {
       const record = await store.get(id);
-      return record && idleMs !== undefined ? applyIdleTimeout(record, idleMs) : record;
+      return record && idleMs !== undefined ? applyIdleTimeout(record, idleMs, options.slide ?? true) : record;
     },
 
     async require(ctx) {
@@ -78,14 +81,14 @@ export function createSessionAccess(deps: {
     },
   };
 
-  async function applyIdleTimeout(record: SessionRecord, limitMs: number): Promise<SessionRecord | null> {
+  async function applyIdleTimeout(record: SessionRecord, limitMs: number, slide: boolean): Promise<SessionRecord | null> {
     const now = clock();
     const lastSeen = record.last_seen_at_ms ?? record.created_at_ms;
     if (now - lastSeen >= limitMs) {
       await store.delete(record.id);
       return null;
     }
-    if (now - lastSeen < touchEveryMs) return record;
+    if (!slide || now - lastSeen < touchEveryMs) return record;
     return (await store.update(record.id, { last_seen_at_ms: now })) ?? null;
   }
 

@@ -38,6 +38,8 @@ export interface SessionLayer {
   middlewareFor(app: Koa): Middleware;
   /** koa-session for one route (mounted per route, after the router matched: metrics and logs name the route). */
   readonly load: Middleware;
+  /** Like `load`, but reading the session is not activity for the idle timeout (an idle session still ends). */
+  readonly loadWithoutSliding: Middleware;
   /** The live session as loaded by the middleware; null when none. */
   live(ctx: Context): SessionRecord | null;
   /** Replaces the live record of this request (after a refresh). */
@@ -52,7 +54,7 @@ export interface SessionLayer {
 
 export function createSessionLayer(deps: { config: Config; store: SessionStore; sessions: SessionAccess; clock: Clock }): SessionLayer {
   const { config, store, sessions, clock } = deps;
-  const requests: RequestSessions = { live: new WeakMap(), pending: new WeakMap() };
+  const requests: RequestSessions = { live: new WeakMap(), pending: new WeakMap(), quiet: new WeakSet() };
   const perApp = new WeakMap<Koa, Middleware>();
   const cookieName = config.session.cookieName;
 
@@ -88,6 +90,11 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
     },
 
     load: (ctx: Context, next: Next) => layer.middlewareFor(ctx.app)(ctx, next),
+
+    loadWithoutSliding: (ctx: Context, next: Next) => {
+      requests.quiet.add(ctx);
+      return layer.load(ctx, next);
+    },
 
     live(ctx) {
       return requests.live.get(ctx) ?? null;

@@ -7,16 +7,21 @@ export interface LoginTransaction {
   readonly nonce: string;
   readonly codeVerifier: string;
   readonly returnTo: string;
+  /** Started by /auth/silent-login (prompt=none in an iframe): the callback answers a page that tells the SPA, not a redirect. */
+  readonly silent?: true;
 }
 
 /** Ten minutes, in milliseconds: long enough to type a password, short enough to bound replay. */
 export const LOGIN_TRANSACTION_TTL_MS = 600_000;
 
 /** Fresh random state, nonce and PKCE verifier, plus the S256 challenge to send. */
-export async function createLoginTransaction(returnTo: string): Promise<{ transaction: LoginTransaction; codeChallenge: string }> {
+export async function createLoginTransaction(
+  returnTo: string,
+  options: { silent?: boolean } = {},
+): Promise<{ transaction: LoginTransaction; codeChallenge: string }> {
   const codeVerifier = oidc.randomPKCECodeVerifier();
   return {
-    transaction: { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier, returnTo },
+    transaction: { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier, returnTo, ...(options.silent ? { silent: true as const } : {}) },
     codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
   };
 }
@@ -35,7 +40,7 @@ export function parseTransaction(json: string): LoginTransaction | null {
   try {
     const tx = JSON.parse(json) as Partial<LoginTransaction>;
     const ok = [tx.state, tx.nonce, tx.codeVerifier, tx.returnTo].every((v) => typeof v === 'string');
-    return ok ? (tx as LoginTransaction) : null;
+    return ok && (tx.silent === undefined || tx.silent === true) ? (tx as LoginTransaction) : null;
   } catch {
     return null;
   }

@@ -15,3 +15,15 @@ export function sessionExpiresAtMs(input: {
   // Whole milliseconds: a fractional refresh_expires_in must not become a fractional PXAT (Redis refuses it).
   return Math.floor(Math.min(absoluteEnd, input.nowMs + stated * 1000));
 }
+
+/**
+ * When an idle session ends unless it is used again: a full idle limit after
+ * the last recorded activity (the login when none), never past its end.
+ */
+export function idleExpiresAtMs(
+  record: { created_at_ms: number; expires_at_ms: number; last_seen_at_ms?: number | undefined },
+  idleTimeoutSeconds: number,
+): number {
+  const lastSeen = record.last_seen_at_ms ?? record.created_at_ms;
+  return Math.min(record.expires_at_ms, lastSeen + idleTimeoutSeconds * 1000);
+}

@@ -85,6 +85,10 @@ describe('a full login', () => {
     }
     expect(new Date(body.session.created_at).toISOString()).toBe(body.session.created_at);
     expect(Date.parse(body.session.expires_at)).toBeGreaterThan(Date.parse(body.session.created_at));
+    expect(Number.isInteger(body.session.expires_in)).toBe(true);
+    expect(body.session.expires_in).toBeLessThanOrEqual((Date.parse(body.session.expires_at) - Date.now()) / 1000 + 1);
+    expect(body.session.expires_in).toBeGreaterThan(0);
+    expect(body.session).not.toHaveProperty('idle_expires_at'); // no SESSION_IDLE_TIMEOUT_SECONDS here
     expect(text).not.toMatch(/eyJ[\w-]+\.eyJ/); // no JWT anywhere in the answer
     expect(text).not.toContain(session.value.split('.')[0]!);
   });
