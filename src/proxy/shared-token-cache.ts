@@ -16,6 +16,9 @@ export interface SharedTokenCacheDeps {
   skewMs: number;
   /** Must outlast one grant at the provider plus the store calls around it. */
   lockTtlMs: number;
+  /** After a failed grant, the key's next attempt waits this long, doubling per failure up to maxBackoffMs (defaults 1 s, 30 s). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
   pollIntervalMs?: number;
   read(key: string): Promise<string | null>;
   /** Stores the sealed token until `expiresAtMs`; false when there is no longer a place for it (the session ended). */
@@ -29,12 +32,24 @@ export interface SharedTokenCacheDeps {
  * refresh's discipline: reused until `exp − skew`; then an in-process
  * single-flight, then a store lock taken by one replica, which reads again
  * and asks the provider only if still needed, while the others poll the store
- * for its result until the lock's TTL.
+ * for its result until the lock's TTL. After a failed grant the key backs
+ * off (1 s doubling to 30 s, in this process) and answers the same error
+ * meanwhile, so a provider outage is not met with one grant per request.
  */
 export function createSharedTokenCache(deps: SharedTokenCacheDeps) {
   const { clock, sealer, skewMs, lockTtlMs } = deps;
   const pollMs = deps.pollIntervalMs ?? 50;
   const inFlight = new Map<string, Promise<string>>();
+  const minBackoffMs = deps.minBackoffMs ?? 1_000;
+  const maxBackoffMs = deps.maxBackoffMs ?? 30_000;
+  const backoff = new Map<string, { untilMs: number; delayMs: number; error: unknown }>();
+
+  const failed = (key: string, error: unknown) => {
+    const delayMs = Math.min(maxBackoffMs, (backoff.get(key)?.delayMs ?? minBackoffMs / 2) * 2);
+    backoff.delete(key); // re-inserted last: the map stays ordered by failure time
+    if (backoff.size >= MAX_BACKOFF_ENTRIES) backoff.delete(backoff.keys().next().value!);
+    backoff.set(key, { untilMs: clock() + delayMs, delayMs, error });
+  };
 
   async function readFresh(key: string): Promise<string | null> {
     const sealed = await deps.read(key);
@@ -80,15 +95,31 @@ export function createSharedTokenCache(deps: SharedTokenCacheDeps) {
     async get(key: string, obtain: () => Promise<IssuedToken>): Promise<string> {
       const fresh = await readFresh(key);
       if (fresh !== null) return fresh;
+      const held = backoff.get(key);
+      if (held && held.untilMs > clock()) throw held.error;
       let pending = inFlight.get(key);
       if (!pending) {
-        pending = obtainUnderLock(key, obtain).finally(() => inFlight.delete(key));
+        pending = obtainUnderLock(key, obtain)
+          .then(
+            (token) => {
+              backoff.delete(key);
+              return token;
+            },
+            (err: unknown) => {
+              failed(key, err);
+              throw err;
+            },
+          )
+          .finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       return pending;
     },
   };
 }
+
+// Keys are per session and audience; a bound keeps sessions that ended mid-outage from piling up.
+const MAX_BACKOFF_ENTRIES = 10_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

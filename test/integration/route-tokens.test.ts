@@ -125,7 +125,7 @@ describe('token: exchange', () => {
     expect(api.requests).toHaveLength(0);
   });
 
-  it('answers 503 while the provider cannot be reached, and keeps the session', async () => {
+  it('answers 503 while the provider cannot be reached, backs off instead of asking again at once, and keeps the session', async () => {
     const cookie = await loginCookie(one);
     idp.setDown(true, 'connection-reset');
     try {
@@ -134,6 +134,11 @@ describe('token: exchange', () => {
     } finally {
       idp.setDown(false);
     }
+    const exchanges = idp.counters.tokenExchangeGrants;
+    // Within the back-off (1 s after the failure) the answer stays 503 without a grant at the provider.
+    expect((await call(one, '/billing/x', apiHeaders(cookie))).status).toBe(503);
+    expect(idp.counters.tokenExchangeGrants).toBe(exchanges);
+    clock.advance(1_000);
     expect((await call(one, '/billing/x', apiHeaders(cookie))).status).toBe(200);
   });
 });
