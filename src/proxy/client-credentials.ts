@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError } from '../errors.js';
 import type { ClientTokens } from './route-token.js';
-import { createSharedTokenCache } from './shared-token-cache.js';
+import { createSharedTokenCache, grantCacheTimings } from './shared-token-cache.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
@@ -27,12 +27,10 @@ export interface ClientCredentialsDeps {
  */
 export function createClientCredentials(deps: ClientCredentialsDeps): ClientTokens {
   const { config, store, oidc, clock } = deps;
-  const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
   const cache = createSharedTokenCache({
     clock,
     sealer: deps.sealer,
-    skewMs: config.oidc.refreshSkewSeconds * 1000,
-    lockTtlMs: config.oidc.timeoutMs + storeCallMs * 4 + 5_000,
+    ...grantCacheTimings(config),
     ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
     read: (key) => store.getShared(key),
     write: async (key, sealed, expiresAtMs) => {

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Config } from '../config/config.js';
 import { RefreshUnavailableError } from '../errors.js';
 import type { StoreLock } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
@@ -24,6 +25,15 @@ export interface SharedTokenCacheDeps {
   /** Stores the sealed token until `expiresAtMs`; false when there is no longer a place for it (the session ended). */
   write(key: string, sealed: string, expiresAtMs: number): Promise<boolean>;
   lock(key: string, ttlMs: number): Promise<StoreLock | null>;
+}
+
+/**
+ * Renewal skew and lock TTL of a route-token grant: the refresh's skew, and a
+ * lock that outlasts one provider call plus the store calls around it.
+ */
+export function grantCacheTimings(config: Config): { skewMs: number; lockTtlMs: number } {
+  const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
+  return { skewMs: config.oidc.refreshSkewSeconds * 1000, lockTtlMs: config.oidc.timeoutMs + storeCallMs * 4 + 5_000 };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError, TokenExchangeRefusedError } from '../errors.js';
 import type { ExchangedTokens } from './route-token.js';
-import { createSharedTokenCache } from './shared-token-cache.js';
+import { createSharedTokenCache, grantCacheTimings } from './shared-token-cache.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
@@ -33,12 +33,10 @@ export interface TokenExchangeDeps {
  */
 export function createTokenExchange(deps: TokenExchangeDeps): ExchangedTokens {
   const { config, store, oidc, clock } = deps;
-  const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
   const cache = createSharedTokenCache({
     clock,
     sealer: deps.sealer,
-    skewMs: config.oidc.refreshSkewSeconds * 1000,
-    lockTtlMs: config.oidc.timeoutMs + storeCallMs * 4 + 5_000,
+    ...grantCacheTimings(config),
     ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
     read: (key) => {
       const [id, name] = splitKey(key);
