@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
-import { startRedis, type RedisServer } from '../test/support/start-redis.js';
+import { startRedis, startRedisCluster, type RedisClusterSetup, type RedisServer } from '../test/support/start-redis.js';
 import { emptyLog, logLines } from './access-log.js';
 import { openBenchStore, seedSessions, waitForStore } from './bench-store.js';
 import { coreLayout, onStop, pinProcess, stopAll } from './child-processes.js';
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
       redis: small,
       seed: 9,
     },
+    ...(await clusterGatewaySpecs(wanted)),
     ...(env['BENCH_OTEL'] ? [await tracedGatewaySpec(small)] : []),
     // The same route through ROUTES_FILE with a policy that does work per request (a role check and the
     // three X-User-* headers): what a policy costs next to the default path above.
@@ -305,6 +306,34 @@ async function tracedGatewaySpec(small: RedisServer): Promise<GatewaySpec> {
   onStop(() => sink.close());
   const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'oidc-bff-bench' };
   return { id: 'tracing', name: TRACED, env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, ...tracing }, redis: small, seed: 9 };
+}
+
+/** Rows picked by BENCH_TARGETS without naming them all ("cluster" picks both). */
+const CLUSTER_ROWS = [
+  { id: 'redis-cluster', name: 'gateway, Redis Cluster (3 masters), 1 session' },
+  { id: 'redis-cluster-nocache', name: `gateway, Redis Cluster (3 masters), 1 session, ${NO_CACHE}` },
+] as const;
+
+/**
+ * What the session cache buys on Redis Cluster, where every proxied request
+ * otherwise reads the session from its slot's master. The Cluster (three
+ * masters, no replicas) starts only when one of its rows is to run.
+ */
+async function clusterGatewaySpecs(wanted: readonly string[] | undefined): Promise<GatewaySpec[]> {
+  // The same picking rule as rowFilter's (an id picks its row, anything else every row whose name holds it).
+  const ids = new Set<string>(CLUSTER_ROWS.map((row) => row.id));
+  const picked = (row: Row) => !wanted?.length || wanted.some((w) => (ids.has(w) ? w === row.id : row.name.includes(w)));
+  if (!CLUSTER_ROWS.some(picked)) return [];
+  const cluster: RedisClusterSetup = await startRedisCluster({ masters: 3 });
+  onStop(() => cluster.stop());
+  const layout = coreLayout();
+  for (const server of cluster.servers) pinProcess(await redisPid(server), layout.helpers);
+  const nodes = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const on = { REDIS_ENABLED: 'true', REDIS_CLUSTER_NODES: nodes, REDIS_URL: `redis://${cluster.nodes[0]!.host}:${cluster.nodes[0]!.port}` };
+  return [
+    { ...CLUSTER_ROWS[0], env: { ...on, REDIS_SESSION_CACHE: 'true' }, seed: 0 },
+    { ...CLUSTER_ROWS[1], env: { ...on, REDIS_SESSION_CACHE: 'false' }, seed: 0 },
+  ].filter(picked);
 }
 
 interface GatewaySpec {

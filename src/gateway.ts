@@ -17,7 +17,10 @@ export interface RunningGateway {
   readonly adminUrl: string;
   readonly store: SessionStore;
   readonly oidc: OidcClient;
-  /** Graceful stop: readiness 503, no new connections, in-flight requests finish within SHUTDOWN_TIMEOUT_MS, store closed. */
+  /**
+   * Graceful stop: readiness 503 at once; still serving (Connection: close) for SHUTDOWN_DELAY_MS; then no new
+   * connections, in-flight requests finish within SHUTDOWN_TIMEOUT_MS, WebSockets closed with 1001, store closed.
+   */
   close(): Promise<void>;
 }
 
@@ -86,6 +89,10 @@ export async function startGateway(config: Config, deps: StartGatewayDeps): Prom
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        // A balancer that health-checks /readyz (now 503) needs a few checks to take this replica out; until then it
+        // keeps sending requests, and closing connections under it would turn them into 502s. Serve them, each answer
+        // ending its connection, and only then drain.
+        if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
         // Upgraded sockets are no longer the http server's to drain: close them with 1001 alongside.
         await Promise.all([drain(server, config.shutdownTimeoutMs), websockets.close()]);
         await new Promise<void>((resolve) => {

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
+    logger.info({ signal, delay_ms: config.shutdownDelayMs, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
     gateway.close().then(() => tracing?.shutdown()).then(
       () => process.exit(0),
       (err: unknown) => {

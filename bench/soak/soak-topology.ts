@@ -74,6 +74,8 @@ export async function startTopology(options: TopologyOptions, log: (line: string
     REDIS_SENTINEL_NAME: redis.masterName,
     TRUST_PROXY: 'true',
     TOKEN_REFRESH_SKEW_SECONDS: String(options.refreshSkewS),
+    // As deploy/haproxy/haproxy.cfg asks of the gateways behind it: serve on until its checks took the replica out.
+    SHUTDOWN_DELAY_MS: '5000',
     // Every soak login comes from 127.0.0.1.
     LOGIN_RATE_LIMIT_PER_MINUTE: '0',
     ...options.gatewayEnv,

@@ -99,6 +99,8 @@ export interface Config {
   readonly staticDir?: string;
   readonly trustProxy: boolean;
   readonly shutdownTimeoutMs: number;
+  /** Readiness off but still serving, before the drain (SHUTDOWN_DELAY_MS). */
+  readonly shutdownDelayMs: number;
   readonly logLevel: string;
 
   readonly oidc: {

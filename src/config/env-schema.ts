@@ -32,6 +32,12 @@ export const envSchema = {
   STATIC_DIR: { group: 'server', description: 'Serve a built SPA from this directory (index.html for unknown HTML navigations).' },
   TRUST_PROXY: { group: 'server', default: 'false', description: 'Trust X-Forwarded-* from the load balancer in front.' },
   SHUTDOWN_TIMEOUT_MS: { group: 'server', default: '10000', description: 'SIGTERM drain bound in milliseconds.' },
+  SHUTDOWN_DELAY_MS: {
+    group: 'server',
+    default: '0',
+    description:
+      'On SIGTERM, /readyz answers 503 at once but requests are still served (with Connection: close) for this many ms before the drain, so a balancer that health-checks /readyz (HAProxy) takes the replica out first. 0 under Kubernetes, whose preStop sleep does this.',
+  },
 
   OIDC_ISSUER: { group: 'oidc', required: true, description: 'Expected issuer, e.g. https://keycloak.example/realms/myrealm.' },
   OIDC_DISCOVERY_URL: {

@@ -292,6 +292,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     secureCookies: publicUrl.protocol === 'https:',
     trustProxy: bool('TRUST_PROXY'),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', { min: 0, max: 600_000 }),
+    shutdownDelayMs: int('SHUTDOWN_DELAY_MS', { min: 0, max: 600_000 }),
     logLevel,
     oidc: {
       issuer: issuer ?? '',

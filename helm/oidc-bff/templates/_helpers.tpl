@@ -67,12 +67,12 @@ app.kubernetes.io/component: redis
 {{/*
 Fails the render when the pod could be killed mid-drain: the kubelet sends
 SIGKILL terminationGracePeriodSeconds after the preStop hook starts, and the
-gateway needs preStop + SHUTDOWN_TIMEOUT_MS.
+gateway needs preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS.
 */}}
 {{- define "oidc-bff.assertGracePeriod" -}}
-{{- $drainSeconds := div (int .Values.config.SHUTDOWN_TIMEOUT_MS) 1000 }}
+{{- $drainSeconds := div (add (int (default 0 .Values.config.SHUTDOWN_DELAY_MS)) (int .Values.config.SHUTDOWN_TIMEOUT_MS)) 1000 }}
 {{- $needed := add $drainSeconds (int .Values.preStopSleepSeconds) }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $needed) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed config.SHUTDOWN_TIMEOUT_MS/1000 + preStopSleepSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int $needed)) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed (config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS)/1000 + preStopSleepSeconds (%d)" (int .Values.terminationGracePeriodSeconds) (int $needed)) }}
 {{- end }}
 {{- end }}

@@ -75,8 +75,8 @@ describe('helm/oidc-bff values.yaml and values.schema.json', () => {
     expect(loaded.secureCookies).toBe(true);
   });
 
-  it('leave the drain time: terminationGracePeriodSeconds > SHUTDOWN_TIMEOUT_MS/1000 + preStopSleepSeconds', () => {
-    const needed = Number(config.SHUTDOWN_TIMEOUT_MS) / 1000 + Number(values.preStopSleepSeconds);
+  it('leave the drain time: terminationGracePeriodSeconds > (SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS)/1000 + preStopSleepSeconds', () => {
+    const needed = (Number(config.SHUTDOWN_DELAY_MS) + Number(config.SHUTDOWN_TIMEOUT_MS)) / 1000 + Number(values.preStopSleepSeconds);
     expect(values.terminationGracePeriodSeconds).toBeGreaterThan(needed);
   });
 

@@ -164,12 +164,12 @@ describe('k8s Deployment', () => {
     expect(gateway.resources?.limits?.memory).toBeDefined();
   });
 
-  it('gives the drain time: grace period > SHUTDOWN_TIMEOUT_MS + preStop sleep', () => {
+  it('gives the drain time: grace period > SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + preStop sleep', () => {
     const command = gateway.lifecycle?.preStop?.exec?.command ?? [];
     expect(command[0]).toBe('sleep');
     const preStopSeconds = Number(command[1]);
     expect(preStopSeconds).toBeGreaterThan(0);
-    expect(podSpec.terminationGracePeriodSeconds).toBeGreaterThan(Number(cm.SHUTDOWN_TIMEOUT_MS) / 1000 + preStopSeconds);
+    expect(podSpec.terminationGracePeriodSeconds).toBeGreaterThan((Number(cm.SHUTDOWN_DELAY_MS) + Number(cm.SHUTDOWN_TIMEOUT_MS)) / 1000 + preStopSeconds);
   });
 
   it('uses its own service account without a token', () => {

@@ -72,6 +72,26 @@ describe('deploy/haproxy/haproxy.cfg', () => {
     expect(cfg).toMatch(/timeout\s+tunnel\s+\S+/);
   });
 
+  it('resends a request whose kept-alive connection closed under it, on another replica, only for safe methods', () => {
+    const retryOn = /^\s*retry-on\s+(.+)$/m.exec(cfg)?.[1]?.split(/\s+/) ?? [];
+    expect(retryOn).toEqual(expect.arrayContaining(['conn-failure', 'empty-response']));
+    expect(cfg).toMatch(/option\s+redispatch/);
+    expect(backend).toMatch(/http-request\s+disable-l7-retry\s+unless\s+METH_GET\s+\|\|\s+METH_HEAD\b/);
+  });
+
+  it('takes a replica whose /readyz turned 503 out within the gateways\' SHUTDOWN_DELAY_MS (5 s)', () => {
+    const line = /^\s*default-server\s+(.+)$/m.exec(backend)?.[1] ?? '';
+    const ms = (name: string) => {
+      const m = new RegExp(`\\b${name}\\s+(\\d+)(ms|s)\\b`).exec(line);
+      return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : undefined;
+    };
+    const inter = ms('inter') ?? 2000;
+    const fall = Number(/\bfall\s+(\d+)/.exec(line)?.[1] ?? 3);
+    // After the first failed check the next ones come every fastinter (default: inter).
+    const outWithinMs = inter + (fall - 1) * (ms('fastinter') ?? inter);
+    expect(outWithinMs).toBeLessThan(5000);
+  });
+
   it.skipIf(!onPath('haproxy'))('passes haproxy -c (skipped: haproxy is not on PATH)', () => {
     expect(() => execFileSync('haproxy', ['-c', '-q', '-f', repoPath('deploy/haproxy/haproxy.cfg')], { stdio: 'pipe' })).not.toThrow();
   });
