@@ -18,8 +18,9 @@ describe('the soak HAProxy config, generated from deploy/haproxy/haproxy.cfg', (
 
   it('keeps the shipped balancing, checks and retries, with loopback servers on their own admin ports', () => {
     expect(cfg).toMatch(/^\s+balance roundrobin$/m);
-    expect(cfg).toMatch(/^\s+retry-on conn-failure$/m);
-    expect(cfg).toMatch(/^\s+default-server check port 9090 inter 5s fall 2 rise 2$/m);
+    expect(cfg).toMatch(/^\s+retry-on conn-failure empty-response$/m);
+    expect(cfg).toMatch(/^\s+http-request disable-l7-retry unless METH_GET/m);
+    expect(cfg).toMatch(/^\s+default-server check port 9090 inter 2s fastinter 500ms fall 2 rise 2$/m);
     expect(cfg).toContain('  server gateway1b 127.0.0.1:13002 port 19002');
     expect(cfg).toContain('  bind 127.0.0.1:18080');
     expect(cfg).not.toMatch(/resolvers|server-template|127\.0\.0\.11/);
