@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config, RedisConfig } from '../config/config.js';
@@ -11,6 +11,7 @@ import { createRedisClient, describeRedisTarget } from './redis-client.js';
 import { createRedisClusterInvalidations } from './redis-cluster-invalidations.js';
 import { createRedisInvalidations } from './redis-invalidations.js';
 import { createRedisStore } from './redis-store.js';
+import { createSentinelConfirmedWrites } from './sentinel-confirmed-writes.js';
 import { createSessionRecordCodec, type SessionRecordCodec } from './session-record-codec.js';
 import type { SessionStore } from './session-store.js';
 import { createTokenSealer } from './token-sealer.js';
@@ -74,7 +75,10 @@ function redisStore(
 ): SessionStore {
   const { codec, clock, logger } = deps;
   const client = createRedisClient(config, { logger });
-  const store = createRedisStore({ client, codec, clock, keyPrefix: config.keyPrefix });
+  // Sentinel: the refresh lock and the rotated tokens written under it must survive a failover.
+  const confirmed =
+    config.topology.mode === 'sentinel' && client instanceof Redis ? createSentinelConfirmedWrites(client, config, { logger }) : undefined;
+  const store = createRedisStore({ client, codec, clock, keyPrefix: config.keyPrefix, ...(confirmed ? { confirmed } : {}) });
   if (!deps.sessionCache) return store;
   // Decoded records kept in this process, dropped the moment Redis reports a change to their key.
   const feed = { keyPrefix: config.keyPrefix, logger, staleAfterMs: config.commandTimeoutMs };

@@ -43,10 +43,8 @@ export function reconnectDelayMs(attempt: number): number {
  */
 export function createRedisClient(config: RedisConfig, deps: RedisClientDeps = {}): RedisClient {
   const target = parseRedisUrl(config.topology.url);
-  const username = config.username ?? target.username;
-  const password = config.password ?? target.password;
-  const tls = target.tls ? tlsOptions(config.tlsCaFile) : undefined;
-  const credentials = { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  const { credentials, tls } = redisConnectionParts(config);
+  const { password } = credentials;
   // Options every data-node connection shares, in all topologies.
   const failFast = {
     commandTimeout: config.commandTimeoutMs,
@@ -108,6 +106,20 @@ export function createRedisClient(config: RedisConfig, deps: RedisClientDeps = {
   );
   logRedisStateChanges(client, { target: describeRedisTarget(config), secrets, ...(deps.logger ? { logger: deps.logger } : {}) });
   return client;
+}
+
+/** Credentials and TLS options of a data-node connection, as every client of this configuration uses them. */
+export function redisConnectionParts(config: RedisConfig): {
+  credentials: { username?: string; password?: string };
+  tls: ConnectionOptions | undefined;
+} {
+  const target = parseRedisUrl(config.topology.url);
+  const username = config.username ?? target.username;
+  const password = config.password ?? target.password;
+  return {
+    credentials: { ...(username ? { username } : {}), ...(password ? { password } : {}) },
+    tls: target.tls ? tlsOptions(config.tlsCaFile) : undefined,
+  };
 }
 
 function clusterOptions(opts: {

@@ -3,6 +3,7 @@ import { Cluster, type Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { forEachMaster, redisServerInfo } from './redis-client.js';
 import { createRedisKeys } from './redis-keys.js';
+import type { ConfirmedWrites } from './sentinel-confirmed-writes.js';
 import { defineRedisScripts } from './redis-scripts.js';
 import type { SessionRecordCodec } from './session-record-codec.js';
 import type { SessionRecord, SessionStore, SessionUpdate, StoreStatus } from './session-store.js';
@@ -16,6 +17,11 @@ export interface RedisStoreDeps {
   codec: SessionRecordCodec;
   clock: Clock;
   keyPrefix: string;
+  /**
+   * Sentinel: locks, and every read and write of a session while this process holds its lock, go through
+   * connections whose writes are confirmed to survive a failover (see sentinel-confirmed-writes.ts).
+   */
+  confirmed?: ConfirmedWrites;
 }
 
 /**
@@ -23,9 +29,14 @@ export interface RedisStoreDeps {
  * only touch keys of one slot, everything else is one key per command.
  */
 export function createRedisStore(deps: RedisStoreDeps): SessionStore {
-  const { client, codec, clock, keyPrefix } = deps;
+  const { client, codec, clock, keyPrefix, confirmed } = deps;
   const keys = createRedisKeys(keyPrefix);
   defineRedisScripts(client);
+  /**
+   * Locks held by this process, with the confirmed connection the holder reads and writes on: the one that took
+   * the lock, or the promoted replica a later write of the same flight had to move to.
+   */
+  const held = new Map<string, { conn: Redis }>();
 
   // Every backend failure becomes StoreError: callers answer 503, never "no session".
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -38,12 +49,12 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   };
 
   /** Takes back a lock whose SET may still land: retried until Redis answers, for as long as the lock could live. */
-  const releaseOrphan = async (key: string, owner: string, ttlMs: number): Promise<void> => {
+  const releaseOrphan = async (key: string, owner: string, ttlMs: number, conn: Redis | Cluster = client): Promise<void> => {
     const deadline = Date.now() + ttlMs;
     for (let delayMs = 100; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 2_000)) {
       try {
         // Compare-and-delete: sent on the same connection after the SET, so it runs after it; never someone else's lock.
-        await client.bffReleaseLock(key, owner);
+        await conn.bffReleaseLock(key, owner);
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -51,8 +62,8 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     }
   };
 
-  const readRaw = async (id: string): Promise<{ json: string; record: SessionRecord } | null> => {
-    const json = await call('GET', () => client.get(keys.session(id)));
+  const readRaw = async (id: string, conn: Redis | Cluster = held.get(id)?.conn ?? client): Promise<{ json: string; record: SessionRecord } | null> => {
+    const json = await call('GET', () => conn.get(keys.session(id)));
     if (json === null) return null;
     const record = await codec.decode(id, json);
     return record && record.expires_at_ms > clock() ? { json, record } : null;
@@ -70,15 +81,40 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     ...(sid !== undefined ? [keys.sidIndex(sid)] : []),
   ];
 
-  const indexSession = (record: SessionRecord) => {
+  const indexSession = (record: SessionRecord, conn: Redis | Cluster = client) => {
     const now = clock();
     return Promise.all(
-      indexKeysOf(record.sub, record.sid).map((key) => client.bffIndexAdd(key, atMs(record.expires_at_ms), record.id, now)),
+      indexKeysOf(record.sub, record.sid).map((key) => conn.bffIndexAdd(key, atMs(record.expires_at_ms), record.id, now)),
     );
   };
 
-  const unindex = (id: string, sub: string | undefined, sid: string | undefined) =>
-    Promise.all([client.del(keys.settings(id)), client.del(keys.sessionValues(id)), ...indexKeysOf(sub, sid).map((key) => client.zrem(key, id))]);
+  const unindex = (id: string, sub: string | undefined, sid: string | undefined, conn: Redis | Cluster = client) =>
+    Promise.all([conn.del(keys.settings(id)), conn.del(keys.sessionValues(id)), ...indexKeysOf(sub, sid).map((key) => conn.zrem(key, id))]);
+
+  /** Read-modify-write with compare-and-set, on `conn`. */
+  const updateOn = async (conn: Redis | Cluster, id: string, update: SessionUpdate): Promise<SessionRecord | null> => {
+    // An idle-time touch racing a refresh must never put back a refresh token the provider has already rotated away.
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await readRaw(id, conn);
+      if (!current) return null;
+      const next: SessionRecord = { ...current.record, ...update };
+      const json = await codec.encode(next);
+      const expected = createHash('sha1').update(current.json).digest('hex');
+      // A later expiry is indexed first, so the index never expires before the record does.
+      const moved = next.expires_at_ms !== current.record.expires_at_ms;
+      if (moved) await call('index', () => indexSession(next, conn));
+      const written = await call('update', () =>
+        conn.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, atMs(next.expires_at_ms)),
+      );
+      if (written === 1) return next;
+      if (written === 0) {
+        // Deleted meanwhile: take back what we just indexed so the session count stays right.
+        if (moved) await call('index cleanup', () => unindex(id, current.record.sub, current.record.sid, conn));
+        return null;
+      }
+    }
+    throw new StoreError(`session update lost ${MAX_UPDATE_ATTEMPTS} races in a row`);
+  };
 
   const remove = async (id: string): Promise<SessionRecord | null> => {
     const json = await call('GETDEL', () => client.getdel(keys.session(id)));
@@ -124,28 +160,13 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     get: read,
 
     async update(id, update: SessionUpdate) {
-      // Read-modify-write with compare-and-set: an idle-time touch racing a refresh must never
-      // put back a refresh token the provider has already rotated away.
-      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-        const current = await readRaw(id);
-        if (!current) return null;
-        const next: SessionRecord = { ...current.record, ...update };
-        const json = await codec.encode(next);
-        const expected = createHash('sha1').update(current.json).digest('hex');
-        // A later expiry is indexed first, so the index never expires before the record does.
-        const moved = next.expires_at_ms !== current.record.expires_at_ms;
-        if (moved) await call('index', () => indexSession(next));
-        const written = await call('update', () =>
-          client.bffUpdateSession(keys.session(id), keys.settings(id), expected, json, atMs(next.expires_at_ms)),
-        );
-        if (written === 1) return next;
-        if (written === 0) {
-          // Deleted meanwhile: take back what we just indexed so the session count stays right.
-          if (moved) await call('index cleanup', () => unindex(id, current.record.sub, current.record.sid));
-          return null;
-        }
-      }
-      throw new StoreError(`session update lost ${MAX_UPDATE_ATTEMPTS} races in a row`);
+      const flight = held.get(id);
+      if (!flight || !confirmed) return updateOn(client, id, update);
+      // Under this process's lock (a refresh writing rotated tokens): confirmed, and written again on a new master
+      // if this one was just replaced. Idempotent: the update is merged onto whatever that master holds.
+      const written = await call('update', () => confirmed.run((c) => updateOn(c, id, update), flight.conn));
+      flight.conn = written.conn;
+      return written.value;
     },
 
     delete: remove,
@@ -195,6 +216,27 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     async acquireLock(sessionId, ttlMs) {
       const key = keys.lock(sessionId);
       const owner = randomUUID();
+      if (confirmed) {
+        let taken;
+        try {
+          // Written again after a failover, where our first SET may have arrived after all: then it is ours.
+          taken = await call('SET NX', () =>
+            confirmed.run(async (c) => (await c.set(key, owner, 'PX', forMs(ttlMs), 'NX')) === 'OK' || (await c.get(key)) === owner),
+          );
+        } catch (err) {
+          void releaseOrphan(key, owner, ttlMs);
+          throw err;
+        }
+        if (!taken.value) return null;
+        const flight = { conn: taken.conn };
+        held.set(sessionId, flight);
+        return {
+          async release() {
+            if (held.get(sessionId) === flight) held.delete(sessionId);
+            await call('unlock', () => flight.conn.bffReleaseLock(key, owner));
+          },
+        };
+      }
       let ok;
       try {
         ok = await call('SET NX', () => client.set(key, owner, 'PX', forMs(ttlMs), 'NX'));
@@ -256,6 +298,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
     },
 
     async close() {
+      await confirmed?.close();
       await client.quit().catch(() => client.disconnect());
     },
   };

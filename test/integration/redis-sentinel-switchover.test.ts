@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisConfig, redisStoreHarness } from '../support/redis-store-harness.js';
 import { sampleRecord } from '../support/session-store-contract.js';
+import { demotedResynced, failOver } from '../support/sentinel-failover.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../support/start-redis.js';
-import { waitFor } from '../support/wait-for.js';
 
 let setup: RedisSentinelSetup;
 beforeAll(async () => {
@@ -26,11 +26,7 @@ describe('a planned Sentinel failover', () => {
     );
     try {
       await h.store.ping();
-      await setup.sentinelCli('SENTINEL', 'FAILOVER', setup.masterName);
-      await waitFor(
-        async () => (await setup.sentinelCli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', setup.masterName)).split('\n')[1] === String(setup.replica.port),
-        { what: 'Sentinel to name the replica as master' },
-      );
+      const { from, to } = await failOver(setup);
       // Sentinel's announcement reaches the store's client within moments; writes from then on must land on the new master.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const written: string[] = [];
@@ -47,12 +43,10 @@ describe('a planned Sentinel failover', () => {
       }
       expect(written.length).toBeGreaterThan(10);
       // The old master is reconfigured as a replica of the new one and resyncs: whatever only it had is gone now.
-      await waitFor(async () => /role:slave[\s\S]*master_link_status:up/.test(await setup.master.cli('INFO', 'replication')), {
-        what: 'the old master to resync as a replica',
-        timeoutMs: 60_000,
-      });
+      await demotedResynced(setup, from);
+      const promoted = to === setup.master.port ? setup.master : setup.replica;
       const missing: string[] = [];
-      for (const id of written) if ((await setup.replica.cli('EXISTS', `session:${id}`)) !== '1') missing.push(id);
+      for (const id of written) if ((await promoted.cli('EXISTS', `session:${id}`)) !== '1') missing.push(id);
       expect(missing).toEqual([]);
     } finally {
       await h.close();

@@ -1,0 +1,254 @@
+import { Redis } from 'ioredis';
+import type { RedisConfig } from '../config/config.js';
+import { redisConnectionParts } from './redis-client.js';
+import { defineRedisScripts } from './redis-scripts.js';
+import type { RedisLogger } from './redis-state-log.js';
+import { StoreError } from './store-error.js';
+
+/**
+ * Writes that must outlive a Sentinel failover: the refresh lock and the
+ * rotated refresh token written under it.
+ *
+ * Between a replica's promotion and the moment clients follow it
+ * (+switch-master), the old master still answers and acknowledges writes,
+ * which are thrown away when it resynchronises from the new one. A lost
+ * rotated refresh token ends the session at its next refresh (the provider
+ * sees the spent one again); a lost lock lets a replica that already follows
+ * the new master spend the same refresh token a second time.
+ *
+ * So such a write is followed by `WAIT 1`: once a replica has it, Sentinel
+ * promotes a replica that has it (it picks the most advanced one among equal
+ * priorities). When none acknowledges within the timeout, either the replica
+ * is down (nothing better exists: the write stands) or it was promoted: then
+ * the write is made again on the promoted replica itself, found without
+ * waiting for the Sentinels' announcement, and the rest of the flight (the
+ * refresh under that lock) reads and writes there. `WAIT` blocks the
+ * connection it runs on, so these writes have connections of their own and
+ * never hold up the gateway's other calls.
+ */
+export interface ConfirmedWrites {
+  /**
+   * Runs `write` on one of the confirming connections (`on`, when given: the one
+   * an earlier confirmed write of the same flight used) and returns its result
+   * once it is safe from a failover; the connection is returned for the
+   * flight's next calls. A write refused with NOREPLICAS (min-replicas-to-write)
+   * or READONLY (a demoted master) is treated like an unacknowledged one.
+   */
+  run<T>(write: (conn: Redis) => Promise<T>, on?: Redis): Promise<{ value: T; conn: Redis }>;
+  close(): Promise<void>;
+}
+
+export interface FailoverProbe {
+  /**
+   * The node that has taken over from the master whose replication id is `replid`, if any: a replica promoted
+   * from it keeps that id as its master_replid2 (PSYNC2), which no other node has.
+   */
+  successorOf(replid: string): Promise<{ host: string; port: number } | undefined>;
+}
+
+// Two: a WAIT on one does not stall the other flight's commands.
+const CONNECTIONS = 2;
+const RETRY_DELAY_MS = 100;
+
+export function createSentinelConfirmedWrites(
+  client: Redis,
+  config: RedisConfig,
+  deps: { logger?: RedisLogger } = {},
+): ConfirmedWrites {
+  const { credentials, tls } = redisConnectionParts(config);
+  const withScripts = (conn: Redis) => {
+    // The main client logs the store's connection state; these follow the same nodes.
+    conn.on('error', () => undefined);
+    defineRedisScripts(conn);
+    return conn;
+  };
+  return createConfirmedWrites({
+    connections: Array.from({ length: CONNECTIONS }, () => withScripts(client.duplicate())),
+    // The promoted replica itself, before the Sentinels announce it: writes must land there, not on the old master.
+    connectTo: ({ host, port }) =>
+      withScripts(
+        new Redis({
+          host,
+          port,
+          ...credentials,
+          ...(tls ? { tls } : {}),
+          commandTimeout: config.commandTimeoutMs,
+          connectTimeout: config.commandTimeoutMs,
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false,
+          reconnectOnError: () => false,
+        }),
+      ),
+    probe: createSentinelFailoverProbe(config),
+    // Well inside REDIS_COMMAND_TIMEOUT_MS: a replica on the same network acknowledges in about a round trip.
+    waitTimeoutMs: Math.max(50, Math.floor(config.commandTimeoutMs / 2)),
+    followForMs: config.commandTimeoutMs * 5,
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+}
+
+export function createConfirmedWrites(deps: {
+  connections: Redis[];
+  connectTo: (node: { host: string; port: number }) => Redis;
+  probe: FailoverProbe;
+  waitTimeoutMs: number;
+  /** How long one write may keep following successive promotions before it gives up (StoreError). */
+  followForMs: number;
+  logger?: RedisLogger;
+}): ConfirmedWrites {
+  const { connections, probe, waitTimeoutMs, followForMs } = deps;
+  let next = 0;
+  const pick = () => connections[next++ % connections.length]!;
+  const direct = new Map<string, Redis>();
+  // A probe opens a few short connections, and during a failover window many writes ask at once: they share one.
+  const probes = new Map<string, Promise<{ host: string; port: number } | undefined>>();
+
+  const connectionTo = (node: { host: string; port: number }): Redis => {
+    const key = `${node.host}:${node.port}`;
+    let conn = direct.get(key);
+    if (!conn) direct.set(key, (conn = deps.connectTo(node)));
+    return conn;
+  };
+
+  /**
+   * Why no replica acknowledged: 'slow' while one is still attached (its copy is on the way), else the node
+   * that replaced the master `conn` is on, or 'down' when none did (the replica is gone).
+   */
+  async function unacknowledged(conn: Redis): Promise<'slow' | 'down' | { host: string; port: number }> {
+    const fields = replicationFields(await conn.info('replication'));
+    if (Number(fields.get('connected_slaves') ?? 0) > 0) return 'slow';
+    const replid = fields.get('master_replid');
+    if (!replid) return 'down';
+    let answer = probes.get(replid);
+    if (!answer) {
+      answer = probe.successorOf(replid).finally(() => probes.delete(replid));
+      probes.set(replid, answer);
+    }
+    return (await answer) ?? 'down';
+  }
+
+  return {
+    async run(write, on) {
+      let conn = on ?? pick();
+      const deadline = Date.now() + followForMs;
+      for (let attempt = 1; ; attempt++) {
+        let outcome: { value: Awaited<ReturnType<typeof write>> } | undefined;
+        let refused: unknown;
+        let acked = 0;
+        try {
+          outcome = { value: await write(conn) };
+          acked = await conn.wait(1, waitTimeoutMs);
+        } catch (err) {
+          if ((err as Error).name !== 'ReplyError') {
+            // The connection dropped or timed out (it is following the failover): both writes here are safe to
+            // make again (SET NX that accepts our own lock, a compare-and-set merge), so try again shortly.
+            if (Date.now() >= deadline) throw err;
+            await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+            continue;
+          }
+          if (!/^(NOREPLICAS|READONLY)/.test((err as Error).message)) throw err;
+          refused = err;
+        }
+        if (outcome && acked >= 1) return { value: outcome.value, conn };
+        let why = await unacknowledged(conn);
+        // Attached but behind: wait for it again (past the deadline the write stands: it is on its way).
+        while (why === 'slow' && outcome && Date.now() < deadline) {
+          if ((await conn.wait(1, waitTimeoutMs)) >= 1) return { value: outcome.value, conn };
+          why = await unacknowledged(conn);
+        }
+        if (why === 'slow' || why === 'down') {
+          // 'down': the replica is gone; nothing better than this master exists, and the write stands.
+          if (outcome) return { value: outcome.value, conn };
+          throw refused; // refused on the master itself: the operator's min-replicas-to-write
+        }
+        const node = why;
+        deps.logger?.warn(
+          { event: 'redis_write_followed_failover', attempt, node: `${node.host}:${node.port}` },
+          'a write reached a master that was just replaced; writing it again on the promoted replica',
+        );
+        if (Date.now() >= deadline) throw new StoreError('redis failover under way: a write could not be confirmed on the new master');
+        conn = connectionTo(node);
+      }
+    },
+    async close() {
+      await Promise.all([...connections, ...direct.values()].map((c) => c.quit().catch(() => c.disconnect())));
+    },
+  };
+}
+
+/**
+ * Asks the nodes the Sentinels know (the master they name, its replicas)
+ * whether one of them was promoted from the given master: the replica knows
+ * the moment it is promoted, a second or more before the Sentinels announce
+ * it, and that is the window to close. A demoted master that still believes
+ * it is one (Sentinel has not reconfigured it yet) does not count.
+ */
+export function createSentinelFailoverProbe(config: RedisConfig): FailoverProbe {
+  const topology = config.topology;
+  if (topology.mode !== 'sentinel') throw new Error('createSentinelFailoverProbe: not a Sentinel topology');
+  const { credentials, tls } = redisConnectionParts(config);
+  const timeout = config.commandTimeoutMs;
+  const ask = async (target: { host: string; port: number }, auth: { username?: string; password?: string }, ...args: string[]): Promise<unknown> => {
+    const conn = new Redis({
+      host: target.host,
+      port: target.port,
+      lazyConnect: true,
+      connectTimeout: timeout,
+      commandTimeout: timeout,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      ...auth,
+      ...(tls ? { tls } : {}),
+    });
+    conn.on('error', () => undefined);
+    try {
+      await conn.connect();
+      return await conn.call(args[0]!, ...args.slice(1));
+    } finally {
+      conn.disconnect();
+    }
+  };
+  const sentinelAuth = topology.sentinelPassword ? { password: topology.sentinelPassword } : {};
+
+  return {
+    async successorOf(replid) {
+      const nodes = new Map<string, { host: string; port: number }>();
+      const add = (host: string | undefined, port: unknown) => {
+        if (host && Number(port) > 0) nodes.set(`${host}:${port}`, { host, port: Number(port) });
+      };
+      await Promise.all(
+        topology.sentinels.map(async (s) => {
+          const [master, replicas] = await Promise.all([
+            ask(s, sentinelAuth, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', topology.name).catch(() => undefined),
+            ask(s, sentinelAuth, 'SENTINEL', 'REPLICAS', topology.name).catch(() => undefined),
+          ]);
+          if (Array.isArray(master)) add(master[0] as string, master[1]);
+          if (Array.isArray(replicas)) {
+            for (const fields of replicas as string[][]) {
+              const f = new Map<string, string>();
+              for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+              add(f.get('ip'), f.get('port'));
+            }
+          }
+        }),
+      );
+      const found = await Promise.all(
+        [...nodes.values()].map(async (node) => {
+          const info = await ask(node, credentials, 'INFO', 'replication').catch(() => '');
+          const f = replicationFields(String(info));
+          return f.get('role') === 'master' && f.get('master_replid2') === replid ? node : undefined;
+        }),
+      );
+      return found.find((n) => n !== undefined);
+    },
+  };
+}
+
+function replicationFields(info: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of info.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0) fields.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return fields;
+}
