@@ -1,8 +1,12 @@
 /**
  * RSS and open file descriptors of each gateway replica, sampled from /proc
  * every few seconds; a restarted replica is a new pid, judged on its own.
+ * Of the fds, those that are established TCP connections are counted apart:
+ * they follow the load (WebSockets moving between replicas at each restart,
+ * HAProxy's pool), while the rest (files, pipes, listeners, sockets left in
+ * CLOSE_WAIT by a missing close) only grow when something leaks.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { processCpuMs } from '../process-cpu.js';
 
 export interface ProcessSample {
@@ -11,6 +15,8 @@ export interface ProcessSample {
   readonly pid: number;
   readonly rssKb: number;
   readonly fds: number;
+  /** Of those, established TCP connections. */
+  readonly connections: number;
   /** CPU time used so far (user + system). */
   readonly cpuMs: number;
 }
@@ -22,10 +28,41 @@ export interface ProcessSampler {
   stop(): void;
 }
 
-function sample(pid: number): { rssKb: number; fds: number; cpuMs: number } | undefined {
+/** Socket inodes of every established TCP connection on the host (IPv4 and IPv6). */
+function establishedInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '01') inodes.add(cols[9]!); // st 01 = ESTABLISHED; column 9 = inode
+    }
+  }
+  return inodes;
+}
+
+function sample(pid: number, established: Set<string>): { rssKb: number; fds: number; connections: number; cpuMs: number } | undefined {
   try {
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-    return { rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, cpuMs: processCpuMs(pid) };
+    const fds = readdirSync(`/proc/${pid}/fd`);
+    let connections = 0;
+    for (const fd of fds) {
+      const target = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return ''; // closed meanwhile
+        }
+      })();
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && established.has(inode)) connections++;
+    }
+    return { rssKb, fds: fds.length, connections, cpuMs: processCpuMs(pid) };
   } catch {
     return undefined; // exited between listing and reading
   }
@@ -36,8 +73,9 @@ export function sampleProcesses(running: () => { replica: number; pid: number }[
   const firstSeen = new Map<number, number>();
   const tick = () => {
     const t = (Date.now() - startedAt) / 1000;
+    const established = establishedInodes();
     for (const { replica, pid } of running()) {
-      const s = sample(pid);
+      const s = sample(pid, established);
       if (!s) continue;
       if (!firstSeen.has(pid)) firstSeen.set(pid, t);
       samples.push({ t, replica, pid, ...s });

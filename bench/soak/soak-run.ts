@@ -84,6 +84,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     timeline,
     sessions,
     refreshes,
+    everySessionRefreshes: k.minutes * 60 > 2 * k.accessTokenTtlS,
     refusedRefreshes: topology.ledger.refusedRefreshes,
     websockets,
     websocketsOpenAtEnd: wsOpenAtEnd,
