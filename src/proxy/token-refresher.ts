@@ -218,7 +218,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
         return await store.update(id, update);
       } catch (err) {
         if (!(err instanceof StoreError) || attempt >= WRITE_ATTEMPTS) {
-          log.error({ event: 'refresh_write_failed', sub, attempts: attempt }, 'refreshed tokens could not be stored');
+          log.error({ event: 'refresh_write_failed', sub, attempts: attempt, detail: detailOf(err) }, 'refreshed tokens could not be stored');
           throw err;
         }
         await sleep(WRITE_RETRY_DELAY_MS);

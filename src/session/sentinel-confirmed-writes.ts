@@ -32,7 +32,9 @@ export interface ConfirmedWrites {
    * an earlier confirmed write of the same flight used) and returns its result
    * once it is safe from a failover; the connection is returned for the
    * flight's next calls. A write refused with NOREPLICAS (min-replicas-to-write)
-   * or READONLY (a demoted master) is treated like an unacknowledged one.
+   * is treated like an unacknowledged one; one whose connection failed, timed
+   * out or reached a demoted master (READONLY) is made again. So `write` must
+   * be safe to repeat.
    */
   run<T>(write: (conn: Redis) => Promise<T>, on?: Redis): Promise<{ value: T; conn: Redis }>;
   close(): Promise<void>;
@@ -103,7 +105,12 @@ export function createConfirmedWrites(deps: {
   // A probe opens a few short connections, and during a failover window many writes ask at once: they share one.
   const probes = new Map<string, Promise<{ host: string; port: number } | undefined>>();
 
-  const connectionTo = (node: { host: string; port: number }): Redis => {
+  /** A connection straight to the promoted replica (the Sentinels may not name it yet). */
+  const followTo = (node: { host: string; port: number }, attempt: number): Redis => {
+    deps.logger?.warn(
+      { event: 'redis_write_followed_failover', attempt, node: `${node.host}:${node.port}` },
+      'a write reached a master that was just replaced; writing it again on the promoted replica',
+    );
     const key = `${node.host}:${node.port}`;
     let conn = direct.get(key);
     if (!conn) direct.set(key, (conn = deps.connectTo(node)));
@@ -111,20 +118,28 @@ export function createConfirmedWrites(deps: {
   };
 
   /**
-   * Why no replica acknowledged: 'slow' while one is still attached (its copy is on the way), else the node
-   * that replaced the master `conn` is on, or 'down' when none did (the replica is gone).
+   * Whether the write just made on `conn` will survive a failover: 'acked' once a replica has it; 'slow' when one
+   * is attached but has not acknowledged by the deadline (the write is on its way); else the node that replaced
+   * the master `conn` is on, or 'down' when none did (the replica is gone). `WAIT` only while a replica is
+   * attached: without one it could only time out, and it blocks its connection meanwhile.
    */
-  async function unacknowledged(conn: Redis): Promise<'slow' | 'down' | { host: string; port: number }> {
-    const fields = replicationFields(await conn.info('replication'));
-    if (Number(fields.get('connected_slaves') ?? 0) > 0) return 'slow';
-    const replid = fields.get('master_replid');
-    if (!replid) return 'down';
-    let answer = probes.get(replid);
-    if (!answer) {
-      answer = probe.successorOf(replid).finally(() => probes.delete(replid));
-      probes.set(replid, answer);
+  async function acknowledgement(conn: Redis, deadline: number): Promise<'acked' | 'slow' | 'down' | { host: string; port: number }> {
+    for (;;) {
+      const fields = replicationFields(await conn.info('replication'));
+      if (Number(fields.get('connected_slaves') ?? 0) > 0) {
+        if ((await conn.wait(1, waitTimeoutMs)) >= 1) return 'acked';
+        if (Date.now() >= deadline) return 'slow';
+        continue; // attached but behind, or it just left: look again
+      }
+      const replid = fields.get('master_replid');
+      if (!replid) return 'down';
+      let answer = probes.get(replid);
+      if (!answer) {
+        answer = probe.successorOf(replid).finally(() => probes.delete(replid));
+        probes.set(replid, answer);
+      }
+      return (await answer) ?? 'down';
     }
-    return (await answer) ?? 'down';
   }
 
   return {
@@ -132,42 +147,33 @@ export function createConfirmedWrites(deps: {
       let conn = on ?? pick();
       const deadline = Date.now() + followForMs;
       for (let attempt = 1; ; attempt++) {
-        let outcome: { value: Awaited<ReturnType<typeof write>> } | undefined;
-        let refused: unknown;
-        let acked = 0;
+        let value: Awaited<ReturnType<typeof write>>;
+        let state: Awaited<ReturnType<typeof acknowledgement>>;
         try {
-          outcome = { value: await write(conn) };
-          acked = await conn.wait(1, waitTimeoutMs);
+          value = await write(conn);
+          state = await acknowledgement(conn, deadline);
         } catch (err) {
-          if ((err as Error).name !== 'ReplyError') {
-            // The connection dropped or timed out (it is following the failover): both writes here are safe to
-            // make again (SET NX that accepts our own lock, a compare-and-set merge), so try again shortly.
-            if (Date.now() >= deadline) throw err;
-            await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+          const message = (err as Error).message;
+          if ((err as Error).name === 'ReplyError' && !/^(NOREPLICAS|READONLY)/.test(message)) throw err;
+          if (/^NOREPLICAS/.test(message)) {
+            // The master refuses writes without a replica (min-replicas-to-write): promoted, or simply gone?
+            const node = await acknowledgement(conn, deadline).catch(() => 'down' as const);
+            if (typeof node === 'string') throw err;
+            conn = followTo(node, attempt);
             continue;
           }
-          if (!/^(NOREPLICAS|READONLY)/.test((err as Error).message)) throw err;
-          refused = err;
+          // The connection dropped or timed out, or reached a demoted master (READONLY): it is following the
+          // failover. Both writes made here are safe to repeat (a SET NX that accepts our own lock, a
+          // compare-and-set merge), so try again shortly, on a connection that follows the Sentinels.
+          if (Date.now() >= deadline) throw err;
+          if (/^READONLY/.test(message)) conn = pick();
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+          continue;
         }
-        if (outcome && acked >= 1) return { value: outcome.value, conn };
-        let why = await unacknowledged(conn);
-        // Attached but behind: wait for it again (past the deadline the write stands: it is on its way).
-        while (why === 'slow' && outcome && Date.now() < deadline) {
-          if ((await conn.wait(1, waitTimeoutMs)) >= 1) return { value: outcome.value, conn };
-          why = await unacknowledged(conn);
-        }
-        if (why === 'slow' || why === 'down') {
-          // 'down': the replica is gone; nothing better than this master exists, and the write stands.
-          if (outcome) return { value: outcome.value, conn };
-          throw refused; // refused on the master itself: the operator's min-replicas-to-write
-        }
-        const node = why;
-        deps.logger?.warn(
-          { event: 'redis_write_followed_failover', attempt, node: `${node.host}:${node.port}` },
-          'a write reached a master that was just replaced; writing it again on the promoted replica',
-        );
+        // 'down': the replica is gone; nothing better than this master exists, and the write stands.
+        if (typeof state === 'string') return { value, conn };
         if (Date.now() >= deadline) throw new StoreError('redis failover under way: a write could not be confirmed on the new master');
-        conn = connectionTo(node);
+        conn = followTo(state, attempt);
       }
     },
     async close() {
