@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
 import { downstreamResponseHeaders } from './forward-headers.js';
@@ -15,6 +16,13 @@ export interface Upstream {
     isGatewayCookie: (name: string) => boolean;
     /** A route's own timeoutMs (ROUTES_FILE); undefined = PROXY_TIMEOUT_MS. */
     headersTimeoutMs?: number | undefined;
+    /**
+     * Sees each answer's status and headers before the client does (DPoP: the
+     * upstream's nonce). Returning headers sends the request once more with
+     * them and drops this answer; only offered (`canReplay`) for a first
+     * attempt without a body, since a body streams and cannot be sent twice.
+     */
+    onAnswer?: ((statusCode: number, headers: IncomingHttpHeaders, canReplay: boolean) => Record<string, string | string[]> | undefined) | undefined;
   }): Promise<void>;
   close(): Promise<void>;
 }
@@ -39,7 +47,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
   });
 
   return {
-    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs }) {
+    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, onAnswer }) {
       const hangUp = new HangUpSignal();
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
@@ -54,11 +62,14 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       // undici owns `res`: an upstream reset destroys it, and a client that
       // hangs up aborts the upstream call.
       let answering = false;
-      try {
-        await agent.stream(
+      let replayHeaders: Record<string, string | string[]> | undefined;
+      const send = (sent: Record<string, string | string[]>, canReplay: boolean) =>
+        agent.stream(
           // headersTimeout undefined = the Agent's own (PROXY_TIMEOUT_MS).
-          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
+          { origin, path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
+            replayHeaders = onAnswer?.(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
+            if (replayHeaders && canReplay) return new Writable({ write: (_chunk, _encoding, done) => done() });
             answering = true;
             res.statusCode = statusCode;
             for (const [name, value] of Object.entries(downstreamResponseHeaders(answerHeaders, isGatewayCookie))) {
@@ -67,6 +78,9 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
             return res;
           },
         );
+      try {
+        await send(headers, onAnswer !== undefined && !hasBody);
+        if (replayHeaders && !answering) await send(replayHeaders, false);
       } catch (err) {
         // Upstream reset mid-body or client gone: a status line cannot be taken back, so cut the stream.
         if (answering) {
