@@ -191,6 +191,19 @@ describe('OIDC_DPOP=true against a provider that demands DPoP nonces', () => {
     expect(lastCall().authorization).toBe(`DPoP ${after.tokens.access_token}`);
   });
 
+  it('replicas refreshing at once make one refresh, under the lock, with the one key; both calls go through', async () => {
+    const { record: before } = await stored();
+    const grants = idp.counters.refreshGrants;
+    clock.advance(ACCESS_TTL_S * 1000);
+    const statuses = await Promise.all([gwA, gwB, gwA, gwB].map(async (gw) => (await call(gw, '/bound/together')).status));
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(idp.counters.refreshGrants).toBe(grants + 1);
+    const { record: after } = await stored();
+    expect(after.dpop_key).toEqual(before.dpop_key);
+    const jkt = await thumbprintOf(after);
+    expect(upstream.calls.slice(-4).map((c) => [c.outcome, c.tokenJkt])).toEqual(Array(4).fill(['accepted', jkt]));
+  });
+
   it('a WebSocket upgrade on a dpop route carries a proof for GET', async () => {
     const ws = new WebSocket(`${gwB.url.replace('http', 'ws')}/bound/live?x=1`, { headers: { cookie, origin: gwA.publicUrl } });
     const first = await new Promise<string>((resolve, reject) => {
@@ -216,6 +229,18 @@ describe('OIDC_DPOP=true against a provider that demands DPoP nonces', () => {
     const seen = lastCall();
     const token = seen.authorization!.slice(5);
     expect(decodeJwt(seen.proof!)['ath']).toBe(createHash('sha256').update(token).digest('base64url'));
+  });
+});
+
+describe('logout of a DPoP session', () => {
+  it('revokes at the provider (client authentication, no proof needed) and ends the session', async () => {
+    const own = await loginCookie(gwA);
+    const revocations = idp.counters.revocations;
+    const response = await fetch(`${gwA.url}/auth/logout`, { method: 'POST', headers: apiHeaders(own) });
+    expect(response.status).toBeLessThan(400);
+    expect(idp.counters.revocations).toBeGreaterThan(revocations);
+    expect((await fetch(`${gwB.url}/bound/x`, { headers: apiHeaders(own) })).status).toBe(401);
+    expect(idp.serverErrors).toEqual([]);
   });
 });
 
