@@ -118,6 +118,10 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     // OIDC_DPOP: the session's key exists before its tokens do, so the provider binds them to it.
     const dpopKey = config.oidc.dpop ? generateDpopKey() : undefined;
     const tokens = await oidc.exchangeCode(callbackUrl, { state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier }, dpopKey);
+    if (dpopKey && tokens.token_type.toLowerCase() !== 'dpop') {
+      // The provider ignored the proof (DPoP off at the provider): dpop routes will send a token their API cannot bind.
+      ctx.state.log.warn({ token_type: tokens.token_type }, 'OIDC_DPOP=true, but the provider issued unbound tokens; enable DPoP for this client at the provider');
+    }
     const claims = tokens.id_token_claims ?? {};
     const sub = claims['sub'];
     if (typeof sub !== 'string') throw new InvalidRequestError('invalid_callback', 'The ID token has no subject.');

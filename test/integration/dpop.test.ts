@@ -30,10 +30,15 @@ let cookie: string;
 const dir = mkdtempSync(join(tmpdir(), 'dpop-'));
 const codec = createSessionRecordCodec(createTokenSealer([TEST_SECRET]));
 const ACCESS_TTL_S = 300;
+/** Token requests the provider refused for want of its DPoP nonce (each answered by openid-client's one retry). */
+let nonceChallenges = 0;
 
 beforeAll(async () => {
   [redis, idp, echo] = await Promise.all([startRedis(), startIdentityProvider({ accessTokenTtlSeconds: ACCESS_TTL_S }), createEchoApi()]);
   await idp.updateClient({ dpop_bound_access_tokens: true });
+  idp.provider.on('grant.error', (_ctx: unknown, err: { error?: string }) => {
+    if (err.error === 'use_dpop_nonce') nonceChallenges += 1;
+  });
   upstream = await startDpopUpstream({ issuer: idp.issuer });
   redisClient = new Redis(redis.url, { lazyConnect: true });
   await redisClient.connect();
@@ -79,6 +84,7 @@ describe('OIDC_DPOP=true against a provider that demands DPoP nonces', () => {
     const claims = decodeJwt(record.tokens.access_token) as { cnf?: { jkt?: string } };
     expect(claims.cnf?.jkt).toBe(await thumbprintOf(record));
     // The provider refused the first proof (no nonce): the login went through openid-client's single retry.
+    expect(nonceChallenges).toBe(1);
     expect(idp.serverErrors).toEqual([]);
   });
 
@@ -176,10 +182,12 @@ describe('OIDC_DPOP=true against a provider that demands DPoP nonces', () => {
   it('a refresh on replica B keeps the binding: same key, the provider accepts it, the new token is bound to it', async () => {
     const { record: before } = await stored();
     const grants = idp.counters.refreshGrants;
+    const challenges = nonceChallenges;
     clock.advance(ACCESS_TTL_S * 1000);
     const response = await call(gwB, '/bound/after-refresh');
     expect(response.status).toBe(200);
     expect(idp.counters.refreshGrants).toBe(grants + 1);
+    expect(nonceChallenges).toBe(challenges + 1); // challenged, answered with the nonce, granted
     const { record: after } = await stored();
     expect(after.tokens.access_token).not.toBe(before.tokens.access_token);
     expect(after.dpop_key).toEqual(before.dpop_key);
