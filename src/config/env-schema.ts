@@ -143,7 +143,7 @@ export const envSchema = {
   PROXY_ROUTES: { group: 'proxy', description: 'Comma-separated prefix=target pairs, e.g. /api=http://api:8080,/billing=https://b.internal/v2.' },
   ROUTES_FILE: {
     group: 'proxy',
-    description: 'YAML or JSON file of routes with per-route policies (auth, roles, token user/exchange/client/none, csrf, websocket, timeoutMs, stripPrefix, userHeaders); see docs/proxy.md. Adds to PROXY_ROUTES.',
+    description: 'YAML or JSON file of routes with per-route policies (auth, roles, token user/exchange/client/none, csrf, websocket, timeoutMs, stripPrefix, userHeaders, dpop); see docs/proxy.md. Adds to PROXY_ROUTES.',
   },
   PROXY_TIMEOUT_MS: { group: 'proxy', default: '30000', description: 'Upstream response-header timeout in milliseconds.' },
   PROXY_FORWARD_COOKIES: {
