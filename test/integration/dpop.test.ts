@@ -113,6 +113,8 @@ describe('OIDC_DPOP=true against a provider that demands DPoP nonces', () => {
     expect(raw).not.toContain(record.dpop_key!.d);
     expect(raw).not.toContain(record.dpop_key!.x);
     expect(raw).not.toContain(record.tokens.access_token);
+    // Nor in any log line of either replica.
+    expect([...gwA.logs, ...gwB.logs].join('\n')).not.toContain(record.dpop_key!.d);
   });
 
   it('sends Authorization: DPoP with a valid proof on a dpop route; the upstream accepts it', async () => {
