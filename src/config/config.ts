@@ -60,8 +60,12 @@ export interface RoutePolicy {
   readonly timeoutMs?: number;
   readonly stripPrefix: boolean;
   readonly userHeaders: readonly UserHeader[];
+  /** Step-up (RFC 9470): the session's `acr` must be one of these; absent = any. Needs auth: required. */
+  readonly acr?: readonly string[];
+  /** Step-up (RFC 9470): the user authenticated at most this many seconds ago (OIDC `max_age`). Needs auth: required. */
+  readonly maxAuthAgeSeconds?: number;
   /**
-   * auth required, token user, no roles, no user headers: the session and
+   * auth required, token user, no roles, no user headers, no step-up: the session and
    * token work of a route without policy, so the proxy serves it on that same
    * path (only csrf, websocket, timeoutMs or stripPrefix differ).
    */

@@ -43,8 +43,11 @@ export interface OidcClient {
    * provider first and the URL carries only client_id and request_uri.
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
-  /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
-  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
+  /**
+   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry,
+   * and with `maxAge` (seconds, the max_age sent) its auth_time).
+   */
+  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number | undefined }): Promise<TokenResponse>;
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
@@ -148,6 +151,8 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
           expectedNonce: checks.nonce,
           pkceCodeVerifier: checks.codeVerifier,
           idTokenExpected: true,
+          // OpenID Connect Core §3.1.2.1: with max_age sent, auth_time must be present and recent enough.
+          ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
         });
         // idTokenExpected: openid-client has refused an answer without one.
         await verifyIdTokenSignature(tokens.id_token!, keys.refetchingOnce);

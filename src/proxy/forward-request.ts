@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, errors as undiciErrors } from 'undici';
-import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
+import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
 import { downstreamResponseHeaders } from './forward-headers.js';
+import { droppedBody, upstreamStepUp } from './upstream-step-up.js';
 
 export interface Upstream {
   /** Streams `req` to `origin + path` and the answer back into `res`. */
@@ -54,11 +55,15 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       // undici owns `res`: an upstream reset destroys it, and a client that
       // hangs up aborts the upstream call.
       let answering = false;
+      let stepUp: StepUpRequiredError | undefined;
       try {
         await agent.stream(
           // headersTimeout undefined = the Agent's own (PROXY_TIMEOUT_MS).
           { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
+            // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
+            stepUp = upstreamStepUp(statusCode, answerHeaders);
+            if (stepUp) return droppedBody();
             answering = true;
             res.statusCode = statusCode;
             for (const [name, value] of Object.entries(downstreamResponseHeaders(answerHeaders, isGatewayCookie))) {
@@ -68,6 +73,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
           },
         );
       } catch (err) {
+        if (stepUp && !hangUp.aborted) throw stepUp; // its dropped body broke off: the answer is ours all the same
         // Upstream reset mid-body or client gone: a status line cannot be taken back, so cut the stream.
         if (answering) {
           res.destroy();
@@ -82,6 +88,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       } finally {
         res.off('close', onClose);
       }
+      if (stepUp) throw stepUp;
     },
 
     async close() {

@@ -1,4 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
+import type { Clock } from '../clock.js';
 import type { Config, RoutePolicy } from '../config/config.js';
 import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
 import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
@@ -21,6 +22,8 @@ export interface ProxyDeps {
   isForwardedCookie: (name: string) => boolean;
   /** Tokens for ROUTES_FILE routes (exchange, client credentials). */
   routeTokens: RouteTokens;
+  /** Judges the age of a login for a route's maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 type Ctx = Context & { state: GatewayState };
@@ -35,7 +38,7 @@ type Ctx = Context & { state: GatewayState };
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
 
   const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>) => {
     ctx.res.removeHeader('Cache-Control'); // the upstream decides caching of its own answers

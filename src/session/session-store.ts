@@ -35,6 +35,10 @@ export interface SessionRecord {
   readonly last_seen_at_ms?: number;
   /** Set after a failed refresh, cleared by a successful one: every replica waits before trying again. */
   readonly refresh_backoff?: RefreshBackoff;
+  /** ID token `acr` (authentication context class, e.g. Keycloak's LoA "1"/"2"); routes may require one (step-up). */
+  readonly acr?: string;
+  /** ID token `auth_time` in epoch ms: when the user last actively authenticated (routes may cap its age). */
+  readonly auth_time_ms?: number;
 }
 
 /** The refresh attempts a session has failed in a row, and when the next may be made (epoch ms). */
@@ -61,6 +65,9 @@ export interface SessionUpdate {
   readonly last_seen_at_ms?: number;
   /** `undefined` given explicitly clears it. */
   readonly refresh_backoff?: RefreshBackoff | undefined;
+  /** From a refreshed ID token that states them; kept otherwise. */
+  readonly acr?: string;
+  readonly auth_time_ms?: number;
 }
 
 /** A held lock; release is idempotent and only deletes the lock if we still own it. */
