@@ -75,7 +75,9 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
       if (!user) return undefined;
       return { accountId: sub, claims: () => ({ ...keycloakClaimsOf(user), sub }) };
     },
-    claims: { acr: null, sid: null, auth_time: null, iss: null, ...toMutable(CLAIMS_BY_SCOPE) },
+    // Keycloak puts acr in every ID token, asked for or not: it rides on openid here (oidc-provider
+    // would otherwise send it only to a client that asked for it, with acr_values or claims).
+    claims: { sid: null, auth_time: null, iss: null, ...toMutable(CLAIMS_BY_SCOPE), openid: [...CLAIMS_BY_SCOPE.openid, 'acr'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     // Keycloak puts the profile claims in the ID token even when an access token is issued.
     conformIdTokenClaims: false,
