@@ -172,6 +172,30 @@ describe('a route that requires acr 2', () => {
   });
 });
 
+describe('step-up through pushed authorization requests (OIDC_PAR=true)', () => {
+  it('pushes acr_values and max_age with the rest: the browser carries only client_id and request_uri, and gets acr 2', async () => {
+    const par = await startTestGateway({ idp, redisUrl: redis.url, env: { OIDC_PAR: 'true' } });
+    try {
+      const { browser } = await loginThroughProvider(`${par.publicUrl}/auth/login`, admin);
+      const pending = await startLogin(`${par.publicUrl}/auth/login?acr_values=2&max_age=3600&returnTo=%2Fpay`, {
+        ...admin,
+        otp: DEV_ONE_TIME_CODE,
+        browser,
+      });
+      const authorization = new URL(pending.chain[1]!);
+      expect([...authorization.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+      expect(askedForCredentials(pending.chain)).toBe(true);
+      const { finalResponse } = await finishLogin(pending);
+      expect(finalResponse.headers.get('location')).toBe('/pay');
+      const cookie = browser.jar.cookieHeaderFor(`${par.publicUrl}/`) ?? '';
+      const me = (await (await fetch(`${par.url}/auth/me`, { headers: { cookie } })).json()) as MeBody;
+      expect(me.session?.acr).toBe('2');
+    } finally {
+      await par.close();
+    }
+  });
+});
+
 describe('a route with maxAuthAgeSeconds', () => {
   it('answers 401 with max_age once the login is older than the route allows', async () => {
     const browser = await weakLogin();
