@@ -22,6 +22,7 @@ export function upstreamStepUp(statusCode: number, headers: Readonly<Record<stri
   const header = headers['www-authenticate'];
   if (header === undefined) return undefined;
   for (const value of Array.isArray(header) ? header : [header]) {
+    if (!value.includes('insufficient_user_authentication')) continue; // every other 401 skips the parse
     for (const challenge of parseChallenges(value)) {
       if (challenge.scheme !== 'bearer' || challenge.params.get('error') !== 'insufficient_user_authentication') continue;
       const acrValues = (challenge.params.get('acr_values') ?? '').split(' ').filter((v) => ACR_VALUE.test(v));
