@@ -96,13 +96,23 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
 
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const chain: GatewayMiddleware[] = [
-    errorMiddleware(),
+    errorMiddleware({ publicOrigin: config.publicUrl.origin }),
     requestContext(logger),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens, ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}) }),
+    proxyMiddleware({
+      config,
+      sessions,
+      refresher,
+      upstream,
+      isGatewayCookie,
+      isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
+      routeTokens,
+      clock,
+      ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
+    }),
     auth.routes(),
     backchannel.routes(),
     createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),

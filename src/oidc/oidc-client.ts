@@ -46,11 +46,16 @@ export interface OidcClient {
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
   /**
-   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry).
+   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry,
+   * and with `maxAge` (seconds, the max_age sent) its auth_time).
    * With `dpopKey` (OIDC_DPOP) the request carries a DPoP proof of it, so the tokens are bound to that key;
    * a provider's `use_dpop_nonce` challenge is answered once with its nonce (openid-client does it).
    */
-  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
+  exchangeCode(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number | undefined },
+    dpopKey?: DpopPrivateJwk,
+  ): Promise<TokenResponse>;
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
@@ -156,7 +161,14 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
         const tokens = await oidc.authorizationCodeGrant(
           c,
           callbackUrl,
-          { expectedState: checks.state, expectedNonce: checks.nonce, pkceCodeVerifier: checks.codeVerifier, idTokenExpected: true },
+          {
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            pkceCodeVerifier: checks.codeVerifier,
+            idTokenExpected: true,
+            // OpenID Connect Core §3.1.2.1: with max_age sent, auth_time must be present and recent enough.
+            ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+          },
           undefined,
           await dpopOption(c, dpopKey),
         );

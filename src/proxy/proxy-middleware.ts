@@ -1,4 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
+import type { Clock } from '../clock.js';
 import type { Config, RoutePolicy } from '../config/config.js';
 import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
 import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
@@ -25,6 +26,8 @@ export interface ProxyDeps {
   routeTokens: RouteTokens;
   /** DPoP proofs for `dpop: true` routes (shares the upstreams' nonces with the WebSocket proxy); default: its own. */
   dpopProofs?: DpopProofs;
+  /** Judges the age of a login for a route's maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 type Ctx = Context & { state: GatewayState };
@@ -39,7 +42,7 @@ type Ctx = Context & { state: GatewayState };
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
   const dpopProofs = deps.dpopProofs ?? createDpopProofs();
 
   const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>, dpopKey?: DpopPrivateJwk) => {

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, InvalidGrantError, ProviderRejectedClientError, RefreshUnavailableError, UnauthenticatedError } from '../errors.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
+import { authContextOf } from '../oidc/auth-context.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { RefreshBackoff, SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
@@ -195,7 +196,14 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     localBackoffs.delete(id);
     const updated = await writeRefreshed(
       id,
-      { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now, ...(current.refresh_backoff ? { refresh_backoff: undefined } : {}) },
+      {
+        tokens,
+        expires_at_ms: expiresAtMs,
+        refreshed_at_ms: now,
+        // A refreshed ID token restates acr and auth_time (Keycloak, oidc-provider); without one the login's stay.
+        ...authContextOf(response.id_token_claims),
+        ...(current.refresh_backoff ? { refresh_backoff: undefined } : {}),
+      },
       current.sub,
       log,
     );
