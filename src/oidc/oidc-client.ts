@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
 import type { ClientAuth, Config } from '../config/config.js';
-import { ProviderUnavailableError } from '../errors.js';
+import { InvalidProviderResponseError, ProviderUnavailableError } from '../errors.js';
 import type { DpopPrivateJwk } from '../session/session-store.js';
 import { dpopCryptoKeyPair } from './dpop-key.js';
 import { verifyIdTokenSignature } from './id-token-signature.js';
@@ -59,9 +59,12 @@ export interface OidcClient {
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
-   * credentials), ProviderUnavailableError for everything else.
+   * credentials), ProviderUnavailableError for everything else. A new ID token
+   * is checked like the login's (signature against the provider's keys) and
+   * must name `expectedSub` (OpenID Connect Core §12.2), else
+   * InvalidProviderResponseError: its acr and auth_time replace the session's.
    */
-  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
+  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk, expectedSub?: string): Promise<TokenResponse>;
   /**
    * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
    * with ProviderUnavailableError for transport trouble and 5xx, a 4xx GatewayError when refused, and
@@ -178,10 +181,20 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       });
     },
 
-    refresh(refreshToken, dpopKey) {
+    refresh(refreshToken, dpopKey, expectedSub) {
       return guarded('refresh', async () => {
         const c = ready();
-        return toTokenResponse(await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey)));
+        const tokens = await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey));
+        if (tokens.id_token !== undefined) {
+          // openid-client checks a refreshed ID token's claims, not its signature (as at the callback), and
+          // cannot know whose session it refreshes: the new acr/auth_time must not come from a forged token.
+          await verifyIdTokenSignature(tokens.id_token, keys.refetchingOnce);
+          const sub = tokens.claims()?.sub;
+          if (expectedSub !== undefined && sub !== expectedSub) {
+            throw new InvalidProviderResponseError('the refreshed ID token names another subject than the login');
+          }
+        }
+        return toTokenResponse(tokens);
       });
     },
 
