@@ -26,6 +26,7 @@ import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { proxyMiddleware } from './proxy/proxy-middleware.js';
 import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
+import type { DpopProofs } from './proxy/dpop-proof.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
@@ -41,6 +42,8 @@ export interface AppDeps {
   refresher?: TokenRefresher;
   /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
   routeTokens?: RouteTokens;
+  /** DPoP proofs and the upstreams' nonces; shared with the WebSocket proxy like routeTokens. */
+  dpopProofs?: DpopProofs;
 }
 
 /** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
@@ -93,13 +96,23 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
 
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const chain: GatewayMiddleware[] = [
-    errorMiddleware(),
+    errorMiddleware({ publicOrigin: config.publicUrl.origin }),
     requestContext(logger),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
+    proxyMiddleware({
+      config,
+      sessions,
+      refresher,
+      upstream,
+      isGatewayCookie,
+      isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
+      routeTokens,
+      clock,
+      ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
+    }),
     auth.routes(),
     backchannel.routes(),
     createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),

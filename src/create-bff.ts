@@ -21,6 +21,7 @@ import { createUpstream } from './proxy/forward-request.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';
 import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
+import { createDpopProofs } from './proxy/dpop-proof.js';
 import { createWebSocketProxy, type WebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
@@ -129,10 +130,11 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
   // One set of route tokens for HTTP and WebSocket requests, like the refresher.
   const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
-  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens };
+  const dpopProofs = createDpopProofs();
+  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, dpopProofs };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
-  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, clock, logger, plainRequest: app.callback() });
+  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, dpopProofs, clock, logger, plainRequest: app.callback() });
 
   const { sessions, sessionLayer } = routes;
   const ownRoutes = compose([...routes.chain, notFound] as Middleware[]);

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
 import type { ClientAuth, Config } from '../config/config.js';
-import { ProviderUnavailableError } from '../errors.js';
+import { InvalidProviderResponseError, ProviderUnavailableError } from '../errors.js';
+import type { DpopPrivateJwk } from '../session/session-store.js';
+import { dpopCryptoKeyPair } from './dpop-key.js';
 import { verifyIdTokenSignature } from './id-token-signature.js';
 import { mapOidcFailure, type OidcOperation } from './map-oidc-error.js';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks.js';
@@ -43,22 +45,34 @@ export interface OidcClient {
    * provider first and the URL carries only client_id and request_uri.
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
-  /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
-  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
+  /**
+   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry,
+   * and with `maxAge` (seconds, the max_age sent) its auth_time).
+   * With `dpopKey` (OIDC_DPOP) the request carries a DPoP proof of it, so the tokens are bound to that key;
+   * a provider's `use_dpop_nonce` challenge is answered once with its nonce (openid-client does it).
+   */
+  exchangeCode(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number | undefined },
+    dpopKey?: DpopPrivateJwk,
+  ): Promise<TokenResponse>;
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
-   * credentials), ProviderUnavailableError for everything else.
+   * credentials), ProviderUnavailableError for everything else. A new ID token
+   * is checked like the login's (signature against the provider's keys) and
+   * must name `expectedSub` (OpenID Connect Core §12.2), else
+   * InvalidProviderResponseError: its acr and auth_time replace the session's.
    */
-  refresh(refreshToken: string): Promise<TokenResponse>;
+  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk, expectedSub?: string): Promise<TokenResponse>;
   /**
    * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
    * with ProviderUnavailableError for transport trouble and 5xx, a 4xx GatewayError when refused, and
    * ProviderRejectedClientError (502) when the provider refuses the gateway's own credentials.
    */
   grant(grantType: string, parameters: Record<string, string>): Promise<TokenResponse>;
-  /** Userinfo claims, or null when the provider has no userinfo endpoint. */
-  userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
+  /** Userinfo claims, or null when the provider has no userinfo endpoint. A DPoP-bound token needs its key's proof. */
+  userInfo(accessToken: string, expectedSub: string, dpopKey?: DpopPrivateJwk): Promise<Record<string, unknown> | null>;
   /** Revokes a token where the provider offers revocation; a no-op otherwise. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void>;
   /** RP-initiated logout URL with a random `state`, or null when the provider has no end_session_endpoint. */
@@ -118,6 +132,9 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       throw await mapOidcFailure(err, operation);
     }
   };
+  /** openid-client's DPoP option for a session's key (a handle per call: it also keeps the nonce it learns). */
+  const dpopOption = async (c: oidc.Configuration, key: DpopPrivateJwk | undefined): Promise<{ DPoP?: oidc.DPoPHandle }> =>
+    key === undefined ? {} : { DPoP: oidc.getDPoPHandle(c, await dpopCryptoKeyPair(key)) };
   const keys = createProviderJwks({ metadata: () => configuration?.serverMetadata(), timeoutMs: config.timeoutMs });
 
   return {
@@ -141,22 +158,44 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       return guarded('par', () => oidc.buildAuthorizationUrlWithPAR(c, parameters));
     },
 
-    exchangeCode(callbackUrl, checks) {
+    exchangeCode(callbackUrl, checks, dpopKey) {
       return guarded('code_exchange', async () => {
-        const tokens = await oidc.authorizationCodeGrant(ready(), callbackUrl, {
-          expectedState: checks.state,
-          expectedNonce: checks.nonce,
-          pkceCodeVerifier: checks.codeVerifier,
-          idTokenExpected: true,
-        });
+        const c = ready();
+        const tokens = await oidc.authorizationCodeGrant(
+          c,
+          callbackUrl,
+          {
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            pkceCodeVerifier: checks.codeVerifier,
+            idTokenExpected: true,
+            // OpenID Connect Core §3.1.2.1: with max_age sent, auth_time must be present and recent enough.
+            ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+          },
+          undefined,
+          await dpopOption(c, dpopKey),
+        );
         // idTokenExpected: openid-client has refused an answer without one.
         await verifyIdTokenSignature(tokens.id_token!, keys.refetchingOnce);
         return toTokenResponse(tokens);
       });
     },
 
-    refresh(refreshToken) {
-      return guarded('refresh', async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+    refresh(refreshToken, dpopKey, expectedSub) {
+      return guarded('refresh', async () => {
+        const c = ready();
+        const tokens = await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey));
+        if (tokens.id_token !== undefined) {
+          // openid-client checks a refreshed ID token's claims, not its signature (as at the callback), and
+          // cannot know whose session it refreshes: the new acr/auth_time must not come from a forged token.
+          await verifyIdTokenSignature(tokens.id_token, keys.refetchingOnce);
+          const sub = tokens.claims()?.sub;
+          if (expectedSub !== undefined && sub !== expectedSub) {
+            throw new InvalidProviderResponseError('the refreshed ID token names another subject than the login');
+          }
+        }
+        return toTokenResponse(tokens);
+      });
     },
 
     grant(grantType, parameters) {
@@ -164,11 +203,11 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       return guarded('code_exchange', async () => toTokenResponse(await oidc.genericGrantRequest(ready(), grantType, parameters)));
     },
 
-    userInfo(accessToken, expectedSub) {
+    userInfo(accessToken, expectedSub, dpopKey) {
       return guarded('userinfo', async () => {
         const c = ready();
         if (!c.serverMetadata().userinfo_endpoint) return null;
-        return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub)) };
+        return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub, await dpopOption(c, dpopKey))) };
       });
     },
 

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, errors as undiciErrors } from 'undici';
-import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
+import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
 import { downstreamResponseHeaders } from './forward-headers.js';
+import { droppedBody, upstreamStepUp } from './upstream-step-up.js';
 
 export interface Upstream {
   /** Streams `req` to `origin + path` and the answer back into `res`. */
@@ -15,6 +16,13 @@ export interface Upstream {
     isGatewayCookie: (name: string) => boolean;
     /** A route's own timeoutMs (ROUTES_FILE); undefined = PROXY_TIMEOUT_MS. */
     headersTimeoutMs?: number | undefined;
+    /**
+     * Sees each answer's status and headers before the client does (DPoP: the
+     * upstream's nonce). Returning headers sends the request once more with
+     * them and drops this answer; only offered (`canReplay`) for a first
+     * attempt without a body, since a body streams and cannot be sent twice.
+     */
+    onAnswer?: ((statusCode: number, headers: IncomingHttpHeaders, canReplay: boolean) => Record<string, string | string[]> | undefined) | undefined;
   }): Promise<void>;
   close(): Promise<void>;
 }
@@ -39,7 +47,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
   });
 
   return {
-    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs }) {
+    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, onAnswer }) {
       const hangUp = new HangUpSignal();
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
@@ -54,11 +62,18 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       // undici owns `res`: an upstream reset destroys it, and a client that
       // hangs up aborts the upstream call.
       let answering = false;
-      try {
-        await agent.stream(
+      let replayHeaders: Record<string, string | string[]> | undefined;
+      let stepUp: StepUpRequiredError | undefined;
+      const send = (sent: Record<string, string | string[]>, canReplay: boolean) =>
+        agent.stream(
           // headersTimeout undefined = the Agent's own (PROXY_TIMEOUT_MS).
-          { origin, path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
+          { origin, path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
+            replayHeaders = onAnswer?.(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
+            if (replayHeaders && canReplay) return droppedBody();
+            // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
+            stepUp = upstreamStepUp(statusCode, answerHeaders);
+            if (stepUp) return droppedBody();
             answering = true;
             res.statusCode = statusCode;
             for (const [name, value] of Object.entries(downstreamResponseHeaders(answerHeaders, isGatewayCookie))) {
@@ -67,7 +82,11 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
             return res;
           },
         );
+      try {
+        await send(headers, onAnswer !== undefined && !hasBody);
+        if (replayHeaders && !answering) await send(replayHeaders, false);
       } catch (err) {
+        if (stepUp && !hangUp.aborted) throw stepUp; // its dropped body broke off: the answer is ours all the same
         // Upstream reset mid-body or client gone: a status line cannot be taken back, so cut the stream.
         if (answering) {
           res.destroy();
@@ -82,6 +101,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       } finally {
         res.off('close', onClose);
       }
+      if (stepUp) throw stepUp;
     },
 
     async close() {

@@ -1,9 +1,12 @@
 import type { Context, Middleware, Next } from 'koa';
+import type { Clock } from '../clock.js';
 import type { Config, RoutePolicy } from '../config/config.js';
 import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
 import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
+import type { DpopPrivateJwk } from '../session/session-store.js';
+import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
 import type { Upstream } from './forward-request.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { matchProxyRoute } from './proxy-path.js';
@@ -21,6 +24,10 @@ export interface ProxyDeps {
   isForwardedCookie: (name: string) => boolean;
   /** Tokens for ROUTES_FILE routes (exchange, client credentials). */
   routeTokens: RouteTokens;
+  /** DPoP proofs for `dpop: true` routes (shares the upstreams' nonces with the WebSocket proxy); default: its own. */
+  dpopProofs?: DpopProofs;
+  /** Judges the age of a login for a route's maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 type Ctx = Context & { state: GatewayState };
@@ -35,11 +42,14 @@ type Ctx = Context & { state: GatewayState };
 export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
   const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
+  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
 
-  const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>) => {
+  const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>, dpopKey?: DpopPrivateJwk) => {
     ctx.res.removeHeader('Cache-Control'); // the upstream decides caching of its own answers
     ctx.respond = false; // we stream the answer ourselves
+    // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
+    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: ctx.req.method ?? 'GET', origin, path }) : undefined;
     return upstream.forward({
       req: ctx.req,
       res: ctx.res,
@@ -47,7 +57,8 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
       path,
       isGatewayCookie,
       headersTimeoutMs: policy?.timeoutMs,
-      headers: upstreamRequestHeaders({
+      onAnswer: dpop?.onAnswer,
+      headers: withDpop(dpop, upstreamRequestHeaders({
         incoming: ctx.req.headers,
         accessToken,
         userHeaders,
@@ -57,7 +68,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,
         requestId: ctx.state.requestId,
-      }),
+      })),
     }).catch((err: unknown) => {
       ctx.respond = true; // nothing was sent: let the error middleware answer
       throw err;
@@ -83,7 +94,7 @@ export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
       const access = await resolveRouteAccess(policy, { load: () => sessions.load(ctx), require: () => sessions.require(ctx) }, () => ctx.state.log).catch(
         clearCookieIfEnded(ctx),
       );
-      return forward(ctx, match.route.target.origin, match.upstreamPath, access.accessToken, policy, access.userHeaders);
+      return forward(ctx, match.route.target.origin, match.upstreamPath, access.accessToken, policy, access.userHeaders, access.dpopKey);
     }
     const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch(clearCookieIfEnded(ctx));
     await forward(ctx, match.route.target.origin, match.upstreamPath, session.tokens.access_token, policy);

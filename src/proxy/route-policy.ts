@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { RoutePolicy } from '../config/config.js';
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { decodeJwtOrNull } from '../oidc/user-claims.js';
-import type { SessionRecord } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
 import type { RouteTokens } from './route-token.js';
+import { assertStepUpSatisfied } from './step-up-check.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 /** What a route's policy grants one request: the bearer token (if any) and the X-User-* headers it opts into. */
@@ -11,11 +13,15 @@ export interface RouteAccess {
   readonly session: SessionRecord | null;
   readonly accessToken: string | undefined;
   readonly userHeaders: Readonly<Record<string, string>> | undefined;
+  /** The session's DPoP key on a `dpop: true` route with a token to send: the token goes as `Authorization: DPoP` with a proof. */
+  readonly dpopKey: DpopPrivateJwk | undefined;
 }
 
 export interface RouteAccessDeps {
   refresher: TokenRefresher;
   tokens: RouteTokens;
+  /** Judges the age of the login for maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 export interface SessionSource {
@@ -32,7 +38,7 @@ export interface SessionSource {
  * without one) never come here: proxy-middleware.ts serves them directly.
  */
 export function createRouteAccess(deps: RouteAccessDeps) {
-  const { refresher, tokens } = deps;
+  const { refresher, tokens, clock } = deps;
 
   return async function resolveRouteAccess(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<RouteAccess> {
     const session = await sessionFor(policy, sessions, log);
@@ -40,9 +46,12 @@ export function createRouteAccess(deps: RouteAccessDeps) {
       // auth: required is enforced by loadConfig for routes with roles, so a null session never gets here.
       throw new ForbiddenError();
     }
+    // After the roles: stepping up would not help a user who lacks them (403, not 401). After the refresh
+    // too, which may bring a refreshed ID token's acr. auth: required is enforced here as for roles.
+    if (session !== null && (policy.acr || policy.maxAuthAgeSeconds !== undefined)) assertStepUpSatisfied(policy, session, clock());
     const accessToken = await tokens.tokenFor(policy.token, session, log);
     const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
-    return { session, accessToken, userHeaders };
+    return { session, accessToken, userHeaders, dpopKey: policy.dpop && accessToken !== undefined ? dpopKeyOf(session) : undefined };
   };
 
   async function sessionFor(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<SessionRecord | null> {
@@ -61,6 +70,15 @@ export function createRouteAccess(deps: RouteAccessDeps) {
       throw err;
     });
   }
+}
+
+/**
+ * A session from before OIDC_DPOP was switched on holds a plain bearer token and no key: the
+ * API would refuse it, so the user is asked to log in again (which makes a bound one).
+ */
+function dpopKeyOf(session: SessionRecord | null): DpopPrivateJwk {
+  if (!session?.dpop_key) throw new UnauthenticatedError('This API needs a DPoP-bound session; log in again.');
+  return session.dpop_key;
 }
 
 export type ResolveRouteAccess = ReturnType<typeof createRouteAccess>;

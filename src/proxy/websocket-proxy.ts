@@ -12,10 +12,12 @@ import {
   UnauthenticatedError,
 } from '../errors.js';
 import { toGatewayError } from '../http/error-middleware.js';
+import { returnToFromReferer } from '../http/return-to.js';
 import { requestIdFrom } from '../request-id.js';
 import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
-import type { SessionRecord, SessionStore } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord, SessionStore } from '../session/session-store.js';
+import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
@@ -23,6 +25,7 @@ import { createSessionWatch } from './session-watch.js';
 import { createRouteAccess } from './route-policy.js';
 import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
+import { upstreamStepUp } from './upstream-step-up.js';
 import { bridgeWebSockets, type WebSocketBridge } from './websocket-bridge.js';
 import {
   answerAsPlainRequest,
@@ -45,6 +48,8 @@ export interface WebSocketProxyDeps {
   refresher: TokenRefresher;
   /** Tokens for ROUTES_FILE routes (the same instance as the HTTP proxy's: one single-flight). */
   routeTokens: RouteTokens;
+  /** DPoP proofs for `dpop: true` routes (the HTTP proxy's, for the upstreams' nonces); default: its own. */
+  dpopProofs?: DpopProofs;
   clock: Clock;
   logger: Logger;
   /** The public app: answers requests that offer an upgrade other than WebSocket (`Upgrade: h2c`). */
@@ -78,7 +83,8 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const bridges = new Set<WebSocketBridge>();
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock });
+  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
   let closing = false;
 
   // Read-only on purpose: an open socket is not a request, so it neither counts as activity nor deletes anything.
@@ -105,20 +111,24 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     let session: SessionRecord | null;
     let accessToken: string | undefined;
     let userHeaders: Record<string, string> | undefined;
+    let dpopKey: DpopPrivateJwk | undefined;
     if (policy && !policy.defaultAccess) {
-      ({ session, accessToken, userHeaders } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
+      ({ session, accessToken, userHeaders, dpopKey } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
     } else {
       session = await refresher.ensureFresh(await requireSession(req), () => log);
       accessToken = session.tokens.access_token;
     }
     if (socket.destroyed) return;
+    // The handshake is a GET (RFC 9449 §4.2 htm); there is no replay for a nonce here: the client reconnects.
+    const origin = match.route.target.origin;
+    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: 'GET', origin, path: match.upstreamPath }) : undefined;
 
     const answer = await openUpstreamUpgrade({
       target: match.route.target,
       path: match.upstreamPath,
       timeoutMs: policy?.timeoutMs ?? config.proxy.timeoutMs,
       client: socket,
-      headers: upstreamRequestHeaders({
+      headers: withDpop(dpop, upstreamRequestHeaders({
         incoming: req.headers,
         accessToken,
         userHeaders,
@@ -128,14 +138,21 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,
         requestId,
-      }),
+      })),
     });
+    if (answer.kind === 'refused') dpop?.onAnswer(answer.response.statusCode ?? 0, answer.response.headers, false);
     if (closing && answer.kind === 'upgraded') {
       // Shutdown began while this handshake was under way: its bridge would outlive the 1001 sweep.
       answer.socket.destroy();
       throw new GatewayError(503, 'shutting_down', 'The gateway is shutting down; reconnect shortly.');
     }
     if (answer.kind === 'refused') {
+      // RFC 9470: the upstream's own step-up challenge is refused in the gateway's shape, as for plain requests.
+      const stepUp = upstreamStepUp(answer.response.statusCode ?? 0, answer.response.headers);
+      if (stepUp) {
+        answer.response.destroy();
+        throw stepUp;
+      }
       log.info({ path: match.route.prefix, status: answer.response.statusCode }, 'websocket refused by upstream');
       relayUpstreamRefusal(socket, answer.response, isGatewayCookie);
       return;
@@ -211,7 +228,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         const line = { path: (req.url ?? '/').split('?')[0]!.slice(0, 512), status: err.status, code: err.code };
         if (err.status >= 500) log.error({ ...line, err: (caught as Error)?.message }, 'websocket upgrade failed');
         else log.info(line, 'websocket upgrade refused');
-        refuseUpgrade(socket, err, requestId);
+        refuseUpgrade(socket, err, requestId, returnToFromReferer(req.headers.referer, publicOrigin));
       });
     },
     get size() {

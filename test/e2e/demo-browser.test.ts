@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, launchChromium, type LaunchedChromium } from '../support/launch-chromium.js';
-import { startDemo, type RunningDemo } from '../support/start-demo.js';
+import { DEMO_START_TIMEOUT_MS, startDemo, type RunningDemo } from '../support/start-demo.js';
 
 const ARTIFACTS = join('test-artifacts', 'demo-browser');
 const SESSION_COOKIE = 'bff_session';
@@ -43,7 +43,7 @@ describe.skipIf(!CHROMIUM_PATH)('the demo in headless Chromium', () => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
     });
     page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
-  }, 90_000);
+  }, DEMO_START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -93,6 +93,27 @@ describe.skipIf(!CHROMIUM_PATH)('the demo in headless Chromium', () => {
     accessToken = /"Bearer ([^"]+)"/.exec(text)![1]!;
     expect(text).not.toContain(SESSION_COOKIE); // the upstream never gets the gateway's cookie
     await shot('04-api-answer');
+  });
+
+  it('"Call payments API" (acr 2) steps up: the provider asks for the one-time code, then the call passes', async () => {
+    expect(await page.locator('#user-acr').textContent()).toBe('1');
+    await page.locator('#call-payments-api').click();
+    // The page follows the 401 step_up_required answer's login_url; the provider asks for the second factor.
+    await page.locator('#otp').waitFor({ state: 'visible' });
+    expect(new URL(page.url()).origin).toBe(demo.idpUrl);
+    await shot('04b-provider-asks-second-factor');
+    await page.locator('#username').fill('admin');
+    await page.locator('#password').fill('test');
+    await page.locator('#otp').fill('123456');
+    await page.locator('#kc-form-login button[type=submit]').click();
+    await page.waitForURL(onGateway);
+    await page.locator('#signed-in').waitFor({ state: 'visible' });
+    await page.locator('#user-acr', { hasText: '2' }).waitFor();
+    await page.locator('#call-payments-api').click();
+    const text = (await page.locator('#api-result', { hasText: /^HTTP / }).textContent()) ?? '';
+    expect(text).toMatch(/^HTTP 200\n/);
+    expect(text).toContain('"path": "/payments/hello"');
+    await shot('04c-payments-after-step-up');
   });
 
   it('keeps no token in localStorage or sessionStorage', async () => {
