@@ -164,7 +164,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
       if (!flight || !confirmed) return updateOn(client, id, update);
       // Under this process's lock (a refresh writing rotated tokens): confirmed, and written again on a new master
       // if this one was just replaced. Idempotent: the update is merged onto whatever that master holds.
-      const written = await call('update', () => confirmed.run((c) => updateOn(c, id, update), flight.conn));
+      const written = await call('update', () => confirmed.run((c) => updateOn(c, id, update), { on: flight.conn }));
       flight.conn = written.conn;
       return written.value;
     },
@@ -221,7 +221,10 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
         try {
           // Written again after a failover, where our first SET may have arrived after all: then it is ours.
           taken = await call('SET NX', () =>
-            confirmed.run(async (c) => (await c.set(key, owner, 'PX', forMs(ttlMs), 'NX')) === 'OK' || (await c.get(key)) === owner),
+            confirmed.run(
+              async (c, attempt) => (await c.set(key, owner, 'PX', forMs(ttlMs), 'NX')) === 'OK' || (attempt > 1 && (await c.get(key)) === owner),
+              { wrote: (taken) => taken },
+            ),
           );
         } catch (err) {
           void releaseOrphan(key, owner, ttlMs);

@@ -36,7 +36,14 @@ export interface ConfirmedWrites {
    * out or reached a demoted master (READONLY) is made again. So `write` must
    * be safe to repeat.
    */
-  run<T>(write: (conn: Redis) => Promise<T>, on?: Redis): Promise<{ value: T; conn: Redis }>;
+  run<T>(
+    write: (conn: Redis, attempt: number) => Promise<T>,
+    opts?: {
+      on?: Redis;
+      /** False when `write` wrote nothing (a SET NX that found the lock taken): nothing to confirm then. */
+      wrote?: (value: T) => boolean;
+    },
+  ): Promise<{ value: T; conn: Redis }>;
   close(): Promise<void>;
 }
 
@@ -143,14 +150,15 @@ export function createConfirmedWrites(deps: {
   }
 
   return {
-    async run(write, on) {
+    async run(write, { on, wrote } = {}) {
       let conn = on ?? pick();
       const deadline = Date.now() + followForMs;
       for (let attempt = 1; ; attempt++) {
         let value: Awaited<ReturnType<typeof write>>;
         let state: Awaited<ReturnType<typeof acknowledgement>>;
         try {
-          value = await write(conn);
+          value = await write(conn, attempt);
+          if (wrote && !wrote(value)) return { value, conn };
           state = await acknowledgement(conn, deadline);
         } catch (err) {
           const message = (err as Error).message;
