@@ -3,6 +3,7 @@ import type { RedisConfig } from '../config/config.js';
 import { redisConnectionParts } from './redis-client.js';
 import { defineRedisScripts } from './redis-scripts.js';
 import type { RedisLogger } from './redis-state-log.js';
+import { createSentinelFailoverProbe, replicationFields, type FailoverProbe } from './sentinel-failover-probe.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -16,9 +17,9 @@ import { StoreError } from './store-error.js';
  * sees the spent one again); a lost lock lets a replica that already follows
  * the new master spend the same refresh token a second time.
  *
- * So such a write is followed by `WAIT 1`: once a replica has it, Sentinel
- * promotes a replica that has it (it picks the most advanced one among equal
- * priorities). When none acknowledges within the timeout, either the replica
+ * So such a write is followed by `WAIT 1` while a replica is attached: once a
+ * replica has it, Sentinel promotes a replica that has it (it picks the most
+ * advanced one among equal priorities). With none attached, either the replica
  * is down (nothing better exists: the write stands) or it was promoted: then
  * the write is made again on the promoted replica itself, found without
  * waiting for the Sentinels' announcement, and the rest of the flight (the
@@ -45,14 +46,6 @@ export interface ConfirmedWrites {
     },
   ): Promise<{ value: T; conn: Redis }>;
   close(): Promise<void>;
-}
-
-export interface FailoverProbe {
-  /**
-   * The node that has taken over from the master whose replication id is `replid`, if any: a replica promoted
-   * from it keeps that id as its master_replid2 (PSYNC2), which no other node has.
-   */
-  successorOf(replid: string): Promise<{ host: string; port: number } | undefined>;
 }
 
 // Two: a WAIT on one does not stall the other flight's commands.
@@ -188,81 +181,4 @@ export function createConfirmedWrites(deps: {
       await Promise.all([...connections, ...direct.values()].map((c) => c.quit().catch(() => c.disconnect())));
     },
   };
-}
-
-/**
- * Asks the nodes the Sentinels know (the master they name, its replicas)
- * whether one of them was promoted from the given master: the replica knows
- * the moment it is promoted, a second or more before the Sentinels announce
- * it, and that is the window to close. A demoted master that still believes
- * it is one (Sentinel has not reconfigured it yet) does not count.
- */
-export function createSentinelFailoverProbe(config: RedisConfig): FailoverProbe {
-  const topology = config.topology;
-  if (topology.mode !== 'sentinel') throw new Error('createSentinelFailoverProbe: not a Sentinel topology');
-  const { credentials, tls } = redisConnectionParts(config);
-  const timeout = config.commandTimeoutMs;
-  const ask = async (target: { host: string; port: number }, auth: { username?: string; password?: string }, ...args: string[]): Promise<unknown> => {
-    const conn = new Redis({
-      host: target.host,
-      port: target.port,
-      lazyConnect: true,
-      connectTimeout: timeout,
-      commandTimeout: timeout,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      ...auth,
-      ...(tls ? { tls } : {}),
-    });
-    conn.on('error', () => undefined);
-    try {
-      await conn.connect();
-      return await conn.call(args[0]!, ...args.slice(1));
-    } finally {
-      conn.disconnect();
-    }
-  };
-  const sentinelAuth = topology.sentinelPassword ? { password: topology.sentinelPassword } : {};
-
-  return {
-    async successorOf(replid) {
-      const nodes = new Map<string, { host: string; port: number }>();
-      const add = (host: string | undefined, port: unknown) => {
-        if (host && Number(port) > 0) nodes.set(`${host}:${port}`, { host, port: Number(port) });
-      };
-      await Promise.all(
-        topology.sentinels.map(async (s) => {
-          const [master, replicas] = await Promise.all([
-            ask(s, sentinelAuth, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', topology.name).catch(() => undefined),
-            ask(s, sentinelAuth, 'SENTINEL', 'REPLICAS', topology.name).catch(() => undefined),
-          ]);
-          if (Array.isArray(master)) add(master[0] as string, master[1]);
-          if (Array.isArray(replicas)) {
-            for (const fields of replicas as string[][]) {
-              const f = new Map<string, string>();
-              for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
-              add(f.get('ip'), f.get('port'));
-            }
-          }
-        }),
-      );
-      const found = await Promise.all(
-        [...nodes.values()].map(async (node) => {
-          const info = await ask(node, credentials, 'INFO', 'replication').catch(() => '');
-          const f = replicationFields(String(info));
-          return f.get('role') === 'master' && f.get('master_replid2') === replid ? node : undefined;
-        }),
-      );
-      return found.find((n) => n !== undefined);
-    },
-  };
-}
-
-function replicationFields(info: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of info.split(/\r?\n/)) {
-    const i = line.indexOf(':');
-    if (i > 0) fields.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return fields;
 }
