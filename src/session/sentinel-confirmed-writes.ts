@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/config.js';
 import { redisConnectionParts } from './redis-client.js';
+import { GuardedStandaloneConnector } from './redis-stream-guard.js';
 import { defineRedisScripts } from './redis-scripts.js';
 import type { RedisLogger } from './redis-state-log.js';
 import { createSentinelFailoverProbe, replicationFields, type FailoverProbe } from './sentinel-failover-probe.js';
@@ -70,6 +71,8 @@ export function createSentinelConfirmedWrites(
     connectTo: ({ host, port }) =>
       withScripts(
         new Redis({
+          // A TLS socket failing twice must not take the gateway down (see redis-stream-guard.ts).
+          Connector: GuardedStandaloneConnector,
           host,
           port,
           ...credentials,

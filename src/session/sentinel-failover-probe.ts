@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/config.js';
 import { redisConnectionParts } from './redis-client.js';
+import { GuardedStandaloneConnector } from './redis-stream-guard.js';
 
 export interface FailoverProbe {
   /**
@@ -24,6 +25,8 @@ export function createSentinelFailoverProbe(config: RedisConfig): FailoverProbe 
   const timeout = config.commandTimeoutMs;
   const ask = async (target: { host: string; port: number }, auth: { username?: string; password?: string }, ...args: string[]): Promise<unknown> => {
     const conn = new Redis({
+      // A TLS socket failing twice must not take the gateway down (see redis-stream-guard.ts).
+      Connector: GuardedStandaloneConnector,
       host: target.host,
       port: target.port,
       lazyConnect: true,
