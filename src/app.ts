@@ -20,6 +20,7 @@ import { createLogoutTokenVerifier } from './oidc/logout-token.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
+import { createAccessLog, type AccessLog } from './ops/access-log.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
@@ -41,6 +42,8 @@ export interface AppDeps {
   refresher?: TokenRefresher;
   /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
   routeTokens?: RouteTokens;
+  /** The access line writer (one per gateway: flushed at shutdown); built here otherwise. */
+  accessLog?: AccessLog;
 }
 
 /** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
@@ -94,7 +97,7 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const chain: GatewayMiddleware[] = [
     errorMiddleware(),
-    requestContext(logger),
+    requestContext(logger, deps.accessLog ?? createAccessLog(logger)),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),

@@ -14,6 +14,7 @@ import { toGatewayError } from './http/error-middleware.js';
 import { sessionOf } from './http/session-view.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { instrumentStore } from './ops/instrument-store.js';
+import { createAccessLog } from './ops/access-log.js';
 import { createLogger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import type { Tracing } from './ops/tracing.js';
@@ -129,7 +130,8 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
   // One set of route tokens for HTTP and WebSocket requests, like the refresher.
   const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
-  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens };
+  const accessLog = createAccessLog(logger);
+  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, accessLog };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
   const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, clock, logger, plainRequest: app.callback() });
@@ -186,6 +188,7 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
         oidc.close();
         await upstream.close();
         await store.close();
+        accessLog.close();
       })();
       return closing;
     },
