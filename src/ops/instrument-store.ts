@@ -15,7 +15,7 @@ export function instrumentStore(store: SessionStore, metrics: Metrics): SessionS
     const value = store[key];
     if (typeof value !== 'function') continue;
     const method = value as AsyncMethod;
-    const duration = metrics.storeDuration.labels({ operation: key });
+    const duration = metrics.storeDuration.child(key);
     const errors = metrics.storeErrors.labels({ operation: key });
     wrapped[key] = (...args: unknown[]) => {
       const started = performance.now();
