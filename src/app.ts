@@ -25,7 +25,7 @@ import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
-import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createProxySteps, proxyMiddleware, type ProxySteps } from './proxy/proxy-middleware.js';
 import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
@@ -55,6 +55,9 @@ export interface GatewayRoutes {
   /** koa-session over the same codec and store: /auth/* and a host app's own routes. */
   readonly sessionLayer: SessionLayer;
   readonly refresher: TokenRefresher;
+  /** The proxy's steps, shared by the Koa middleware and the dispatch before Koa (proxy-dispatch.ts). */
+  readonly proxySteps: ProxySteps;
+  readonly accessLog: AccessLog;
 }
 
 /** Koa middleware that may be a router's (its context carries the router's params). */
@@ -95,20 +98,23 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
 
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  const accessLog = deps.accessLog ?? createAccessLog(logger);
+  const proxyDeps = { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens };
+  const proxySteps = createProxySteps(proxyDeps);
   const chain: GatewayMiddleware[] = [
     errorMiddleware(),
-    requestContext(logger, deps.accessLog ?? createAccessLog(logger)),
+    requestContext(logger, accessLog),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({ config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens }),
+    proxyMiddleware(proxyDeps, proxySteps),
     auth.routes(),
     backchannel.routes(),
     createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),
     settings.routes(),
   ];
-  return { chain, sessions, sessionLayer, refresher };
+  return { chain, sessions, sessionLayer, refresher, proxySteps, accessLog };
 }
 
 /** Answers whatever no route took: 404 in the contract's JSON shape. */

@@ -12,6 +12,13 @@ type Ctx = Context & { state: GatewayState };
 export interface SessionAccess {
   /** The session id named by a validly signed cookie, or null; no store call. */
   cookieSessionId(ctx: Ctx): string | null;
+  /** The session cookie's value in a Cookie request header, read as Koa's ctx.cookies.get reads it; undefined when absent. */
+  cookieValue(header: string | undefined): string | undefined;
+  /**
+   * The live session a session cookie value names, or null: signature check (any SESSION_SECRET), store read,
+   * idle timeout. What load(ctx) does, without a Koa context (proxied requests dispatched before Koa).
+   */
+  loadByCookie(value: string | undefined): Promise<SessionRecord | null>;
   /** The live session of this request or null (memoised on ctx.state). Store failures propagate as StoreError. */
   load(ctx: Ctx): Promise<SessionRecord | null>;
   /**
@@ -42,15 +49,28 @@ export function createSessionAccess(deps: {
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const touchEveryMs = idleMs === undefined ? 0 : Math.min(IDLE_TOUCH_MAX_MS, idleMs * IDLE_TOUCH_FRACTION);
 
+  // The cookies package's own pattern (what ctx.cookies.get uses), so both request paths read the same value.
+  const pattern = new RegExp(`(?:^|;) *${name.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&')}=([^;]*)`);
+
   const access: SessionAccess = {
     cookieSessionId(ctx) {
-      return cookies.verify(ctx.cookies.get(name));
+      return cookies.verify(access.cookieValue(ctx.req.headers.cookie));
+    },
+
+    cookieValue(header) {
+      if (!header) return undefined;
+      const value = pattern.exec(header)?.[1];
+      return value !== undefined && value[0] === '"' ? value.slice(1, -1) : value;
+    },
+
+    loadByCookie(value) {
+      const id = cookies.verify(value);
+      return id === null ? Promise.resolve(null) : access.loadById(id);
     },
 
     async load(ctx) {
       if (ctx.state.session !== undefined) return ctx.state.session;
-      const id = access.cookieSessionId(ctx);
-      const record = id === null ? null : await access.loadById(id);
+      const record = await access.loadByCookie(access.cookieValue(ctx.req.headers.cookie));
       ctx.state.session = record;
       return record;
     },
@@ -63,7 +83,7 @@ export function createSessionAccess(deps: {
     async require(ctx) {
       const record = await access.load(ctx);
       if (record) return record;
-      if (ctx.cookies.get(name) !== undefined) access.clearCookie(ctx);
+      if (access.cookieValue(ctx.req.headers.cookie) !== undefined) access.clearCookie(ctx);
       throw new UnauthenticatedError();
     },
 
