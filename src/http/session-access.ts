@@ -75,9 +75,10 @@ export function createSessionAccess(deps: {
       return record;
     },
 
-    async loadById(id, options = {}) {
-      const record = await store.get(id);
-      return record && idleMs !== undefined ? applyIdleTimeout(record, idleMs, options.slide ?? true) : record;
+    loadById(id, options = {}) {
+      // Without an idle timeout the store's own promise is the answer: no async frame per proxied request.
+      if (idleMs === undefined) return store.get(id);
+      return store.get(id).then((record) => (record ? applyIdleTimeout(record, idleMs, options.slide ?? true) : record));
     },
 
     async require(ctx) {

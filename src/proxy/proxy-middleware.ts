@@ -6,6 +6,7 @@ import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, Unauthenti
 import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
+import type { SessionRecord } from '../session/session-store.js';
 import type { OwnHeaders, Upstream } from './forward-request.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { matchProxyRoute, type ProxyMatch } from './proxy-path.js';
@@ -77,10 +78,9 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
       return undefined;
     },
 
-    async access(policy, sessions, log) {
+    access(policy, sessions, log) {
       if (policy !== undefined && !policy.defaultAccess) return resolveRouteAccess(policy, sessions, log);
-      const session = await refresher.ensureFresh(await sessions.require(), log);
-      return { accessToken: session.tokens.access_token };
+      return sessions.require().then((session) => refresher.ensureFresh(session, log)).then(userTokenAccess);
     },
 
     clearsCookie(err, policy, cookieSent) {
@@ -113,6 +113,8 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
     },
   };
 }
+
+const userTokenAccess = (session: SessionRecord): ProxyAccess => ({ accessToken: session.tokens.access_token });
 
 type Ctx = Context & { state: GatewayState };
 
