@@ -136,6 +136,15 @@ async function main(): Promise<void> {
       redis: small,
       seed: 9,
     },
+    // OIDC_DPOP and a `dpop: true` route: a fresh ES256 proof signed per request (the upstream does not verify it),
+    // so this row next to `policy` is what proof signing costs.
+    {
+      id: 'dpop',
+      name: 'gateway, Redis, 10 sessions, DPoP route (a proof signed per request)',
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, OIDC_DPOP: 'true', PROXY_ROUTES: '', ROUTES_FILE: routesFile(upstream.url, ['    dpop: true']) },
+      redis: small,
+      seed: 9,
+    },
   ];
   const informational = [
     { id: 'bare-agent-stream', name: STREAM_BASELINE },
@@ -380,10 +389,12 @@ try {
 
 /** A routes file whose /api route checks a role and sends the X-User-* headers (the bench user is admin). */
 function policyRoutesFile(upstreamUrl: string): string {
+  return routesFile(upstreamUrl, ['    roles: { anyOf: [admin] }', '    userHeaders: [X-User-Sub, X-User-Email, X-User-Roles]']);
+}
+
+/** A routes file with one /api route to the upstream, with these (indented YAML) policy lines. */
+function routesFile(upstreamUrl: string, policyLines: string[]): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-routes-')), 'routes.yaml');
-  writeFileSync(
-    file,
-    ['routes:', '  - prefix: /api', `    target: ${upstreamUrl}`, '    roles: { anyOf: [admin] }', '    userHeaders: [X-User-Sub, X-User-Email, X-User-Roles]', ''].join('\n'),
-  );
+  writeFileSync(file, ['routes:', '  - prefix: /api', `    target: ${upstreamUrl}`, ...policyLines, ''].join('\n'));
   return file;
 }

@@ -27,6 +27,7 @@ import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
 import { createProxySteps, proxyMiddleware, type ProxySteps } from './proxy/proxy-middleware.js';
 import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
+import type { DpopProofs } from './proxy/dpop-proof.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
 
 export interface AppDeps {
@@ -44,6 +45,8 @@ export interface AppDeps {
   routeTokens?: RouteTokens;
   /** The access line writer (one per gateway: flushed at shutdown); built here otherwise. */
   accessLog?: AccessLog;
+  /** DPoP proofs and the upstreams' nonces; shared with the WebSocket proxy like routeTokens. */
+  dpopProofs?: DpopProofs;
 }
 
 /** The gateway's own routes as middleware, shared by the standalone app and library mode (create-bff.ts). */
@@ -99,7 +102,16 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
 
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
   const accessLog = deps.accessLog ?? createAccessLog(logger);
-  const proxyDeps = { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies), routeTokens };
+  const proxyDeps = {
+    config,
+    sessions,
+    refresher,
+    upstream,
+    isGatewayCookie,
+    isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
+    routeTokens,
+    ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
+  };
   const proxySteps = createProxySteps(proxyDeps);
   const chain: GatewayMiddleware[] = [
     errorMiddleware(),

@@ -25,6 +25,7 @@ import { createProxyDispatch } from './proxy/proxy-dispatch.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';
 import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
+import { createDpopProofs } from './proxy/dpop-proof.js';
 import { createWebSocketProxy, type WebSocketProxy } from './proxy/websocket-proxy.js';
 import { createStoreFromConfig } from './session/create-store.js';
 import type { SessionStore } from './session/session-store.js';
@@ -139,10 +140,11 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   // One set of route tokens for HTTP and WebSocket requests, like the refresher.
   const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
   const accessLog = createAccessLog(logger);
-  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, accessLog };
+  const dpopProofs = createDpopProofs();
+  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, accessLog, dpopProofs };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
-  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, clock, logger, plainRequest: app.callback() });
+  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, dpopProofs, clock, logger, plainRequest: app.callback() });
 
   const { sessions, sessionLayer } = routes;
   const dispatch = createProxyDispatch({

@@ -60,8 +60,10 @@ export interface RoutePolicy {
   readonly timeoutMs?: number;
   readonly stripPrefix: boolean;
   readonly userHeaders: readonly UserHeader[];
+  /** Send the user's token as `Authorization: DPoP` with a proof from the session's key (needs OIDC_DPOP). */
+  readonly dpop: boolean;
   /**
-   * auth required, token user, no roles, no user headers: the session and
+   * auth required, token user, no roles, no user headers, no dpop: the session and
    * token work of a route without policy, so the proxy serves it on that same
    * path (only csrf, websocket, timeoutMs or stripPrefix differ).
    */
@@ -112,6 +114,8 @@ export interface Config {
      * keeps the gateway unready); `false` = never.
      */
     readonly par: 'auto' | 'true' | 'false';
+    /** OIDC_DPOP: one DPoP key per session, tokens bound to it (RFC 9449). */
+    readonly dpop: boolean;
     /**
      * Claim paths read for /auth/me's `roles`, each a list of object keys
      * (`resource_access.<client id>.roles` = ['resource_access', clientId, 'roles']).

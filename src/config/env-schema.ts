@@ -60,6 +60,12 @@ export const envSchema = {
     description:
       'Pushed authorization requests (RFC 9126): auto = when discovery says the provider requires them, true = always (a provider without a PAR endpoint keeps /readyz at 503, logged at error), false = never. The browser then carries only client_id and request_uri.',
   },
+  OIDC_DPOP: {
+    group: 'oidc',
+    default: 'false',
+    description:
+      'DPoP (RFC 9449): true = each session holds its own ES256 key pair (sealed in the session record), the code exchange and every refresh bind the tokens to it (answering the provider\'s nonce challenge), and routes with dpop: true in ROUTES_FILE get Authorization: DPoP plus a fresh proof. Keycloak: the client\'s "Require DPoP bound tokens".',
+  },
   OIDC_ROLES_CLAIMS: {
     group: 'oidc',
     default: 'realm_access.roles,resource_access.{client_id}.roles,roles',
@@ -137,7 +143,7 @@ export const envSchema = {
   PROXY_ROUTES: { group: 'proxy', description: 'Comma-separated prefix=target pairs, e.g. /api=http://api:8080,/billing=https://b.internal/v2.' },
   ROUTES_FILE: {
     group: 'proxy',
-    description: 'YAML or JSON file of routes with per-route policies (auth, roles, token user/exchange/client/none, csrf, websocket, timeoutMs, stripPrefix, userHeaders); see docs/proxy.md. Adds to PROXY_ROUTES.',
+    description: 'YAML or JSON file of routes with per-route policies (auth, roles, token user/exchange/client/none, csrf, websocket, timeoutMs, stripPrefix, userHeaders, dpop); see docs/proxy.md. Adds to PROXY_ROUTES.',
   },
   PROXY_TIMEOUT_MS: { group: 'proxy', default: '30000', description: 'Upstream response-header timeout in milliseconds.' },
   PROXY_FORWARD_COOKIES: {

@@ -119,6 +119,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
   problems.push(...clientAuthProblems);
   const par = str('OIDC_PAR').toLowerCase();
   if (par !== 'auto' && par !== 'true' && par !== 'false') problems.push(`OIDC_PAR must be auto, true or false (got "${par}")`);
+  const dpop = bool('OIDC_DPOP');
   const { paths: rolesClaims, problems: rolesProblems } = parseRolesClaims(str('OIDC_ROLES_CLAIMS'), clientId ?? '');
   problems.push(...rolesProblems);
   const scopes = str('OIDC_SCOPES').split(/\s+/).filter(Boolean);
@@ -261,6 +262,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
     }
     sortLongestPrefixFirst(routes);
     const needsClient = routes.find((r) => r.policy?.token.type === 'client' || r.policy?.token.type === 'exchange');
+    const dpopRoute = routes.find((r) => r.policy?.dpop);
+    if (dpopRoute && !dpop) problems.push(`ROUTES_FILE ${routesFile}: route "${dpopRoute.prefix}" field dpop: needs OIDC_DPOP=true (sessions hold no DPoP key otherwise)`);
     if (needsClient && clientAuth.method === 'none') {
       problems.push(`ROUTES_FILE ${routesFile}: route "${needsClient.prefix}" field token: ${needsClient.policy?.token.type} needs a confidential client (OIDC_CLIENT_SECRET)`);
     }
@@ -299,6 +302,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, de
       clientId: clientId ?? '',
       clientAuth,
       par: par === 'true' || par === 'false' ? par : 'auto',
+      dpop,
       rolesClaims,
       scopes: scopes.join(' '),
       redirectUri: `${publicBase}/auth/callback`,

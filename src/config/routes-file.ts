@@ -16,6 +16,7 @@ interface RawRoute {
   timeoutMs?: number;
   stripPrefix?: boolean;
   userHeaders?: UserHeader[];
+  dpop?: boolean;
 }
 
 let validator: ValidateFunction | undefined;
@@ -75,6 +76,7 @@ function toPolicy(raw: RawRoute): RoutePolicy {
   const auth = raw.auth ?? 'required';
   const routeToken: RouteToken = typeof token === 'string' ? { type: token } : toToken(token);
   const userHeaders = raw.userHeaders ?? [];
+  const dpop = raw.dpop ?? false;
   return {
     auth,
     token: routeToken,
@@ -82,7 +84,9 @@ function toPolicy(raw: RawRoute): RoutePolicy {
     websocket: raw.websocket ?? true,
     stripPrefix: raw.stripPrefix ?? true,
     userHeaders,
-    defaultAccess: auth === 'required' && routeToken.type === 'user' && roles === undefined && userHeaders.length === 0,
+    dpop,
+    // A DPoP route needs a proof per request: route-policy.ts's path makes it.
+    defaultAccess: auth === 'required' && routeToken.type === 'user' && roles === undefined && userHeaders.length === 0 && !dpop,
     ...(roles ? { roles } : {}),
     ...(raw.timeoutMs !== undefined ? { timeoutMs: raw.timeoutMs } : {}),
   };
@@ -102,6 +106,8 @@ function policyProblems(policy: RoutePolicy): string[] {
   if (policy.auth === 'none' && (policy.token.type === 'user' || policy.token.type === 'exchange')) {
     problems.push(`field token: auth: none has no user, so token ${policy.token.type} cannot be sent (use none or client)`);
   }
+  // Only the user's own token is bound to the session's key; an exchanged or client token is not.
+  if (policy.dpop && policy.token.type !== 'user') problems.push(`field dpop: only token user is bound to the session's DPoP key (got token ${policy.token.type})`);
   if (policy.auth === 'none' && policy.userHeaders.length > 0) problems.push('field userHeaders: auth: none has no user to describe');
   return problems;
 }

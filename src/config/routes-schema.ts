@@ -143,6 +143,11 @@ export const routesSchema = {
           "type": "boolean",
           "default": true
         },
+        "dpop": {
+          "type": "boolean",
+          "default": false,
+          "description": "Send the user's token as Authorization: DPoP with a fresh DPoP proof (RFC 9449); needs OIDC_DPOP=true."
+        },
         "userHeaders": {
           "type": "array",
           "uniqueItems": true,

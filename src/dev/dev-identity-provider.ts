@@ -42,6 +42,8 @@ export interface DevClient {
   jwks?: JSONWebKeySet;
   /** Keycloak's per-client "Pushed authorization request required" (Advanced tab). */
   require_pushed_authorization_requests?: boolean;
+  /** Keycloak's per-client "Require DPoP bound tokens" (Advanced tab): token requests without a DPoP proof are refused. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 export interface DevIdentityProviderOptions {
@@ -78,6 +80,12 @@ export interface DevIdentityProviderOptions {
    * it (discovery says `require_pushed_authorization_requests: true`); `off` = no endpoint.
    */
   pushedAuthorizationRequests?: 'on' | 'required' | 'off';
+  /**
+   * DPoP (RFC 9449) is always offered; with `true` (default) every DPoP proof
+   * must carry the provider's nonce: the first one is refused with
+   * `use_dpop_nonce` and a `DPoP-Nonce` header, the client retries with it.
+   */
+  dpopNonces?: boolean;
 }
 
 /** Grants and revocations the provider has answered, for "exactly one refresh" assertions. */
@@ -263,6 +271,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     accessTokenAudience: options.accessTokenAudience ?? DEFAULTS.accessTokenAudience,
     pendingRefreshFailures,
     pushedAuthorizationRequests: options.pushedAuthorizationRequests ?? 'on',
+    dpop: { nonceSecret: randomBytes(32), requireNonce: options.dpopNonces ?? true },
   }));
   // Keycloak always puts `sid` in the ID token; oidc-provider only for clients
   // with a back-channel logout URI and backchannel_logout_session_required.
@@ -530,6 +539,7 @@ function toClientMetadata(client: DevClient): ClientMetadata {
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
     jwks: client.jwks,
     require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+    dpop_bound_access_tokens: client.dpop_bound_access_tokens,
     // Confidential clients may also use client credentials (Keycloak's service accounts) and standard token exchange.
     grant_types: client.client_secret
       ? ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]

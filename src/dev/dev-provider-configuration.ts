@@ -50,6 +50,8 @@ export interface DevProviderConfigurationDeps {
   pendingRefreshFailures: RefreshFailure[];
   /** RFC 9126: offered (Keycloak's default), required of every client, or absent. */
   pushedAuthorizationRequests: 'on' | 'required' | 'off';
+  /** DPoP (RFC 9449): the nonce key (32 bytes) and whether every proof needs a nonce (`use_dpop_nonce`). */
+  dpop: { nonceSecret: Buffer; requireNonce: boolean };
 }
 
 /** oidc-provider 9 configuration that behaves like a Keycloak realm: JWT access tokens, refresh without offline_access, Keycloak claims and paths. */
@@ -120,6 +122,8 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      // Bound access tokens carry cnf.jkt (they are JWTs, see resourceIndicators); the userinfo endpoint then wants a proof too.
+      dPoP: { enabled: true, nonceSecret: deps.dpop.nonceSecret, requireNonce: () => deps.dpop.requireNonce },
       pushedAuthorizationRequests: {
         enabled: deps.pushedAuthorizationRequests !== 'off',
         requirePushedAuthorizationRequests: deps.pushedAuthorizationRequests === 'required',

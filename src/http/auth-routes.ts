@@ -10,6 +10,7 @@ import {
   serializeTransaction,
   stateCookieSuffix,
 } from '../oidc/login-transaction.js';
+import { generateDpopKey } from '../oidc/dpop-key.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { Metrics } from '../ops/metrics.js';
 import { accessTokenExpiresAtMs, buildUserInfo } from '../oidc/user-claims.js';
@@ -114,15 +115,17 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
 
     const callbackUrl = new URL(config.oidc.redirectUri);
     callbackUrl.search = ctx.querystring;
-    const tokens = await oidc.exchangeCode(callbackUrl, {
-      state,
-      nonce: transaction.nonce,
-      codeVerifier: transaction.codeVerifier,
-    });
+    // OIDC_DPOP: the session's key exists before its tokens do, so the provider binds them to it.
+    const dpopKey = config.oidc.dpop ? generateDpopKey() : undefined;
+    const tokens = await oidc.exchangeCode(callbackUrl, { state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier }, dpopKey);
+    if (dpopKey && tokens.token_type.toLowerCase() !== 'dpop') {
+      // The provider ignored the proof (DPoP off at the provider): dpop routes will send a token their API cannot bind.
+      ctx.state.log.warn({ token_type: tokens.token_type }, 'OIDC_DPOP=true, but the provider issued unbound tokens; enable DPoP for this client at the provider');
+    }
     const claims = tokens.id_token_claims ?? {};
     const sub = claims['sub'];
     if (typeof sub !== 'string') throw new InvalidRequestError('invalid_callback', 'The ID token has no subject.');
-    const userinfo = await oidc.userInfo(tokens.access_token, sub).catch((err: unknown) => {
+    const userinfo = await oidc.userInfo(tokens.access_token, sub, dpopKey).catch((err: unknown) => {
       ctx.state.log.warn({ err: (err as Error).message }, 'userinfo unavailable at login; using ID token claims only');
       return null;
     });
@@ -149,6 +152,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
         refreshExpiresInSeconds: tokens.refresh_expires_in,
       }),
       ...(config.session.idleTimeoutSeconds !== undefined ? { last_seen_at_ms: now } : {}),
+      ...(dpopKey !== undefined ? { dpop_key: dpopKey } : {}),
     };
     // Session fixation: whatever session this browser had is gone before the new one exists (regenerate).
     const record = await sessionLayer.startSession(ctx, draft);

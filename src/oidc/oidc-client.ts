@@ -3,6 +3,8 @@ import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
 import type { ClientAuth, Config } from '../config/config.js';
 import { ProviderUnavailableError } from '../errors.js';
+import type { DpopPrivateJwk } from '../session/session-store.js';
+import { dpopCryptoKeyPair } from './dpop-key.js';
 import { verifyIdTokenSignature } from './id-token-signature.js';
 import { mapOidcFailure, type OidcOperation } from './map-oidc-error.js';
 import { createProviderJwks, type ProviderJwks } from './provider-jwks.js';
@@ -43,22 +45,26 @@ export interface OidcClient {
    * provider first and the URL carries only client_id and request_uri.
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
-  /** Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry). */
-  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenResponse>;
+  /**
+   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry).
+   * With `dpopKey` (OIDC_DPOP) the request carries a DPoP proof of it, so the tokens are bound to that key;
+   * a provider's `use_dpop_nonce` challenge is answered once with its nonce (openid-client does it).
+   */
+  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
    * credentials), ProviderUnavailableError for everything else.
    */
-  refresh(refreshToken: string): Promise<TokenResponse>;
+  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
   /**
    * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
    * with ProviderUnavailableError for transport trouble and 5xx, a 4xx GatewayError when refused, and
    * ProviderRejectedClientError (502) when the provider refuses the gateway's own credentials.
    */
   grant(grantType: string, parameters: Record<string, string>): Promise<TokenResponse>;
-  /** Userinfo claims, or null when the provider has no userinfo endpoint. */
-  userInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> | null>;
+  /** Userinfo claims, or null when the provider has no userinfo endpoint. A DPoP-bound token needs its key's proof. */
+  userInfo(accessToken: string, expectedSub: string, dpopKey?: DpopPrivateJwk): Promise<Record<string, unknown> | null>;
   /** Revokes a token where the provider offers revocation; a no-op otherwise. */
   revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void>;
   /** RP-initiated logout URL with a random `state`, or null when the provider has no end_session_endpoint. */
@@ -118,6 +124,9 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       throw await mapOidcFailure(err, operation);
     }
   };
+  /** openid-client's DPoP option for a session's key (a handle per call: it also keeps the nonce it learns). */
+  const dpopOption = async (c: oidc.Configuration, key: DpopPrivateJwk | undefined): Promise<{ DPoP?: oidc.DPoPHandle }> =>
+    key === undefined ? {} : { DPoP: oidc.getDPoPHandle(c, await dpopCryptoKeyPair(key)) };
   const keys = createProviderJwks({ metadata: () => configuration?.serverMetadata(), timeoutMs: config.timeoutMs });
 
   return {
@@ -141,22 +150,27 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       return guarded('par', () => oidc.buildAuthorizationUrlWithPAR(c, parameters));
     },
 
-    exchangeCode(callbackUrl, checks) {
+    exchangeCode(callbackUrl, checks, dpopKey) {
       return guarded('code_exchange', async () => {
-        const tokens = await oidc.authorizationCodeGrant(ready(), callbackUrl, {
-          expectedState: checks.state,
-          expectedNonce: checks.nonce,
-          pkceCodeVerifier: checks.codeVerifier,
-          idTokenExpected: true,
-        });
+        const c = ready();
+        const tokens = await oidc.authorizationCodeGrant(
+          c,
+          callbackUrl,
+          { expectedState: checks.state, expectedNonce: checks.nonce, pkceCodeVerifier: checks.codeVerifier, idTokenExpected: true },
+          undefined,
+          await dpopOption(c, dpopKey),
+        );
         // idTokenExpected: openid-client has refused an answer without one.
         await verifyIdTokenSignature(tokens.id_token!, keys.refetchingOnce);
         return toTokenResponse(tokens);
       });
     },
 
-    refresh(refreshToken) {
-      return guarded('refresh', async () => toTokenResponse(await oidc.refreshTokenGrant(ready(), refreshToken)));
+    refresh(refreshToken, dpopKey) {
+      return guarded('refresh', async () => {
+        const c = ready();
+        return toTokenResponse(await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey)));
+      });
     },
 
     grant(grantType, parameters) {
@@ -164,11 +178,11 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       return guarded('code_exchange', async () => toTokenResponse(await oidc.genericGrantRequest(ready(), grantType, parameters)));
     },
 
-    userInfo(accessToken, expectedSub) {
+    userInfo(accessToken, expectedSub, dpopKey) {
       return guarded('userinfo', async () => {
         const c = ready();
         if (!c.serverMetadata().userinfo_endpoint) return null;
-        return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub)) };
+        return { ...(await oidc.fetchUserInfo(c, accessToken, expectedSub, await dpopOption(c, dpopKey))) };
       });
     },
 

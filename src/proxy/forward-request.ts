@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
 import { downstreamHeaderList } from './forward-headers.js';
@@ -20,6 +21,13 @@ export interface Upstream {
      * `res` already: sent in the same writeHead as the upstream's, which win when they name the same header.
      */
     ownHeaders?: OwnHeaders | undefined;
+    /**
+     * Sees each answer's status and headers before the client does (DPoP: the
+     * upstream's nonce). Returning headers sends the request once more with
+     * them and drops this answer; only offered (`canReplay`) for a first
+     * attempt without a body, since a body streams and cannot be sent twice.
+     */
+    onAnswer?: ((statusCode: number, headers: IncomingHttpHeaders, canReplay: boolean) => Record<string, string | string[]> | undefined) | undefined;
   }): Promise<void>;
   close(): Promise<void>;
 }
@@ -61,7 +69,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
   };
 
   return {
-    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, ownHeaders }) {
+    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, ownHeaders, onAnswer }) {
       const hangUp = new HangUpSignal();
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
@@ -76,11 +84,15 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       // undici owns `res`: an upstream reset destroys it, and a client that
       // hangs up aborts the upstream call.
       let answering = false;
-      try {
-        await poolFor(origin).stream(
+      let replayHeaders: Record<string, string | string[]> | undefined;
+      const pool = poolFor(origin);
+      const send = (sent: Record<string, string | string[]>, canReplay: boolean) =>
+        pool.stream(
           // headersTimeout undefined = the Pool's own (PROXY_TIMEOUT_MS).
-          { path, method: req.method as 'GET', headers, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
+          { path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
+            if (onAnswer) replayHeaders = onAnswer(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
+            if (replayHeaders && canReplay) return new Writable({ write: (_chunk, _encoding, done) => done() });
             answering = true;
             // One writeHead with a flat list: no setHeader per header, no header object built and then
             // assembled lazily by Node. Headers set on `res` before (the Koa path) merge as setHeader
@@ -91,6 +103,9 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
             return res;
           },
         );
+      try {
+        await send(headers, onAnswer !== undefined && !hasBody);
+        if (replayHeaders && !answering) await send(replayHeaders, false);
       } catch (err) {
         // Upstream reset mid-body or client gone: a status line cannot be taken back, so cut the stream.
         if (answering) {

@@ -6,7 +6,8 @@ import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, Unauthenti
 import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
-import type { SessionRecord } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
+import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
 import type { OwnHeaders, Upstream } from './forward-request.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { matchProxyRoute, type ProxyMatch } from './proxy-path.js';
@@ -24,12 +25,16 @@ export interface ProxyDeps {
   isForwardedCookie: (name: string) => boolean;
   /** Tokens for ROUTES_FILE routes (exchange, client credentials). */
   routeTokens: RouteTokens;
+  /** DPoP proofs for `dpop: true` routes (shares the upstreams' nonces with the WebSocket proxy); default: its own. */
+  dpopProofs?: DpopProofs;
 }
 
 /** What a proxied request sends upstream on the user's behalf. */
 export interface ProxyAccess {
   readonly accessToken: string | undefined;
   readonly userHeaders?: Readonly<Record<string, string>> | undefined;
+  /** The session's DPoP key on a `dpop: true` route with a token to send (route-policy.ts). */
+  readonly dpopKey?: DpopPrivateJwk | undefined;
 }
 
 /**
@@ -68,6 +73,7 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   const { config, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
 
   return {
     guardError(match, headers) {
@@ -90,25 +96,34 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
 
     forward(req, res, requestId, match, access, ownHeaders) {
       const policy = match.route.policy;
+      const { accessToken, dpopKey } = access;
+      const origin = match.route.target.origin;
+      const path = match.upstreamPath;
+      // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
+      const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: req.method ?? 'GET', origin, path }) : undefined;
       return upstream.forward({
         req,
         res,
-        origin: match.route.target.origin,
-        path: match.upstreamPath,
+        origin,
+        path,
         isGatewayCookie,
         headersTimeoutMs: policy?.timeoutMs,
         ownHeaders,
-        headers: upstreamRequestHeaders({
-          incoming: req.headers,
-          accessToken: access.accessToken,
-          userHeaders: access.userHeaders,
-          isGatewayCookie,
-          isForwardedCookie,
-          peerAddress: req.socket.remoteAddress ?? '',
-          trustProxy: config.trustProxy,
-          publicUrl: config.publicUrl,
-          requestId,
-        }),
+        onAnswer: dpop?.onAnswer,
+        headers: withDpop(
+          dpop,
+          upstreamRequestHeaders({
+            incoming: req.headers,
+            accessToken,
+            userHeaders: access.userHeaders,
+            isGatewayCookie,
+            isForwardedCookie,
+            peerAddress: req.socket.remoteAddress ?? '',
+            trustProxy: config.trustProxy,
+            publicUrl: config.publicUrl,
+            requestId,
+          }),
+        ),
       });
     },
   };

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { RoutePolicy } from '../config/config.js';
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { decodeJwtOrNull } from '../oidc/user-claims.js';
-import type { SessionRecord } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
 import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 
@@ -11,6 +11,8 @@ export interface RouteAccess {
   readonly session: SessionRecord | null;
   readonly accessToken: string | undefined;
   readonly userHeaders: Readonly<Record<string, string>> | undefined;
+  /** The session's DPoP key on a `dpop: true` route with a token to send: the token goes as `Authorization: DPoP` with a proof. */
+  readonly dpopKey: DpopPrivateJwk | undefined;
 }
 
 export interface RouteAccessDeps {
@@ -42,7 +44,7 @@ export function createRouteAccess(deps: RouteAccessDeps) {
     }
     const accessToken = await tokens.tokenFor(policy.token, session, log);
     const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
-    return { session, accessToken, userHeaders };
+    return { session, accessToken, userHeaders, dpopKey: policy.dpop && accessToken !== undefined ? dpopKeyOf(session) : undefined };
   };
 
   async function sessionFor(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<SessionRecord | null> {
@@ -61,6 +63,15 @@ export function createRouteAccess(deps: RouteAccessDeps) {
       throw err;
     });
   }
+}
+
+/**
+ * A session from before OIDC_DPOP was switched on holds a plain bearer token and no key: the
+ * API would refuse it, so the user is asked to log in again (which makes a bound one).
+ */
+function dpopKeyOf(session: SessionRecord | null): DpopPrivateJwk {
+  if (!session?.dpop_key) throw new UnauthenticatedError('This API needs a DPoP-bound session; log in again.');
+  return session.dpop_key;
 }
 
 export type ResolveRouteAccess = ReturnType<typeof createRouteAccess>;

@@ -144,7 +144,8 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
 
     let response;
     try {
-      response = await oidc.refresh(refreshToken);
+      // The session's one DPoP key, whichever replica refreshes: the new tokens stay bound to it.
+      response = await oidc.refresh(refreshToken, current.dpop_key);
     } catch (err) {
       if (err instanceof InvalidGrantError) {
         await store.delete(id);

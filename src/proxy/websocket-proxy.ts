@@ -15,7 +15,8 @@ import { toGatewayError } from '../http/error-middleware.js';
 import { requestIdFrom } from '../request-id.js';
 import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
-import type { SessionRecord, SessionStore } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord, SessionStore } from '../session/session-store.js';
+import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
@@ -45,6 +46,8 @@ export interface WebSocketProxyDeps {
   refresher: TokenRefresher;
   /** Tokens for ROUTES_FILE routes (the same instance as the HTTP proxy's: one single-flight). */
   routeTokens: RouteTokens;
+  /** DPoP proofs for `dpop: true` routes (the HTTP proxy's, for the upstreams' nonces); default: its own. */
+  dpopProofs?: DpopProofs;
   clock: Clock;
   logger: Logger;
   /** The public app: answers requests that offer an upgrade other than WebSocket (`Upgrade: h2c`). */
@@ -79,6 +82,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const bridges = new Set<WebSocketBridge>();
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
   let closing = false;
 
   // Read-only on purpose: an open socket is not a request, so it neither counts as activity nor deletes anything.
@@ -105,20 +109,24 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     let session: SessionRecord | null;
     let accessToken: string | undefined;
     let userHeaders: Record<string, string> | undefined;
+    let dpopKey: DpopPrivateJwk | undefined;
     if (policy && !policy.defaultAccess) {
-      ({ session, accessToken, userHeaders } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
+      ({ session, accessToken, userHeaders, dpopKey } = await resolveRouteAccess(policy, { load: () => loadSession(req), require: () => requireSession(req) }, () => log));
     } else {
       session = await refresher.ensureFresh(await requireSession(req), () => log);
       accessToken = session.tokens.access_token;
     }
     if (socket.destroyed) return;
+    // The handshake is a GET (RFC 9449 §4.2 htm); there is no replay for a nonce here: the client reconnects.
+    const origin = match.route.target.origin;
+    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: 'GET', origin, path: match.upstreamPath }) : undefined;
 
     const answer = await openUpstreamUpgrade({
       target: match.route.target,
       path: match.upstreamPath,
       timeoutMs: policy?.timeoutMs ?? config.proxy.timeoutMs,
       client: socket,
-      headers: upstreamRequestHeaders({
+      headers: withDpop(dpop, upstreamRequestHeaders({
         incoming: req.headers,
         accessToken,
         userHeaders,
@@ -128,8 +136,9 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         trustProxy: config.trustProxy,
         publicUrl: config.publicUrl,
         requestId,
-      }),
+      })),
     });
+    if (answer.kind === 'refused') dpop?.onAnswer(answer.response.statusCode ?? 0, answer.response.headers, false);
     if (closing && answer.kind === 'upgraded') {
       // Shutdown began while this handshake was under way: its bridge would outlive the 1001 sweep.
       answer.socket.destroy();

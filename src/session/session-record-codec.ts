@@ -1,4 +1,4 @@
-import type { SessionRecord, SessionTokens } from './session-store.js';
+import type { DpopPrivateJwk, SessionRecord, SessionTokens } from './session-store.js';
 import type { TokenSealer } from './token-sealer.js';
 
 /** Schema version of the stored record; bump with a reader for the old one. */
@@ -19,6 +19,8 @@ interface StoredSessionRecord {
   last_seen_at?: string;
   refresh_backoff?: { failures: number; retry_at: string };
   tokens: string;
+  /** The DPoP private key, sealed on its own: records without one (OIDC_DPOP off, older logins) read as before. */
+  dpop_key?: string;
 }
 
 /** Serialises records to and from their at-rest JSON, sealing the tokens. */
@@ -45,6 +47,7 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
           ? { refresh_backoff: { failures: record.refresh_backoff.failures, retry_at: iso(record.refresh_backoff.retry_at_ms) } }
           : {}),
         tokens: await sealer.seal(JSON.stringify(record.tokens)),
+        ...(record.dpop_key !== undefined ? { dpop_key: await sealer.seal(JSON.stringify(record.dpop_key)) } : {}),
       };
       return JSON.stringify(stored);
     },
@@ -52,10 +55,12 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
     async decode(id, json) {
       let stored: StoredSessionRecord;
       let tokens: SessionTokens;
+      let dpopKey: DpopPrivateJwk | undefined;
       try {
         stored = JSON.parse(json) as StoredSessionRecord;
         if (stored.v !== SESSION_RECORD_VERSION) return null;
         tokens = JSON.parse(await sealer.open(stored.tokens)) as SessionTokens;
+        if (stored.dpop_key !== undefined) dpopKey = JSON.parse(await sealer.open(stored.dpop_key)) as DpopPrivateJwk;
       } catch {
         return null;
       }
@@ -72,6 +77,7 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
         ...(stored.refresh_backoff !== undefined
           ? { refresh_backoff: { failures: stored.refresh_backoff.failures, retry_at_ms: Date.parse(stored.refresh_backoff.retry_at) } }
           : {}),
+        ...(dpopKey !== undefined ? { dpop_key: dpopKey } : {}),
       };
     },
   };

@@ -35,6 +35,20 @@ export interface SessionRecord {
   readonly last_seen_at_ms?: number;
   /** Set after a failed refresh, cleared by a successful one: every replica waits before trying again. */
   readonly refresh_backoff?: RefreshBackoff;
+  /**
+   * The session's DPoP key pair (OIDC_DPOP, RFC 9449), made at login and never
+   * changed: the tokens are bound to it. Plaintext here; sealed at rest like the tokens.
+   */
+  readonly dpop_key?: DpopPrivateJwk;
+}
+
+/** An ES256 (P-256) private key as a JWK; the public half is `x`, `y`. */
+export interface DpopPrivateJwk {
+  readonly kty: 'EC';
+  readonly crv: 'P-256';
+  readonly x: string;
+  readonly y: string;
+  readonly d: string;
 }
 
 /** The refresh attempts a session has failed in a row, and when the next may be made (epoch ms). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, launchChromium, type LaunchedChromium } from '../support/launch-chromium.js';
-import { startDemo, type RunningDemo } from '../support/start-demo.js';
+import { DEMO_START_TIMEOUT_MS, startDemo, type RunningDemo } from '../support/start-demo.js';
 
 const ARTIFACTS = join('test-artifacts', 'demo-browser');
 const SESSION_COOKIE = 'bff_session';
@@ -43,7 +43,7 @@ describe.skipIf(!CHROMIUM_PATH)('the demo in headless Chromium', () => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
     });
     page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
-  }, 90_000);
+  }, DEMO_START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
     await browser?.close();

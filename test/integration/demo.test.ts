@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loginThroughProvider } from '../support/browser-login.js';
 import { json } from '../support/http.js';
-import { startDemo, type RunningDemo } from '../support/start-demo.js';
+import { DEMO_START_TIMEOUT_MS, startDemo, type RunningDemo } from '../support/start-demo.js';
 
 let demo: RunningDemo;
 let output = '';
@@ -12,7 +12,7 @@ beforeAll(async () => {
   demo = await startDemo();
   base = demo.url;
   output = demo.output();
-}, 60_000);
+}, DEMO_START_TIMEOUT_MS + 30_000);
 
 afterAll(async () => {
   await demo?.stop();

@@ -23,11 +23,17 @@ describe('loadConfig', () => {
     expect(config.oidc.postLogoutRedirectUri).toBe('http://localhost:3000/');
     expect(config.oidc.discoveryUrl.href).toBe('https://kc.example/realms/demo/.well-known/openid-configuration');
     expect(config.oidc.scopes).toBe('openid profile email');
+    expect(config.oidc.dpop).toBe(false);
     expect(config.session.ttlSeconds).toBe(28800);
     expect(config.session.cookieName).toBe('bff_session');
     expect(config.redis).toBeUndefined();
     expect(config.secureCookies).toBe(false);
     expect(config.warnings.join('\n')).toMatch(/SESSION_SECRET is unset/);
+  });
+
+  it('reads OIDC_DPOP as a boolean and names it when it is not one', () => {
+    expect(loadConfig({ ...minimal, OIDC_DPOP: 'true' }).oidc.dpop).toBe(true);
+    expect(problemsOf({ ...minimal, OIDC_DPOP: 'sometimes' })).toEqual([expect.stringMatching(/^OIDC_DPOP /)]);
   });
 
   it('reports every bad variable at once, one line each naming it', () => {

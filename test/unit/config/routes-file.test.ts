@@ -66,6 +66,7 @@ describe('ROUTES_FILE', () => {
       stripPrefix: false,
       csrf: true,
       websocket: true,
+      dpop: false,
       defaultAccess: false,
     });
     expect(byPrefix.get('/orders')?.policy).toMatchObject({
@@ -84,6 +85,26 @@ describe('ROUTES_FILE', () => {
     const byPrefix = new Map(config.proxy.routes.map((r) => [r.prefix, r]));
     expect(byPrefix.get('/api')).not.toHaveProperty('policy');
     expect(byPrefix.get('/legacy')).not.toHaveProperty('policy');
+  });
+
+  it('dpop: true (with OIDC_DPOP) takes the policy path even with otherwise default access', () => {
+    const config = load({ 'routes.yaml': 'routes:\n  - prefix: /bank\n    target: http://127.0.0.1:9\n    dpop: true\n' }, { OIDC_DPOP: 'true' });
+    expect(config.oidc.dpop).toBe(true);
+    expect(config.proxy.routes[0]?.policy).toMatchObject({ dpop: true, defaultAccess: false });
+  });
+
+  it('dpop: true while OIDC_DPOP is off is a start-up error naming the route and field', () => {
+    expect(problemsOf({ 'routes.yaml': 'routes:\n  - prefix: /bank\n    target: http://127.0.0.1:9\n    dpop: true\n' })).toEqual([
+      'ROUTES_FILE routes.yaml: route "/bank" field dpop: needs OIDC_DPOP=true (sessions hold no DPoP key otherwise)',
+    ]);
+  });
+
+  it('dpop: true with a token other than the user\'s is refused: only that one is bound to the session key', () => {
+    const problems = problemsOf(
+      { 'routes.yaml': 'routes:\n  - prefix: /bank\n    target: http://127.0.0.1:9\n    dpop: true\n    token: client\n' },
+      { OIDC_DPOP: 'true' },
+    );
+    expect(problems).toEqual(['ROUTES_FILE routes.yaml: route "/bank" field dpop: only token user is bound to the session\'s DPoP key (got token client)']);
   });
 
   it('reads JSON as well', () => {
