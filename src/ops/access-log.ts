@@ -60,7 +60,7 @@ export function createAccessLog(logger: Logger): AccessLog {
       pending +=
         `{"level":"info","time":"${new Date().toISOString()}",${prefix}"request_id":${jsonString(entry.requestId)},` +
         `"method":${jsonString(entry.method)},"path":${jsonString(cutPath(entry.path))},"status":${entry.status},` +
-        `"duration_ms":${entry.durationMs},"completed":${entry.completed},"msg":"request"}\n`;
+        `"duration_ms":${roundedMs(entry.durationMs)},"completed":${entry.completed},"msg":"request"}\n`;
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
@@ -81,13 +81,18 @@ function viaPino(logger: Logger): AccessLog {
     enabled: () => logger.isLevelEnabled('info'),
     record(entry) {
       logger.child({ request_id: entry.requestId }).info(
-        { method: entry.method, path: cutPath(entry.path), status: entry.status, duration_ms: entry.durationMs, completed: entry.completed },
+        { method: entry.method, path: cutPath(entry.path), status: entry.status, duration_ms: roundedMs(entry.durationMs), completed: entry.completed },
         'request',
       );
     },
     flush() {},
     close() {},
   };
+}
+
+/** Milliseconds to the microsecond: a clock difference would otherwise print 16 digits nobody reads. */
+function roundedMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 function cutPath(path: string): string {

@@ -74,7 +74,8 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
       };
-      res.once('close', onClose);
+      // on, not once: a response closes once, and once() wraps the listener in a closure of its own per request.
+      res.on('close', onClose);
       const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
 
       // pool.stream() writes the answer straight into `res` with undici's own

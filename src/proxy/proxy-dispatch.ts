@@ -70,7 +70,7 @@ export function createProxyDispatch(deps: ProxyDispatchDeps): (req: IncomingMess
     const meter = metered.get(match.route);
     if (meter || accessLog.enabled()) {
       const started = performance.now();
-      res.once('close', () => {
+      res.on('close', () => {
         const status = answeredStatus(res);
         const durationMs = performance.now() - started;
         if (meter) {
