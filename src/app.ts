@@ -110,11 +110,12 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     isGatewayCookie,
     isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
     routeTokens,
+    clock,
     ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
   };
   const proxySteps = createProxySteps(proxyDeps);
   const chain: GatewayMiddleware[] = [
-    errorMiddleware(),
+    errorMiddleware({ publicOrigin: config.publicUrl.origin }),
     requestContext(logger, accessLog),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),

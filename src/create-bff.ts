@@ -155,7 +155,7 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
     accessLog,
     recorder: httpRecorder(metrics),
     securityHeaders: securityHeaderList({ hsts: loaded.secureCookies }),
-    respondWithError: createErrorResponder({ trustProxy: loaded.trustProxy }),
+    respondWithError: createErrorResponder({ trustProxy: loaded.trustProxy, publicOrigin: loaded.publicUrl.origin }),
   });
   const ownRoutes = compose([...routes.chain, notFound] as Middleware[]);
   const isOwnPath = (path: string) =>

@@ -184,3 +184,35 @@ export class TokenExchangeRefusedError extends GatewayError {
     super(403, 'token_exchange_refused', 'The identity provider refused a token for this API.', { cause, expose: true });
   }
 }
+
+/** What a step-up login must achieve (RFC 9470 §3): any one of `acrValues`, and/or an authentication at most `maxAgeSeconds` old. */
+export interface StepUpChallenge {
+  readonly acrValues?: readonly string[];
+  readonly maxAgeSeconds?: number;
+}
+
+/**
+ * The session is valid but its authentication is too weak or too old for this
+ * route (RFC 9470 `insufficient_user_authentication`), or the upstream said so.
+ * Rendered with a WWW-Authenticate challenge and a `login_url` that asks the
+ * provider for exactly this (src/http/step-up-answer.ts).
+ */
+export class StepUpRequiredError extends GatewayError {
+  constructor(
+    readonly challenge: StepUpChallenge,
+    message = 'A stronger or more recent login is needed for this request; follow login_url.',
+  ) {
+    super(401, 'step_up_required', message);
+  }
+}
+
+/** The provider's ID token does not carry any of the acr values the login asked for (it ignored acr_values). */
+export class AcrNotSatisfiedError extends GatewayError {
+  constructor(requested: readonly string[], got: string | undefined) {
+    super(
+      400,
+      'acr_not_satisfied',
+      `The identity provider did not authenticate you at the level asked for (${requested.join(' or ')}; got ${got === undefined ? 'none' : printable(got, 64)}); your previous session, if any, is unchanged.`,
+    );
+  }
+}

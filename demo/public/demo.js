@@ -14,6 +14,7 @@ async function showSession() {
   $('user-email').textContent = user.email ?? 'no email';
   $('user-roles').textContent = (user.roles ?? []).join(', ') || 'none';
   $('session-expires').textContent = new Date(session.expires_at).toLocaleString();
+  $('user-acr').textContent = session.acr ?? 'not stated';
   $('signed-in').hidden = false;
   $('signed-out').hidden = true;
 }
@@ -36,6 +37,18 @@ async function callInto(path, resultId) {
 $('call-api').addEventListener('click', () => callInto('/api/hello?from=demo', 'api-result'));
 // Role-restricted (ROUTES_FILE): the gateway answers 403 forbidden itself to a user without the role.
 $('call-admin-api').addEventListener('click', () => callInto('/admin-api/hello?from=demo', 'api-result'));
+// Step-up (ROUTES_FILE acr: ["2"]): a password-only session gets 401 step_up_required, and the page sends the
+// browser to the login_url the gateway gave. The Referer (asked for: the gateway's pages say no-referrer) makes
+// that login come back to this page.
+$('call-payments-api').addEventListener('click', async () => {
+  const response = await fetch('/payments-api/hello?from=demo', {
+    headers: { 'x-csrf': '1', accept: 'application/json' },
+    referrerPolicy: 'same-origin',
+  });
+  const text = await response.text();
+  $('api-result').textContent = `HTTP ${response.status}\n${prettyJson(text)}`;
+  if (response.status === 401 && JSON.parse(text).error === 'step_up_required') window.location.assign(JSON.parse(text).login_url);
+});
 $('call-public-api').addEventListener('click', () => callInto('/public-api/hello?from=demo', 'public-result'));
 
 $('logout').addEventListener('click', async () => {

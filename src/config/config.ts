@@ -62,8 +62,12 @@ export interface RoutePolicy {
   readonly userHeaders: readonly UserHeader[];
   /** Send the user's token as `Authorization: DPoP` with a proof from the session's key (needs OIDC_DPOP). */
   readonly dpop: boolean;
+  /** Step-up (RFC 9470): the session's `acr` must be one of these; absent = any. Needs auth: required. */
+  readonly acr?: readonly string[];
+  /** Step-up (RFC 9470): the user authenticated at most this many seconds ago (OIDC `max_age`). Needs auth: required. */
+  readonly maxAuthAgeSeconds?: number;
   /**
-   * auth required, token user, no roles, no user headers, no dpop: the session and
+   * auth required, token user, no roles, no user headers, no dpop, no step-up: the session and
    * token work of a route without policy, so the proxy serves it on that same
    * path (only csrf, websocket, timeoutMs or stripPrefix differ).
    */

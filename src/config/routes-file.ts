@@ -17,6 +17,8 @@ interface RawRoute {
   stripPrefix?: boolean;
   userHeaders?: UserHeader[];
   dpop?: boolean;
+  acr?: string[];
+  maxAuthAgeSeconds?: number;
 }
 
 let validator: ValidateFunction | undefined;
@@ -85,9 +87,18 @@ function toPolicy(raw: RawRoute): RoutePolicy {
     stripPrefix: raw.stripPrefix ?? true,
     userHeaders,
     dpop,
-    // A DPoP route needs a proof per request: route-policy.ts's path makes it.
-    defaultAccess: auth === 'required' && routeToken.type === 'user' && roles === undefined && userHeaders.length === 0 && !dpop,
+    // A DPoP route needs a proof per request, a step-up route a check: route-policy.ts's path makes them.
+    defaultAccess:
+      auth === 'required' &&
+      routeToken.type === 'user' &&
+      roles === undefined &&
+      userHeaders.length === 0 &&
+      !dpop &&
+      raw.acr === undefined &&
+      raw.maxAuthAgeSeconds === undefined,
     ...(roles ? { roles } : {}),
+    ...(raw.acr !== undefined ? { acr: raw.acr } : {}),
+    ...(raw.maxAuthAgeSeconds !== undefined ? { maxAuthAgeSeconds: raw.maxAuthAgeSeconds } : {}),
     ...(raw.timeoutMs !== undefined ? { timeoutMs: raw.timeoutMs } : {}),
   };
 }
@@ -99,10 +110,15 @@ function toToken(token: Exclude<RawRoute['token'], string | undefined>): RouteTo
   return { type: token.type };
 }
 
-/** Combinations the schema cannot express: a role check or a user token needs a user. */
+/** Combinations the schema cannot express: a role check, a step-up check or a user token needs a user. */
 function policyProblems(policy: RoutePolicy): string[] {
   const problems: string[] = [];
   if (policy.roles && policy.auth !== 'required') problems.push(`field roles: a role check needs auth: required (got auth: ${policy.auth})`);
+  // A step-up answer sends the browser to log in again: only meaningful where a login is required anyway.
+  if (policy.acr && policy.auth !== 'required') problems.push(`field acr: a step-up check needs auth: required (got auth: ${policy.auth})`);
+  if (policy.maxAuthAgeSeconds !== undefined && policy.auth !== 'required') {
+    problems.push(`field maxAuthAgeSeconds: a step-up check needs auth: required (got auth: ${policy.auth})`);
+  }
   if (policy.auth === 'none' && (policy.token.type === 'user' || policy.token.type === 'exchange')) {
     problems.push(`field token: auth: none has no user, so token ${policy.token.type} cannot be sent (use none or client)`);
   }
@@ -145,6 +161,11 @@ function describeSchemaErrors(doc: unknown, errors: readonly ErrorObject[]): str
     // The token's alternatives (oneOf) each report their own mismatch: one line says what fits instead.
     if (field === 'token' || field.startsWith('token.') || err.schemaPath.includes('/token/')) {
       add(`${name} field token: ${TOKEN_FORMS}`);
+      continue;
+    }
+    // An acr value travels space-separated in acr_values and quoted in WWW-Authenticate.
+    if (field.startsWith('acr.') && err.keyword === 'pattern') {
+      add(`${name} field ${field}: must be printable ASCII without spaces, quotes or backslashes (got ${JSON.stringify(err.data)})`);
       continue;
     }
     if (err.keyword === 'additionalProperties') {

@@ -148,6 +148,21 @@ export const routesSchema = {
           "default": false,
           "description": "Send the user's token as Authorization: DPoP with a fresh DPoP proof (RFC 9449); needs OIDC_DPOP=true."
         },
+        "acr": {
+          "type": "array",
+          "minItems": 1,
+          "uniqueItems": true,
+          "description": "Step-up (RFC 9470): the session's acr must be one of these (sent as acr_values); needs auth: required.",
+          "items": {
+            "type": "string",
+            "pattern": "^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$"
+          }
+        },
+        "maxAuthAgeSeconds": {
+          "type": "integer",
+          "minimum": 1,
+          "description": "Step-up (RFC 9470): the user must have authenticated at most this many seconds ago (sent as max_age); needs auth: required."
+        },
         "userHeaders": {
           "type": "array",
           "uniqueItems": true,

@@ -262,6 +262,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const cookieKeys = [randomBytes(32).toString('base64url')];
   const provider = new oidc.Provider(issuer, createDevProviderConfiguration({
     errors: oidc.errors,
+    interactionPolicy: oidc.interactionPolicy,
     cookieKeys,
     basePath,
     jwks: jwks as JWKS,
@@ -536,6 +537,8 @@ function toClientMetadata(client: DevClient): ClientMetadata {
     post_logout_redirect_uris: client.post_logout_redirect_uris,
     backchannel_logout_uri: client.backchannel_logout_uri,
     backchannel_logout_session_required: true,
+    // Keycloak puts auth_time in every ID token (step-up routes judge a login's age by it).
+    require_auth_time: true,
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
     jwks: client.jwks,
     require_pushed_authorization_requests: client.require_pushed_authorization_requests,

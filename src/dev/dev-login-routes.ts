@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Interaction, errors as OidcErrors } from 'oidc-provider';
+import { DEV_ONE_TIME_CODE, requestedLevel } from './dev-acr.js';
 import { errorPage, loginPage } from './dev-pages.js';
 import { subjectOf, type DevUserDirectory } from './dev-users.js';
 
@@ -17,8 +18,9 @@ export interface DevLoginRoutesDeps {
 /**
  * The interaction endpoints (`<basePath>/login-actions/:uid`), as in
  * oidc-provider's example/routes/koa.js: a login form that checks username and
- * password, then consent granted without asking (Keycloak's "Consent required"
- * is off by default).
+ * password (acr "1"), plus a one-time code when acr_values asks for level 2
+ * (acr "2", dev-acr.ts), then consent granted without asking (Keycloak's
+ * "Consent required" is off by default).
  */
 export function createDevLoginRoutes(deps: DevLoginRoutesDeps) {
   const { errors } = deps;
@@ -70,7 +72,14 @@ export function createDevLoginRoutes(deps: DevLoginRoutesDeps) {
       renderLogin(ctx, interaction, { username, error: 'Invalid username or password.' });
       return;
     }
-    await finish(ctx, { login: { accountId: subjectOf(user) } }, false);
+    // A second factor, when given, must be right (Keycloak's OTP form text); without one the login is level 1.
+    const otp = form.get('otp') ?? '';
+    if (otp !== '' && otp !== DEV_ONE_TIME_CODE) {
+      renderLogin(ctx, interaction, { username, error: 'Invalid authenticator code.' });
+      return;
+    }
+    const login = otp === '' ? { acr: '1', amr: ['pwd'] } : { acr: '2', amr: ['pwd', 'otp'] };
+    await finish(ctx, { login: { accountId: subjectOf(user), ...login } }, false);
   }
 
   function renderLogin(ctx: Context, interaction: Interaction, input: { username?: string; error?: string }): void {
@@ -80,6 +89,8 @@ export function createDevLoginRoutes(deps: DevLoginRoutesDeps) {
       clientId: String(interaction.params['client_id'] ?? ''),
       action: `${deps.basePath}/login-actions/${interaction.uid}/authenticate`,
       interactionUid: interaction.uid,
+      // Keycloak's "Condition - Level of Authentication": the OTP step only when level 2 is asked for.
+      askOneTimeCode: requestedLevel(interaction.params['acr_values']) >= 2,
       ...input,
     });
   }

@@ -1,3 +1,5 @@
+import { DEV_ONE_TIME_CODE } from './dev-acr.js';
+
 /**
  * HTML of the dev identity provider: a Keycloak-like login form, the logout
  * confirmation and the error page. Self-contained (no external fonts or
@@ -38,6 +40,8 @@ export interface LoginPageInput {
   interactionUid: string;
   username?: string;
   error?: string;
+  /** Show the one-time code field (a level-2 login was asked for). */
+  askOneTimeCode?: boolean;
 }
 
 /** The login form; `id="kc-form-login"` and the field names follow Keycloak's. */
@@ -53,7 +57,9 @@ ${error}
 <input id="username" name="username" type="text" autocomplete="username" autofocus value="${escapeHtml(input.username)}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password">
-<button type="submit" name="login" value="Sign In">Sign In</button>
+${input.askOneTimeCode ? `<label for="otp">One-time code (development: ${DEV_ONE_TIME_CODE})</label>
+<input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code">
+` : ''}<button type="submit" name="login" value="Sign In">Sign In</button>
 </form>
 <p class="dev">Development identity provider: never use it in production.</p>`);
 }

@@ -1,4 +1,5 @@
-import type { Configuration, JWKS, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
+import type { Configuration, JWKS, KoaContextWithOIDC, errors as OidcErrors, interactionPolicy as InteractionPolicy } from 'oidc-provider';
+import { DEV_ACR_VALUES, devInteractionPolicy } from './dev-acr.js';
 import { CLAIMS_BY_SCOPE, claimsForScope, keycloakClaimsOf, type DevUserDirectory } from './dev-users.js';
 import { errorPage, loggedOutPage, logoutPage } from './dev-pages.js';
 import type { DevMemoryStore } from './dev-memory-store.js';
@@ -38,6 +39,8 @@ const ACCESS_TOKEN_RESOURCE = 'urn:dev-identity-provider:access-token';
 export interface DevProviderConfigurationDeps {
   /** oidc-provider's `errors`, passed in because the module is imported lazily (see importOidcProvider). */
   errors: typeof OidcErrors;
+  /** oidc-provider's `interactionPolicy`, passed in for the same reason. */
+  interactionPolicy: typeof InteractionPolicy;
   basePath: string;
   jwks: JWKS;
   /** Cookie signing keys; the Koa app the provider is mounted in must use the same (`app.keys`). */
@@ -64,13 +67,19 @@ export function createDevProviderConfiguration(deps: DevProviderConfigurationDep
     routes: { ...KEYCLOAK_ROUTES },
     interactions: {
       url: (_ctx, interaction) => `${deps.basePath}/login-actions/${interaction.uid}`,
+      // Step-up: a session below the level acr_values asks for logs in again (dev-acr.ts).
+      policy: devInteractionPolicy(deps.interactionPolicy),
     },
+    // Keycloak's default "ACR to LoA mapping": acr "1" = password, "2" = a second factor as well.
+    acrValues: [...DEV_ACR_VALUES],
     findAccount(_ctx, sub) {
       const user = deps.users.findBySub(sub);
       if (!user) return undefined;
       return { accountId: sub, claims: () => ({ ...keycloakClaimsOf(user), sub }) };
     },
-    claims: { acr: null, sid: null, auth_time: null, iss: null, ...toMutable(CLAIMS_BY_SCOPE) },
+    // Keycloak puts acr in every ID token, asked for or not: it rides on openid here (oidc-provider
+    // would otherwise send it only to a client that asked for it, with acr_values or claims).
+    claims: { sid: null, auth_time: null, iss: null, ...toMutable(CLAIMS_BY_SCOPE), openid: [...CLAIMS_BY_SCOPE.openid, 'acr'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     // Keycloak puts the profile claims in the ID token even when an access token is issued.
     conformIdTokenClaims: false,

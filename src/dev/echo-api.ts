@@ -52,6 +52,7 @@ const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'; // RFC 6455 secti
  * - `/bytes?n=N`: streams N bytes of `application/octet-stream`;
  * - `/upload`: the echo, named for tests that stream large bodies in;
  * - `/set-cookie?name=value&...`: one Set-Cookie per query parameter;
+ * - `/step-up?acr_values=…&max_age=…`: 401 with an RFC 9470 `insufficient_user_authentication` challenge;
  * - a WebSocket upgrade is answered 101 and recorded (no frames exchanged).
  */
 export async function createEchoApi(options: EchoApiOptions = {}): Promise<EchoApi> {
@@ -161,6 +162,17 @@ function respond(req: http.IncomingMessage, res: http.ServerResponse, entry: Ech
   }
   if (url.pathname === '/bytes') {
     streamBytes(res, Math.max(0, Math.floor(Number(url.searchParams.get('n') ?? 0) || 0)));
+    return;
+  }
+  if (url.pathname === '/step-up') {
+    // An API that wants a stronger login than the token shows (RFC 9470 §3).
+    const params = [`error="insufficient_user_authentication"`, `error_description="A stronger authentication is required"`];
+    const acrValues = url.searchParams.get('acr_values');
+    const maxAge = url.searchParams.get('max_age');
+    if (acrValues) params.push(`acr_values="${acrValues.replace(/["\\]/g, '')}"`);
+    if (maxAge) params.push(`max_age=${maxAge.replace(/\D/g, '')}`);
+    res.setHeader('www-authenticate', `Bearer ${params.join(', ')}`);
+    sendJson(res, 401, { ...echo, note: 'the upstream asked for a step-up' });
     return;
   }
   if (url.pathname === '/set-cookie') {

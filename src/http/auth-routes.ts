@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
-import { GatewayError, InvalidRequestError, ProviderRejectedClientError, ProviderRejectedError } from '../errors.js';
+import { AcrNotSatisfiedError, GatewayError, InvalidRequestError, ProviderRejectedClientError, ProviderRejectedError } from '../errors.js';
 import {
   LOGIN_TRANSACTION_TTL_MS,
   createLoginTransaction,
@@ -10,6 +10,7 @@ import {
   serializeTransaction,
   stateCookieSuffix,
 } from '../oidc/login-transaction.js';
+import { authContextOf } from '../oidc/auth-context.js';
 import { generateDpopKey } from '../oidc/dpop-key.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -74,7 +75,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
       if (typeof value === 'string' && value.length > 0 && value.length <= 256) extra[name] = value;
     }
     if (options.silent) extra['prompt'] = 'none';
-    const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']), options);
+    const maxAge = maxAgeOf(ctx.query['max_age']);
+    if (maxAge !== undefined) extra['max_age'] = String(maxAge);
+    // Step-up (RFC 9470): the callback checks that the provider gave what these two asked for.
+    const { transaction, codeChallenge } = await createLoginTransaction(safeReturnTo(ctx.query['returnTo']), {
+      ...options,
+      acrValues: extra['acr_values'],
+      maxAge,
+    });
     // Before anything is stored: a refused or failed push leaves no half-written login behind.
     const url = await oidc.authorizationUrl({ state: transaction.state, nonce: transaction.nonce, codeChallenge, extra });
     await store.putOnce(txKey(transaction.state), serializeTransaction(transaction), LOGIN_TRANSACTION_TTL_MS);
@@ -117,7 +125,11 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     callbackUrl.search = ctx.querystring;
     // OIDC_DPOP: the session's key exists before its tokens do, so the provider binds them to it.
     const dpopKey = config.oidc.dpop ? generateDpopKey() : undefined;
-    const tokens = await oidc.exchangeCode(callbackUrl, { state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier }, dpopKey);
+    const tokens = await oidc.exchangeCode(
+      callbackUrl,
+      { state, nonce: transaction.nonce, codeVerifier: transaction.codeVerifier, maxAge: transaction.maxAge },
+      dpopKey,
+    );
     if (dpopKey && tokens.token_type.toLowerCase() !== 'dpop') {
       // The provider ignored the proof (DPoP off at the provider): dpop routes will send a token their API cannot bind.
       ctx.state.log.warn({ token_type: tokens.token_type }, 'OIDC_DPOP=true, but the provider issued unbound tokens; enable DPoP for this client at the provider');
@@ -125,6 +137,19 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
     const claims = tokens.id_token_claims ?? {};
     const sub = claims['sub'];
     if (typeof sub !== 'string') throw new InvalidRequestError('invalid_callback', 'The ID token has no subject.');
+    const authContext = authContextOf(claims);
+    if (!acrSatisfied(transaction.acrValues, authContext.acr)) {
+      // A provider that ignores acr_values (Keycloak without an ACR-to-LoA mapping) would otherwise send the
+      // browser back to a route that answers step_up_required again, and round again, without the user ever
+      // being asked anything. The login is refused instead; the browser's previous session stays as it was.
+      const requested = transaction.acrValues!.split(' ').filter(Boolean);
+      ctx.state.log.warn(
+        { event: 'acr_not_satisfied', sub, requested_acr: requested, acr: authContext.acr ?? null },
+        'the identity provider did not honour acr_values; login refused, previous session kept',
+      );
+      if (transaction.silent) return answerSilentLogin(ctx, publicOrigin, false);
+      throw new AcrNotSatisfiedError(requested, authContext.acr);
+    }
     const userinfo = await oidc.userInfo(tokens.access_token, sub, dpopKey).catch((err: unknown) => {
       ctx.state.log.warn({ err: (err as Error).message }, 'userinfo unavailable at login; using ID token claims only');
       return null;
@@ -152,6 +177,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
         refreshExpiresInSeconds: tokens.refresh_expires_in,
       }),
       ...(config.session.idleTimeoutSeconds !== undefined ? { last_seen_at_ms: now } : {}),
+      ...authContext,
       ...(dpopKey !== undefined ? { dpop_key: dpopKey } : {}),
     };
     // Session fixation: whatever session this browser had is gone before the new one exists (regenerate).
@@ -183,6 +209,9 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
         expires_at: view.expires_at,
         expires_in: Math.max(0, Math.floor((record.expires_at_ms - clock()) / 1000)),
         ...(idleSeconds !== undefined ? { idle_expires_at: new Date(idleExpiresAtMs(record, idleSeconds)).toISOString() } : {}),
+        // How the user logged in (ID token acr) and when (auth_time, ISO 8601 like the other times here): step-up.
+        ...(record.acr !== undefined ? { acr: record.acr } : {}),
+        ...(record.auth_time_ms !== undefined ? { auth_time: new Date(record.auth_time_ms).toISOString() } : {}),
       },
     };
   });
@@ -255,6 +284,19 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
   }
 
   return router;
+}
+
+/** `max_age` of /auth/login: whole seconds (OpenID Connect Core §3.1.2.1), or undefined when not given. */
+function maxAgeOf(raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw)) throw new InvalidRequestError('invalid_request', 'max_age must be a whole number of seconds.');
+  return Number(raw);
+}
+
+/** No acr_values asked for, or the ID token's acr is one of them (they are names, not levels: no ordering). */
+function acrSatisfied(requested: string | undefined, acr: string | undefined): boolean {
+  if (requested === undefined) return true;
+  return acr !== undefined && requested.split(' ').includes(acr);
 }
 
 function providerError(params: URLSearchParams): GatewayError {

@@ -1,15 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa, { type Context, type Middleware, type Next } from 'koa';
-import { GatewayError, ProviderRejectedClientError, StoreUnavailableError } from '../errors.js';
+import { GatewayError, ProviderRejectedClientError, StepUpRequiredError, StoreUnavailableError } from '../errors.js';
 import { StoreError } from '../session/store-error.js';
 import type { GatewayState } from './gateway-state.js';
+import { returnToFromReferer } from './return-to.js';
+import { stepUpAnswer } from './step-up-answer.js';
+
+export interface ErrorRendering {
+  /** PUBLIC_URL's origin: a step-up answer's returnTo is the Referer's path only when it is on this origin. */
+  readonly publicOrigin?: string;
+}
 
 /**
  * First in the chain: turns every thrown error into the contract's answer,
  * `{"error": code, "message": text}` (a short HTML page for a browser
  * navigation to /auth/*), hiding 5xx internals and logging them once.
  */
-export function errorMiddleware(): Middleware<GatewayState> {
+export function errorMiddleware(rendering: ErrorRendering = {}): Middleware<GatewayState> {
   return async (ctx: Context & { state: GatewayState }, next: Next) => {
     try {
       await next();
@@ -32,7 +39,7 @@ export function errorMiddleware(): Middleware<GatewayState> {
           "the identity provider refused the gateway's client credentials",
         );
       } else if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
-      renderError(ctx, err);
+      renderError(ctx, err, rendering);
     }
   };
 }
@@ -50,11 +57,13 @@ export interface PendingError {
  * dispatched before it, gateway.ts) through errorMiddleware, the one
  * error-to-HTTP mapping: a Koa context is made for the error only.
  */
-export function createErrorResponder(options: { trustProxy: boolean }): (req: IncomingMessage, res: ServerResponse, pending: PendingError) => void {
+export function createErrorResponder(
+  options: { trustProxy: boolean } & ErrorRendering,
+): (req: IncomingMessage, res: ServerResponse, pending: PendingError) => void {
   const pendingByRequest = new WeakMap<IncomingMessage, PendingError>();
   const app = new Koa<GatewayState>({ proxy: options.trustProxy, maxIpsCount: 1 });
   app.silent = true; // errorMiddleware renders and logs
-  app.use(errorMiddleware());
+  app.use(errorMiddleware(options.publicOrigin !== undefined ? { publicOrigin: options.publicOrigin } : {}));
   app.use((ctx: Context & { state: GatewayState }) => {
     const pending = pendingByRequest.get(ctx.req)!;
     pendingByRequest.delete(ctx.req);
@@ -82,11 +91,19 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError(500, 'internal_error', 'Internal error.', { cause: err, expose: false });
 }
 
-export function renderError(ctx: Context, err: GatewayError): void {
+export function renderError(ctx: Context, err: GatewayError, rendering: ErrorRendering = {}): void {
   const message = err.expose ? err.message : 'Something went wrong on our side; try again shortly.';
   ctx.status = err.status;
   ctx.remove('Content-Length');
   ctx.set('Cache-Control', 'no-store');
+  if (err instanceof StepUpRequiredError) {
+    // RFC 9470: the challenge for API clients, and login_url for the SPA to send the browser to.
+    const returnTo = rendering.publicOrigin ? returnToFromReferer(ctx.get('Referer') || undefined, rendering.publicOrigin) : '/';
+    const answer = stepUpAnswer(err, returnTo);
+    ctx.set('WWW-Authenticate', answer.wwwAuthenticate);
+    ctx.body = { error: err.code, message, login_url: answer.loginUrl };
+    return;
+  }
   if (wantsHtmlPage(ctx)) {
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Content-Security-Policy', "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");

@@ -8,9 +8,19 @@ import type { Duplex } from 'node:stream';
  */
 export function writeRawJsonAnswer(
   socket: Duplex,
-  answer: { status: number; error: string; message: string; requestId?: string },
+  answer: {
+    status: number;
+    error: string;
+    message: string;
+    requestId?: string;
+    /** More members of the JSON body (a step-up answer's login_url). */
+    fields?: Readonly<Record<string, string>>;
+    /** More header lines, already valid header values (a step-up answer's WWW-Authenticate). */
+    headers?: Readonly<Record<string, string>>;
+  },
 ): void {
-  const body = JSON.stringify({ error: answer.error, message: answer.message });
+  const body = JSON.stringify({ error: answer.error, message: answer.message, ...answer.fields });
+  const extraHeaders = Object.entries(answer.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
@@ -18,6 +28,7 @@ export function writeRawJsonAnswer(
       'Cache-Control: no-store\r\n' +
       'X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n' +
       (answer.requestId ? `X-Request-Id: ${answer.requestId}\r\n` : '') +
+      extraHeaders +
       'Connection: close\r\n\r\n' +
       body,
   );

@@ -35,3 +35,22 @@ function isPlainPath(path: string, raw: boolean): boolean {
     return false;
   }
 }
+
+/**
+ * Where a SPA should come back to after a login it did not start itself (a
+ * step-up answer to one of its API calls): the path and query of the page
+ * that made the call, taken from `Referer` when that page is on `publicOrigin`
+ * and passes safeReturnTo; `/` otherwise (no Referer, another origin). The
+ * gateway's own pages send `Referrer-Policy: no-referrer`, so a SPA served by
+ * it sends a Referer only when it asks to (fetch's `referrerPolicy: 'same-origin'`).
+ */
+export function returnToFromReferer(referer: string | undefined, publicOrigin: string): string {
+  if (!referer || referer.length > MAX_LENGTH) return '/';
+  let url: URL;
+  try {
+    url = new URL(referer);
+  } catch {
+    return '/';
+  }
+  return url.origin === publicOrigin ? safeReturnTo(url.pathname + url.search) : '/';
+}

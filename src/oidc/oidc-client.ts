@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
 import type { ClientAuth, Config } from '../config/config.js';
-import { ProviderUnavailableError } from '../errors.js';
+import { InvalidProviderResponseError, ProviderUnavailableError } from '../errors.js';
 import type { DpopPrivateJwk } from '../session/session-store.js';
 import { dpopCryptoKeyPair } from './dpop-key.js';
 import { verifyIdTokenSignature } from './id-token-signature.js';
@@ -46,17 +46,25 @@ export interface OidcClient {
    */
   authorizationUrl(params: { state: string; nonce: string; codeChallenge: string; extra?: Record<string, string> }): Promise<URL>;
   /**
-   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry).
+   * Exchanges the code at the token endpoint and validates the ID token (iss, aud, nonce, signature, expiry,
+   * and with `maxAge` (seconds, the max_age sent) its auth_time).
    * With `dpopKey` (OIDC_DPOP) the request carries a DPoP proof of it, so the tokens are bound to that key;
    * a provider's `use_dpop_nonce` challenge is answered once with its nonce (openid-client does it).
    */
-  exchangeCode(callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
+  exchangeCode(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number | undefined },
+    dpopKey?: DpopPrivateJwk,
+  ): Promise<TokenResponse>;
   /**
    * Refresh token grant. Rejects with InvalidGrantError when the provider refused
    * the grant (any 400), ProviderRejectedClientError on a 401/403 (our client
-   * credentials), ProviderUnavailableError for everything else.
+   * credentials), ProviderUnavailableError for everything else. A new ID token
+   * is checked like the login's (signature against the provider's keys) and
+   * must name `expectedSub` (OpenID Connect Core §12.2), else
+   * InvalidProviderResponseError: its acr and auth_time replace the session's.
    */
-  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk): Promise<TokenResponse>;
+  refresh(refreshToken: string, dpopKey?: DpopPrivateJwk, expectedSub?: string): Promise<TokenResponse>;
   /**
    * Any other grant at the token endpoint, as this client (token exchange, client credentials). Rejects
    * with ProviderUnavailableError for transport trouble and 5xx, a 4xx GatewayError when refused, and
@@ -156,7 +164,14 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
         const tokens = await oidc.authorizationCodeGrant(
           c,
           callbackUrl,
-          { expectedState: checks.state, expectedNonce: checks.nonce, pkceCodeVerifier: checks.codeVerifier, idTokenExpected: true },
+          {
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            pkceCodeVerifier: checks.codeVerifier,
+            idTokenExpected: true,
+            // OpenID Connect Core §3.1.2.1: with max_age sent, auth_time must be present and recent enough.
+            ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+          },
           undefined,
           await dpopOption(c, dpopKey),
         );
@@ -166,10 +181,20 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
       });
     },
 
-    refresh(refreshToken, dpopKey) {
+    refresh(refreshToken, dpopKey, expectedSub) {
       return guarded('refresh', async () => {
         const c = ready();
-        return toTokenResponse(await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey)));
+        const tokens = await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey));
+        if (tokens.id_token !== undefined) {
+          // openid-client checks a refreshed ID token's claims, not its signature (as at the callback), and
+          // cannot know whose session it refreshes: the new acr/auth_time must not come from a forged token.
+          await verifyIdTokenSignature(tokens.id_token, keys.refetchingOnce);
+          const sub = tokens.claims()?.sub;
+          if (expectedSub !== undefined && sub !== expectedSub) {
+            throw new InvalidProviderResponseError('the refreshed ID token names another subject than the login');
+          }
+        }
+        return toTokenResponse(tokens);
       });
     },
 

@@ -81,14 +81,16 @@ export function createTraceSpans(tracer: Tracer): TraceSpans {
     },
 
     traceOidc(oidc) {
+      // Rest arguments: each method's optional tail (a DPoP key, max_age, an expected sub) must reach the
+      // client whole, whatever is added to it later; a wrapper that names its parameters drops the new ones.
       return {
         ...oidc,
-        exchangeCode: (callbackUrl, checks) => inSpan('oidc.code_exchange', {}, () => oidc.exchangeCode(callbackUrl, checks)),
-        refresh: (refreshToken) => inSpan('oidc.refresh_grant', {}, () => oidc.refresh(refreshToken)),
+        exchangeCode: (...args) => inSpan('oidc.code_exchange', {}, () => oidc.exchangeCode(...args)),
+        refresh: (...args) => inSpan('oidc.refresh_grant', {}, () => oidc.refresh(...args)),
         // Per-route tokens (client credentials, token exchange): the grant type, never its parameters.
-        grant: (grantType, parameters) => inSpan('oidc.grant', { 'oidc_bff.grant_type': grantType }, () => oidc.grant(grantType, parameters)),
-        userInfo: (accessToken, sub) => inSpan('oidc.userinfo', {}, () => oidc.userInfo(accessToken, sub)),
-        revoke: (token, hint) => inSpan('oidc.revoke', { 'oidc_bff.token_type': hint }, () => oidc.revoke(token, hint)),
+        grant: (...args) => inSpan('oidc.grant', { 'oidc_bff.grant_type': args[0] }, () => oidc.grant(...args)),
+        userInfo: (...args) => inSpan('oidc.userinfo', {}, () => oidc.userInfo(...args)),
+        revoke: (...args) => inSpan('oidc.revoke', { 'oidc_bff.token_type': args[1] }, () => oidc.revoke(...args)),
       };
     },
 

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
+import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
 import { downstreamHeaderList } from './forward-headers.js';
+import { droppedBody, upstreamStepUp } from './upstream-step-up.js';
 
 export interface Upstream {
   /** Streams `req` to `origin + path` and the answer back into `res`. */
@@ -86,6 +86,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       // hangs up aborts the upstream call.
       let answering = false;
       let replayHeaders: Record<string, string | string[]> | undefined;
+      let stepUp: StepUpRequiredError | undefined;
       const pool = poolFor(origin);
       const send = (sent: Record<string, string | string[]>, canReplay: boolean) =>
         pool.stream(
@@ -93,7 +94,10 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
           { path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
             if (onAnswer) replayHeaders = onAnswer(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
-            if (replayHeaders && canReplay) return new Writable({ write: (_chunk, _encoding, done) => done() });
+            if (replayHeaders && canReplay) return droppedBody();
+            // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
+            stepUp = upstreamStepUp(statusCode, answerHeaders);
+            if (stepUp) return droppedBody();
             answering = true;
             // One writeHead with a flat list: no setHeader per header, no header object built and then
             // assembled lazily by Node. Headers set on `res` before (the Koa path) merge as setHeader
@@ -108,6 +112,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
         await send(headers, onAnswer !== undefined && !hasBody);
         if (replayHeaders && !answering) await send(replayHeaders, false);
       } catch (err) {
+        if (stepUp && !hangUp.aborted) throw stepUp; // its dropped body broke off: the answer is ours all the same
         // Upstream reset mid-body or client gone: a status line cannot be taken back, so cut the stream.
         if (answering) {
           res.destroy();
@@ -122,6 +127,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       } finally {
         res.off('close', onClose);
       }
+      if (stepUp) throw stepUp;
     },
 
     async close() {

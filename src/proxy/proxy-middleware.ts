@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { Config, RoutePolicy } from '../config/config.js';
 import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError, type GatewayError } from '../errors.js';
 import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
@@ -27,6 +28,8 @@ export interface ProxyDeps {
   routeTokens: RouteTokens;
   /** DPoP proofs for `dpop: true` routes (shares the upstreams' nonces with the WebSocket proxy); default: its own. */
   dpopProofs?: DpopProofs;
+  /** Judges the age of a login for a route's maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 /** What a proxied request sends upstream on the user's behalf. */
@@ -72,7 +75,7 @@ export interface ProxySteps {
 export function createProxySteps(deps: ProxyDeps): ProxySteps {
   const { config, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
   const dpopProofs = deps.dpopProofs ?? createDpopProofs();
 
   return {

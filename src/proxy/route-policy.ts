@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { RoutePolicy } from '../config/config.js';
 import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { decodeJwtOrNull } from '../oidc/user-claims.js';
 import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
 import type { RouteTokens } from './route-token.js';
+import { assertStepUpSatisfied } from './step-up-check.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 /** What a route's policy grants one request: the bearer token (if any) and the X-User-* headers it opts into. */
@@ -18,6 +20,8 @@ export interface RouteAccess {
 export interface RouteAccessDeps {
   refresher: TokenRefresher;
   tokens: RouteTokens;
+  /** Judges the age of the login for maxAuthAgeSeconds. */
+  clock: Clock;
 }
 
 export interface SessionSource {
@@ -34,7 +38,7 @@ export interface SessionSource {
  * without one) never come here: proxy-middleware.ts serves them directly.
  */
 export function createRouteAccess(deps: RouteAccessDeps) {
-  const { refresher, tokens } = deps;
+  const { refresher, tokens, clock } = deps;
 
   return async function resolveRouteAccess(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<RouteAccess> {
     const session = await sessionFor(policy, sessions, log);
@@ -42,6 +46,9 @@ export function createRouteAccess(deps: RouteAccessDeps) {
       // auth: required is enforced by loadConfig for routes with roles, so a null session never gets here.
       throw new ForbiddenError();
     }
+    // After the roles: stepping up would not help a user who lacks them (403, not 401). After the refresh
+    // too, which may bring a refreshed ID token's acr. auth: required is enforced here as for roles.
+    if (session !== null && (policy.acr || policy.maxAuthAgeSeconds !== undefined)) assertStepUpSatisfied(policy, session, clock());
     const accessToken = await tokens.tokenFor(policy.token, session, log);
     const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
     return { session, accessToken, userHeaders, dpopKey: policy.dpop && accessToken !== undefined ? dpopKeyOf(session) : undefined };

@@ -1,8 +1,16 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
-import { GatewayError, InvalidGrantError, ProviderRejectedClientError, RefreshUnavailableError, UnauthenticatedError } from '../errors.js';
+import {
+  GatewayError,
+  InvalidGrantError,
+  InvalidProviderResponseError,
+  ProviderRejectedClientError,
+  RefreshUnavailableError,
+  UnauthenticatedError,
+} from '../errors.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
+import { authContextOf } from '../oidc/auth-context.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { RefreshBackoff, SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
@@ -145,7 +153,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     let response;
     try {
       // The session's one DPoP key, whichever replica refreshes: the new tokens stay bound to it.
-      response = await oidc.refresh(refreshToken, current.dpop_key);
+      response = await oidc.refresh(refreshToken, current.dpop_key, current.sub);
     } catch (err) {
       if (err instanceof InvalidGrantError) {
         await store.delete(id);
@@ -167,7 +175,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       } else {
         outcome('unavailable');
         log.warn(
-          { event: 'refresh_failed', sub: current.sub, reason: err instanceof GatewayError ? err.code : 'error', detail: detailOf(err), retry_in_ms: backoff.retry_at_ms - clock() },
+          { event: 'refresh_failed', sub: current.sub, reason: reasonOf(err), detail: detailOf(err), retry_in_ms: backoff.retry_at_ms - clock() },
           'refresh failed; session kept',
         );
       }
@@ -195,7 +203,14 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     localBackoffs.delete(id);
     const updated = await writeRefreshed(
       id,
-      { tokens, expires_at_ms: expiresAtMs, refreshed_at_ms: now, ...(current.refresh_backoff ? { refresh_backoff: undefined } : {}) },
+      {
+        tokens,
+        expires_at_ms: expiresAtMs,
+        refreshed_at_ms: now,
+        // A refreshed ID token restates acr and auth_time (Keycloak, oidc-provider); without one the login's stay.
+        ...authContextOf(response.id_token_claims),
+        ...(current.refresh_backoff ? { refresh_backoff: undefined } : {}),
+      },
       current.sub,
       log,
     );
@@ -307,4 +322,11 @@ function withExpiry(ms: number | undefined): { access_expires_at_ms?: number } {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The log's reason for a refresh that failed without ending the session. */
+function reasonOf(err: unknown): string {
+  // Its code says "invalid_callback", the login's word: at refresh it is the new ID token that failed its checks.
+  if (err instanceof InvalidProviderResponseError) return 'invalid_id_token';
+  return err instanceof GatewayError ? err.code : 'error';
 }

@@ -2,8 +2,9 @@ import http, { STATUS_CODES, ServerResponse, type IncomingMessage, type RequestL
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GatewayError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
+import { GatewayError, StepUpRequiredError, UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.js';
 import { writeRawJsonAnswer } from '../http/raw-json-answer.js';
+import { stepUpAnswer } from '../http/step-up-answer.js';
 import { downstreamResponseHeaders } from './forward-headers.js';
 
 export type UpstreamUpgrade =
@@ -81,11 +82,21 @@ export function relayUpstreamRefusal(
   client.once('close', () => response.destroy());
 }
 
-/** Answers a refused handshake on the raw socket with the contract's JSON error, then closes it. */
-export function refuseUpgrade(client: Duplex, err: GatewayError, requestId?: string): void {
+/**
+ * Answers a refused handshake on the raw socket with the contract's JSON error, then closes it. A step-up
+ * refusal carries its challenge and login_url as over HTTP (`returnTo` as error-middleware.ts finds it).
+ */
+export function refuseUpgrade(client: Duplex, err: GatewayError, requestId?: string, returnTo = '/'): void {
   if (client.destroyed) return;
   const message = err.expose ? err.message : 'Something went wrong on our side; try again shortly.';
-  writeRawJsonAnswer(client, { status: err.status, error: err.code, message, ...(requestId ? { requestId } : {}) });
+  const stepUp = err instanceof StepUpRequiredError ? stepUpAnswer(err, returnTo) : undefined;
+  writeRawJsonAnswer(client, {
+    status: err.status,
+    error: err.code,
+    message,
+    ...(requestId ? { requestId } : {}),
+    ...(stepUp ? { fields: { login_url: stepUp.loginUrl }, headers: { 'WWW-Authenticate': stepUp.wwwAuthenticate } } : {}),
+  });
 }
 
 function headerLines(headers: Record<string, string | string[]>): string {

@@ -12,6 +12,7 @@ import {
   UnauthenticatedError,
 } from '../errors.js';
 import { toGatewayError } from '../http/error-middleware.js';
+import { returnToFromReferer } from '../http/return-to.js';
 import { requestIdFrom } from '../request-id.js';
 import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
@@ -24,6 +25,7 @@ import { createSessionWatch } from './session-watch.js';
 import { createRouteAccess } from './route-policy.js';
 import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
+import { upstreamStepUp } from './upstream-step-up.js';
 import { bridgeWebSockets, type WebSocketBridge } from './websocket-bridge.js';
 import {
   answerAsPlainRequest,
@@ -81,7 +83,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const sessions = createSessionAccess({ config, store, cookies, clock });
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const bridges = new Set<WebSocketBridge>();
-  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens });
+  const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock });
   const dpopProofs = deps.dpopProofs ?? createDpopProofs();
   let closing = false;
 
@@ -145,6 +147,12 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
       throw new GatewayError(503, 'shutting_down', 'The gateway is shutting down; reconnect shortly.');
     }
     if (answer.kind === 'refused') {
+      // RFC 9470: the upstream's own step-up challenge is refused in the gateway's shape, as for plain requests.
+      const stepUp = upstreamStepUp(answer.response.statusCode ?? 0, answer.response.headers);
+      if (stepUp) {
+        answer.response.destroy();
+        throw stepUp;
+      }
       log.info({ path: match.route.prefix, status: answer.response.statusCode }, 'websocket refused by upstream');
       relayUpstreamRefusal(socket, answer.response, isGatewayCookie);
       return;
@@ -220,7 +228,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         const line = { path: (req.url ?? '/').split('?')[0]!.slice(0, 512), status: err.status, code: err.code };
         if (err.status >= 500) log.error({ ...line, err: (caught as Error)?.message }, 'websocket upgrade failed');
         else log.info(line, 'websocket upgrade refused');
-        refuseUpgrade(socket, err, requestId);
+        refuseUpgrade(socket, err, requestId, returnToFromReferer(req.headers.referer, publicOrigin));
       });
     },
     get size() {

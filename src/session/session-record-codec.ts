@@ -18,6 +18,8 @@ interface StoredSessionRecord {
   refreshed_at?: string;
   last_seen_at?: string;
   refresh_backoff?: { failures: number; retry_at: string };
+  acr?: string;
+  auth_time?: string;
   tokens: string;
   /** The DPoP private key, sealed on its own: records without one (OIDC_DPOP off, older logins) read as before. */
   dpop_key?: string;
@@ -46,6 +48,8 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
         ...(record.refresh_backoff !== undefined
           ? { refresh_backoff: { failures: record.refresh_backoff.failures, retry_at: iso(record.refresh_backoff.retry_at_ms) } }
           : {}),
+        ...(record.acr !== undefined ? { acr: record.acr } : {}),
+        ...(record.auth_time_ms !== undefined ? { auth_time: iso(record.auth_time_ms) } : {}),
         tokens: await sealer.seal(JSON.stringify(record.tokens)),
         ...(record.dpop_key !== undefined ? { dpop_key: await sealer.seal(JSON.stringify(record.dpop_key)) } : {}),
       };
@@ -77,6 +81,8 @@ export function createSessionRecordCodec(sealer: TokenSealer): SessionRecordCode
         ...(stored.refresh_backoff !== undefined
           ? { refresh_backoff: { failures: stored.refresh_backoff.failures, retry_at_ms: Date.parse(stored.refresh_backoff.retry_at) } }
           : {}),
+        ...(typeof stored.acr === 'string' ? { acr: stored.acr } : {}),
+        ...(stored.auth_time !== undefined ? { auth_time_ms: Date.parse(stored.auth_time) } : {}),
         ...(dpopKey !== undefined ? { dpop_key: dpopKey } : {}),
       };
     },

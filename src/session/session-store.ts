@@ -35,6 +35,10 @@ export interface SessionRecord {
   readonly last_seen_at_ms?: number;
   /** Set after a failed refresh, cleared by a successful one: every replica waits before trying again. */
   readonly refresh_backoff?: RefreshBackoff;
+  /** ID token `acr` (authentication context class, e.g. Keycloak's LoA "1"/"2"); routes may require one (step-up). */
+  readonly acr?: string;
+  /** ID token `auth_time` in epoch ms: when the user last actively authenticated (routes may cap its age). */
+  readonly auth_time_ms?: number;
   /**
    * The session's DPoP key pair (OIDC_DPOP, RFC 9449), made at login and never
    * changed: the tokens are bound to it. Plaintext here; sealed at rest like the tokens.
@@ -75,6 +79,9 @@ export interface SessionUpdate {
   readonly last_seen_at_ms?: number;
   /** `undefined` given explicitly clears it. */
   readonly refresh_backoff?: RefreshBackoff | undefined;
+  /** From a refreshed ID token that states them; kept otherwise. */
+  readonly acr?: string;
+  readonly auth_time_ms?: number;
 }
 
 /** A held lock; release is idempotent and only deletes the lock if we still own it. */

@@ -95,6 +95,27 @@ describe.skipIf(!CHROMIUM_PATH)('the demo in headless Chromium', () => {
     await shot('04-api-answer');
   });
 
+  it('"Call payments API" (acr 2) steps up: the provider asks for the one-time code, then the call passes', async () => {
+    expect(await page.locator('#user-acr').textContent()).toBe('1');
+    await page.locator('#call-payments-api').click();
+    // The page follows the 401 step_up_required answer's login_url; the provider asks for the second factor.
+    await page.locator('#otp').waitFor({ state: 'visible' });
+    expect(new URL(page.url()).origin).toBe(demo.idpUrl);
+    await shot('04b-provider-asks-second-factor');
+    await page.locator('#username').fill('admin');
+    await page.locator('#password').fill('test');
+    await page.locator('#otp').fill('123456');
+    await page.locator('#kc-form-login button[type=submit]').click();
+    await page.waitForURL(onGateway);
+    await page.locator('#signed-in').waitFor({ state: 'visible' });
+    await page.locator('#user-acr', { hasText: '2' }).waitFor();
+    await page.locator('#call-payments-api').click();
+    const text = (await page.locator('#api-result', { hasText: /^HTTP / }).textContent()) ?? '';
+    expect(text).toMatch(/^HTTP 200\n/);
+    expect(text).toContain('"path": "/payments/hello"');
+    await shot('04c-payments-after-step-up');
+  });
+
   it('keeps no token in localStorage or sessionStorage', async () => {
     expect(accessToken).not.toBe('');
     const [cookie] = await sessionCookies();

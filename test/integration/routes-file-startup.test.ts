@@ -41,6 +41,15 @@ describe('a bad ROUTES_FILE', () => {
     expect(lines.filter((l) => l.includes(`ROUTES_FILE ${file}: route "/orders" field token:`))).toHaveLength(1);
   });
 
+  it('stops start-up on a step-up route without auth: required, naming the route and the field', async () => {
+    const file = join(dir, 'step-up.yaml');
+    writeFileSync(file, ['routes:', '  - prefix: /payments', '    target: http://127.0.0.1:9', '    auth: optional', '    acr: ["2"]', ''].join('\n'));
+    const { code, stderr } = await runMain({ OIDC_ISSUER: 'https://kc.example/realms/x', OIDC_CLIENT_ID: 'bff', ROUTES_FILE: file });
+    expect(code).not.toBe(0);
+    const lines = stderr.split('\n');
+    expect(lines.filter((l) => l.includes(`ROUTES_FILE ${file}: route "/payments" field acr: a step-up check needs auth: required (got auth: optional)`))).toHaveLength(1);
+  });
+
   it('stops start-up when the file is missing', async () => {
     const { code, stderr } = await runMain({ OIDC_ISSUER: 'https://kc.example/realms/x', OIDC_CLIENT_ID: 'bff', ROUTES_FILE: join(dir, 'nope.yaml') });
     expect(code).not.toBe(0);

@@ -100,6 +100,8 @@ export function createBrowser(options: { jar?: CookieJar; headers?: Record<strin
 export interface LoginOptions {
   username: string;
   password: string;
+  /** A second factor for the dev provider's form (`otp`: acr "2" when right); not sent when unset. */
+  otp?: string;
   /** Name of the login form's user field (default `username`; LemonLDAP::NG says `user`). */
   usernameField?: string;
   /** Reuse a browser (e.g. to log in a second tab, or to have the provider session already). */
@@ -182,7 +184,11 @@ export async function startLogin(startUrl: string | URL, options: LoginOptions):
       throw new LoginFailedError(`login refused: ${shown}`, current.href, response.status, html);
     }
     const passwordField = form.passwordFields[0] ?? 'password';
-    response = await browser.submitForm(form, { [options.usernameField ?? 'username']: options.username, [passwordField]: options.password });
+    response = await browser.submitForm(form, {
+      [options.usernameField ?? 'username']: options.username,
+      [passwordField]: options.password,
+      ...(options.otp !== undefined ? { otp: options.otp } : {}),
+    });
     credentialsPosted = true;
     current = new URL(form.action);
     chain.push(current.href);

@@ -183,6 +183,65 @@ routes:
     expect(problemsOf({ 'routes.yaml': 'routes: 3\n' })).toEqual(['ROUTES_FILE routes.yaml: /routes: must be array (got 3)']);
   });
 
+  it('reads a step-up route (acr, maxAuthAgeSeconds) as one with its own access work', () => {
+    const config = load({
+      'routes.yaml': `
+routes:
+  - prefix: /payments
+    target: http://127.0.0.1:9001
+    acr: ["2", "urn:example:loa:high"]
+    maxAuthAgeSeconds: 300
+`,
+    });
+    expect(config.proxy.routes[0]?.policy).toMatchObject({
+      auth: 'required',
+      acr: ['2', 'urn:example:loa:high'],
+      maxAuthAgeSeconds: 300,
+      defaultAccess: false,
+    });
+  });
+
+  it('refuses step-up fields that cannot work, one line each naming the route and the field', () => {
+    const problems = problemsOf({
+      'routes.yaml': `
+routes:
+  - prefix: /maybe
+    target: http://127.0.0.1:1
+    auth: optional
+    acr: ["2"]
+  - prefix: /open
+    target: http://127.0.0.1:2
+    auth: none
+    token: none
+    maxAuthAgeSeconds: 60
+`,
+    });
+    expect(problems).toEqual([
+      'ROUTES_FILE routes.yaml: route "/maybe" field acr: a step-up check needs auth: required (got auth: optional)',
+      'ROUTES_FILE routes.yaml: route "/open" field maxAuthAgeSeconds: a step-up check needs auth: required (got auth: none)',
+    ]);
+    const malformed = problemsOf({
+      'routes.yaml': `
+routes:
+  - prefix: /odd
+    target: http://127.0.0.1:3
+    acr: ["level 2", 'say "2"']
+    maxAuthAgeSeconds: 0
+  - prefix: /empty
+    target: http://127.0.0.1:4
+    acr: []
+`,
+    });
+    expect(malformed).toEqual(
+      expect.arrayContaining([
+        'ROUTES_FILE routes.yaml: route "/odd" field acr.0: must be printable ASCII without spaces, quotes or backslashes (got "level 2")',
+        'ROUTES_FILE routes.yaml: route "/odd" field acr.1: must be printable ASCII without spaces, quotes or backslashes (got "say \\"2\\"")',
+        expect.stringMatching(/^ROUTES_FILE routes\.yaml: route "\/odd" field maxAuthAgeSeconds: must be >= 1/),
+        expect.stringMatching(/^ROUTES_FILE routes\.yaml: route "\/empty" field acr: must NOT have fewer than 1 items/),
+      ]),
+    );
+  });
+
   it('parses without a file system (parseRoutesFile)', () => {
     expect(parseRoutesFile('routes: []\n')).toEqual({ routes: [], problems: [] });
   });

@@ -74,8 +74,8 @@ async function startGateway(options: { discovery?: 'ok' | 'down' } = {}) {
  * /auth/login, then the provider's redirect back to /auth/callback with a code. `provide` sets up the
  * provider's answers once the login's nonce is known (an ID token must carry it).
  */
-async function callback(base: string, provide: (nonce: string) => unknown, accept = 'application/json') {
-  const login = await fetch(`${base}/auth/login?returnTo=/app`, { redirect: 'manual' });
+async function callback(base: string, provide: (nonce: string) => unknown, accept = 'application/json', loginQuery = 'returnTo=/app') {
+  const login = await fetch(`${base}/auth/login?${loginQuery}`, { redirect: 'manual' });
   expect(login.status).toBe(302);
   const authorize = new URL(login.headers.get('location')!);
   await provide(authorize.searchParams.get('nonce')!);
@@ -238,5 +238,52 @@ describe('other provider failures around a login', () => {
     expect(log.lines().filter((l) => l['level'] === 'warn').map((l) => l['msg'])).toContain(
       'refresh token revocation failed; session removed anyway',
     );
+  });
+});
+
+describe('/auth/callback of a step-up login when the provider ignores what was asked', () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const answering = (claims: Record<string, unknown>) => async (nonce: string) => {
+    const body = { ...(await tokens(nonce)), id_token: await idToken(key, { sub: 'user-1', nonce, ...claims }) };
+    provider().post(PROVIDER_PATHS.token).reply(200, body);
+    // Not reached when openid-client refuses the ID token's claims first.
+    provider().get(PROVIDER_PATHS.jwks).optionally().reply(200, { keys: [key.publicJwk] });
+    provider().get(PROVIDER_PATHS.userinfo).optionally().reply(200, { sub: 'user-1' });
+  };
+
+  it('max_age asked, an auth_time older than that: 400 invalid_callback, no session', async () => {
+    const { base, store } = await startGateway();
+    const answer = await callback(base, answering({ acr: '1', auth_time: now() - 3600 }), 'application/json', 'max_age=60&returnTo=/app');
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ error: 'invalid_callback', message: expect.stringMatching(/timestamp/) });
+    await expectNoSession(answer, store);
+  });
+
+  it('max_age asked, no auth_time at all: 400 invalid_callback, no session', async () => {
+    const { base, store } = await startGateway();
+    const answer = await callback(base, answering({ acr: '1' }), 'application/json', 'max_age=60&returnTo=/app');
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ error: 'invalid_callback' });
+    await expectNoSession(answer, store);
+  });
+
+  it('acr_values asked, none of them in the ID token: 400 acr_not_satisfied, no session, a warning naming both', async () => {
+    const { base, store, log } = await startGateway();
+    const answer = await callback(base, answering({ acr: '1', auth_time: now() }), 'application/json', 'acr_values=2%20gold&returnTo=/app');
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ error: 'acr_not_satisfied' });
+    await expectNoSession(answer, store);
+    expect(log.lines().find((l) => l['event'] === 'acr_not_satisfied')).toMatchObject({ requested_acr: ['2', 'gold'], acr: '1' });
+  });
+
+  it('acr_values and max_age met: the session holds acr and auth_time', async () => {
+    const { base, store } = await startGateway();
+    const authTime = now() - 5;
+    const answer = await callback(base, answering({ acr: 'gold', auth_time: authTime }), 'application/json', 'acr_values=2%20gold&max_age=60&returnTo=/app');
+    expect(answer.status).toBe(302);
+    const cookie = answer.headers.getSetCookie().find((c) => c.startsWith('bff_session='))!.split(';')[0]!;
+    const me = (await (await fetch(`${base}/auth/me`, { headers: { cookie } })).json()) as { session: { acr?: string; auth_time?: string } };
+    expect(me.session).toMatchObject({ acr: 'gold', auth_time: new Date(authTime * 1000).toISOString() });
+    expect((await store.status()).sessions).toBe(1);
   });
 });

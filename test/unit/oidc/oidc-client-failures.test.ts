@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { InvalidGrantError, ProviderUnavailableError } from '../../../src/errors.js';
+import { InvalidGrantError, InvalidProviderResponseError, ProviderUnavailableError } from '../../../src/errors.js';
 import { createOidcClient, type OidcClient } from '../../../src/oidc/oidc-client.js';
 import {
   CLIENT_ID,
@@ -10,7 +10,10 @@ import {
   capturedLogger,
   discoveryDocument,
   eventually,
+  idToken,
   provider,
+  signingKey,
+  type SigningKey,
   useNockedProvider,
 } from '../../support/nock-provider.js';
 
@@ -116,12 +119,42 @@ describe('token endpoint failures (refresh grant)', () => {
     expect(err).not.toBeInstanceOf(InvalidGrantError);
   });
 
-  // Skipped until the provider error mapping of CONTRACT.md (401/403 from the token endpoint → 502
-  // provider_rejected_client) is on this branch; today such an answer is 400 invalid_callback.
   it('invalid_client (401) is the operator problem: 502 provider_rejected_client (CONTRACT.md)', async () => {
     const { client } = await discovered();
     provider().post(PROVIDER_PATHS.token).reply(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="app"' });
     expect(await rejection(client.refresh('rt'))).toMatchObject({ status: 502, code: 'provider_rejected_client' });
+  });
+});
+
+describe('a refreshed ID token is checked like the login one', () => {
+  async function refreshAnswering(idTokenFrom: SigningKey, published: SigningKey, claims: Record<string, unknown>) {
+    const { client } = await discovered();
+    provider()
+      .post(PROVIDER_PATHS.token)
+      .reply(200, { access_token: 'at-2', token_type: 'Bearer', expires_in: 300, refresh_token: 'rt-2', id_token: await idToken(idTokenFrom, claims) });
+    provider().get(PROVIDER_PATHS.jwks).reply(200, { keys: [published.publicJwk] }).persist();
+    return client.refresh('rt', undefined, 'alice');
+  }
+
+  it('signed by a key the provider does not publish (same kid): refused, and not taken for a dead grant', async () => {
+    const [published, forged] = [await signingKey('k1'), await signingKey('k1')];
+    const err = await rejection(refreshAnswering(forged, published, { sub: 'alice', acr: '2' }));
+    expect(err).toBeInstanceOf(InvalidProviderResponseError);
+    expect(String((err as Error).message)).toMatch(/signature/);
+    expect(err).not.toBeInstanceOf(InvalidGrantError);
+  });
+
+  it("naming another subject than the session's: refused (OpenID Connect Core 12.2)", async () => {
+    const key = await signingKey('k1');
+    const err = await rejection(refreshAnswering(key, key, { sub: 'mallory', acr: '2' }));
+    expect(err).toBeInstanceOf(InvalidProviderResponseError);
+    expect(String((err as Error).message)).toMatch(/another subject/);
+  });
+
+  it('signed by a published key for the same subject: its claims come through', async () => {
+    const key = await signingKey('k1');
+    const tokens = await refreshAnswering(key, key, { sub: 'alice', acr: '2' });
+    expect(tokens).toMatchObject({ access_token: 'at-2', refresh_token: 'rt-2', id_token_claims: { sub: 'alice', acr: '2' } });
   });
 });
 

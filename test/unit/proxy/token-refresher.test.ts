@@ -68,6 +68,18 @@ describe('createTokenRefresher', () => {
     expect((await t.store.get(record.id))?.tokens.refresh_token).toBe('refresh-1');
   });
 
+  it('keeps the login acr and auth_time across a refresh, and takes them from a refreshed ID token that states them', async () => {
+    const t = setup({ answers: [fresh(1), fresh(2, { id_token: 'id-2', id_token_claims: { sub: 's', acr: '2', auth_time: T0 / 1000 + 60 } })] });
+    const record = sampleRecord(T0, { acr: '1', auth_time_ms: T0, tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    const kept = await t.replica().ensureFresh(record);
+    expect(kept).toMatchObject({ acr: '1', auth_time_ms: T0 });
+    t.advance(10 * 60_000);
+    const restated = await t.replica().ensureFresh((await t.store.get(record.id))!);
+    expect(restated.tokens.access_token).toBe('access-2');
+    expect(restated).toMatchObject({ acr: '2', auth_time_ms: T0 + 60_000 });
+  });
+
   it('never sets the session end past the absolute lifetime, and caps it by refresh_expires_in', async () => {
     const t = setup({ answers: [fresh(1, { refresh_expires_in: 1800 }), fresh(2, { refresh_expires_in: 24 * 3600 })] });
     const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
