@@ -19,6 +19,11 @@ export interface SessionAccess {
    * idle timeout. What load(ctx) does, without a Koa context (proxied requests dispatched before Koa).
    */
   loadByCookie(value: string | undefined): Promise<SessionRecord | null>;
+  /**
+   * loadByCookie without a promise when the answer is already in memory (the store's peek) and reading it
+   * changes nothing (no idle timeout to slide); undefined whenever loadByCookie must be asked.
+   */
+  peekByCookie(value: string | undefined): SessionRecord | undefined;
   /** The live session of this request or null (memoised on ctx.state). Store failures propagate as StoreError. */
   load(ctx: Ctx): Promise<SessionRecord | null>;
   /**
@@ -66,6 +71,12 @@ export function createSessionAccess(deps: {
     loadByCookie(value) {
       const id = cookies.verify(value);
       return id === null ? Promise.resolve(null) : access.loadById(id);
+    },
+
+    peekByCookie(value) {
+      if (idleMs !== undefined || !store.peek) return undefined;
+      const id = cookies.verify(value);
+      return id === null ? undefined : store.peek(id);
     },
 
     async load(ctx) {

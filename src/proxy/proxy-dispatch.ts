@@ -97,6 +97,13 @@ export function createProxyDispatch(deps: ProxyDispatchDeps): (req: IncomingMess
     }
     const cookie = sessions.cookieValue(req.headers.cookie);
     const policy = match.route.policy;
+    // A session cache hit with a fresh token: forwarded without waiting on a promise of the session's.
+    const cached = sessions.peekByCookie(cookie);
+    const ready = cached === undefined ? undefined : steps.accessNow(policy, cached);
+    if (ready) {
+      steps.forward(req, res, requestId, match, ready, own).catch((err: unknown) => fail(err, false));
+      return true;
+    }
     const source: SessionSource = {
       load: () => sessions.loadByCookie(cookie),
       require: () =>

@@ -56,6 +56,11 @@ export interface ProxySteps {
    */
   access(policy: RoutePolicy | undefined, sessions: SessionSource, log: () => Logger): Promise<ProxyAccess>;
   /**
+   * access() without a promise for a session already in hand (a cache hit): the default path's answer when the
+   * token needs no refresh; undefined when access() must run (a ROUTES_FILE policy, a refresh due).
+   */
+  accessNow(policy: RoutePolicy | undefined, session: SessionRecord): ProxyAccess | undefined;
+  /**
    * Whether a failed access() ends with the session cookie cleared: the provider ended the grant, a logout won
    * the race, or the cookie names no live session. A ROUTES_FILE policy's path clears it whenever it refuses
    * a login; the default path when the browser sent the cookie.
@@ -90,6 +95,11 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
     access(policy, sessions, log) {
       if (policy !== undefined && !policy.defaultAccess) return resolveRouteAccess(policy, sessions, log);
       return sessions.require().then((session) => refresher.ensureFresh(session, log)).then(userTokenAccess);
+    },
+
+    accessNow(policy, session) {
+      if (policy !== undefined && !policy.defaultAccess) return undefined;
+      return refresher.needsRefresh(session) ? undefined : userTokenAccess(session);
     },
 
     clearsCookie(err, policy, cookieSent) {
