@@ -44,7 +44,9 @@ export interface ProxyDispatchDeps {
  * request id, security headers, guards, session lookup, refresh, route
  * policies and error answers (each the one implementation: ProxySteps and
  * errorMiddleware), the same metrics and access line, a 499 for a client that
- * left. Library mode (createBff's middleware) keeps the Koa path.
+ * left. Library mode (createBff's middleware) keeps the Koa path. A session
+ * cache hit whose token needs no refresh is forwarded at once (peekByCookie,
+ * accessNow); anything else takes the proxy steps' promise path.
  */
 export function createProxyDispatch(deps: ProxyDispatchDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { config, steps, sessions, logger, accessLog, recorder, respondWithError } = deps;
