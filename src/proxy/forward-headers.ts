@@ -124,6 +124,12 @@ const NONE_LISTED: ReadonlySet<string> = new Set();
 
 function listedInConnection(value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NONE_LISTED;
+  // Nearly every message says just `keep-alive` or `close`: names dropped as hop-by-hop anyway, so nothing
+  // more to list, and no Set or arrays built for it on every proxied request.
+  if (typeof value === 'string' && !value.includes(',')) {
+    const name = value.trim().toLowerCase();
+    return name === '' || HOP_BY_HOP.has(name) ? NONE_LISTED : new Set([name]);
+  }
   return new Set(
     headerText(value)
       .split(',')
