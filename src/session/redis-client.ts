@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/config.js';
 import { logRedisStateChanges, type RedisLogger } from './redis-state-log.js';
+import { GuardedSentinelConnector, GuardedStandaloneConnector } from './redis-stream-guard.js';
 import { StoreError } from './store-error.js';
 
 export type { RedisLogger } from './redis-state-log.js';
@@ -69,6 +70,7 @@ export function createRedisClient(config: RedisConfig, deps: RedisClientDeps = {
         db: target.db,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelayMs,
+        Connector: GuardedStandaloneConnector,
         ...(tls ? { tls } : {}),
       });
       break;
@@ -85,6 +87,7 @@ export function createRedisClient(config: RedisConfig, deps: RedisClientDeps = {
         // while every Sentinel is unreachable; keep retrying instead.
         sentinelRetryStrategy: reconnectDelayMs,
         sentinelCommandTimeout: config.commandTimeoutMs,
+        Connector: GuardedSentinelConnector,
         // Follow a failover the moment the Sentinels announce it (+switch-master), not when the old master
         // drops us: a demoted master that is still up keeps taking writes until Sentinel reconfigures it
         // (about 12 s in the soak), and those writes (rotated refresh tokens among them) are then discarded.
@@ -123,7 +126,7 @@ function clusterOptions(opts: {
     enableOfflineQueue: false,
     clusterRetryStrategy: reconnectDelayMs,
     slotsRefreshTimeout: Math.max(1_000, opts.commandTimeoutMs),
-    redisOptions: { ...opts.failFast, ...opts.credentials, ...(opts.tls ? { tls: opts.tls } : {}) },
+    redisOptions: { ...opts.failFast, ...opts.credentials, Connector: GuardedStandaloneConnector, ...(opts.tls ? { tls: opts.tls } : {}) },
     // With TLS, keep the seed hostnames as they are so the certificate is
     // checked against the name the operator configured, not a resolved IP.
     ...(opts.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),

@@ -79,8 +79,14 @@ describe('a gateway in Sentinel mode (REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDI
     const promoted = await setup.sentinelCli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', setup.masterName);
     expect(promoted.split('\n')[1]).toBe(String(setup.replica.port));
     expect(await setup.replica.cli('-n', '1', 'EXISTS', `session:${id}`)).toBe('1');
-    expect(logLines(gw, /^redis connection lost/)).toHaveLength(1);
-    expect(logLines(gw, /^redis reconnected/)).toHaveLength(1);
+    // One line per outage, not one per retry: the master's death, and on a loaded machine at most once more
+    // while the client follows the Sentinels' +switch-master; the last word is "reconnected".
+    const lost = logLines(gw, /^redis connection lost/).length;
+    expect(lost).toBeGreaterThanOrEqual(1);
+    expect(lost).toBeLessThanOrEqual(2);
+    const states = logLines(gw, /^redis (connection lost|reconnected)/).map((l) => String(l['msg']));
+    expect(states.at(-1)).toMatch(/^redis reconnected/);
+    expect(states.filter((m) => m.startsWith('redis reconnected')).length).toBeLessThanOrEqual(lost);
 
     // New logins land on the new master, and /status reports it.
     const second = await logIn(gw);
