@@ -20,11 +20,12 @@ import { createLogoutTokenVerifier } from './oidc/logout-token.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createSessionCookieCodec } from './session/session-cookie.js';
 import type { SessionStore } from './session/session-store.js';
+import { createAccessLog, type AccessLog } from './ops/access-log.js';
 import { httpMetrics } from './ops/http-metrics.js';
 import type { Metrics } from './ops/metrics.js';
 import { createUpstream, type Upstream } from './proxy/forward-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher } from './proxy/gateway-cookies.js';
-import { proxyMiddleware } from './proxy/proxy-middleware.js';
+import { createProxySteps, proxyMiddleware, type ProxySteps } from './proxy/proxy-middleware.js';
 import { createStoredRouteTokens, type RouteTokens } from './proxy/route-token.js';
 import type { DpopProofs } from './proxy/dpop-proof.js';
 import { createTokenRefresher, type TokenRefresher } from './proxy/token-refresher.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   refresher?: TokenRefresher;
   /** Shared with the WebSocket proxy by gateway.ts; built here otherwise. */
   routeTokens?: RouteTokens;
+  /** The access line writer (one per gateway: flushed at shutdown); built here otherwise. */
+  accessLog?: AccessLog;
   /** DPoP proofs and the upstreams' nonces; shared with the WebSocket proxy like routeTokens. */
   dpopProofs?: DpopProofs;
 }
@@ -55,6 +58,9 @@ export interface GatewayRoutes {
   /** koa-session over the same codec and store: /auth/* and a host app's own routes. */
   readonly sessionLayer: SessionLayer;
   readonly refresher: TokenRefresher;
+  /** The proxy's steps, shared by the Koa middleware and the dispatch before Koa (proxy-dispatch.ts). */
+  readonly proxySteps: ProxySteps;
+  readonly accessLog: AccessLog;
 }
 
 /** Koa middleware that may be a router's (its context carries the router's params). */
@@ -95,30 +101,33 @@ export function createGatewayRoutes(deps: AppDeps): GatewayRoutes {
     path === '/auth/backchannel-logout' || config.proxy.routes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
 
   const routeTokens = deps.routeTokens ?? createStoredRouteTokens({ config, store, oidc, clock, metrics });
+  const accessLog = deps.accessLog ?? createAccessLog(logger);
+  const proxyDeps = {
+    config,
+    sessions,
+    refresher,
+    upstream,
+    isGatewayCookie,
+    isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
+    routeTokens,
+    clock,
+    ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
+  };
+  const proxySteps = createProxySteps(proxyDeps);
   const chain: GatewayMiddleware[] = [
     errorMiddleware({ publicOrigin: config.publicUrl.origin }),
-    requestContext(logger),
+    requestContext(logger, accessLog),
     ...(metrics ? [httpMetrics(metrics, config.proxy.routes)] : []),
     securityHeaders({ hsts: config.secureCookies }),
     originGuard(config.publicUrl.origin, selfGuarded),
     // Proxied routes first: they are most of the traffic, never under /auth, and need no router dispatch or koa-session.
-    proxyMiddleware({
-      config,
-      sessions,
-      refresher,
-      upstream,
-      isGatewayCookie,
-      isForwardedCookie: forwardedCookieMatcher(config.proxy.forwardCookies),
-      routeTokens,
-      clock,
-      ...(deps.dpopProofs ? { dpopProofs: deps.dpopProofs } : {}),
-    }),
+    proxyMiddleware(proxyDeps, proxySteps),
     auth.routes(),
     backchannel.routes(),
     createFrontchannelLogoutRoute({ store, issuer: config.oidc.issuer, ...(metrics ? { metrics } : {}) }).routes(),
     settings.routes(),
   ];
-  return { chain, sessions, sessionLayer, refresher };
+  return { chain, sessions, sessionLayer, refresher, proxySteps, accessLog };
 }
 
 /** Answers whatever no route took: 404 in the contract's JSON shape. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
@@ -10,14 +10,18 @@ import type { Config } from './config/config.js';
 import { configFromObject, type BffConfigInput } from './config/config-from-object.js';
 import { StoreUnavailableError, UnauthenticatedError } from './errors.js';
 import type { GatewayState } from './http/gateway-state.js';
-import { toGatewayError } from './http/error-middleware.js';
+import { createErrorResponder, toGatewayError } from './http/error-middleware.js';
+import { securityHeaderList } from './http/security-headers.js';
 import { sessionOf } from './http/session-view.js';
 import { createOidcClient, type OidcClient } from './oidc/oidc-client.js';
 import { instrumentStore } from './ops/instrument-store.js';
+import { createAccessLog } from './ops/access-log.js';
+import { httpRecorder } from './ops/http-metrics.js';
 import { createLogger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import type { Tracing } from './ops/tracing.js';
 import { createUpstream } from './proxy/forward-request.js';
+import { createProxyDispatch } from './proxy/proxy-dispatch.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';
 import { createStoredRouteTokens } from './proxy/route-token.js';
 import { createTokenRefresher } from './proxy/token-refresher.js';
@@ -82,6 +86,11 @@ export interface BffRuntime extends Bff {
   /** The standalone public app: the gateway's routes, STATIC_DIR, then 404. */
   readonly app: Koa<GatewayState>;
   readonly websockets: WebSocketProxy;
+  /**
+   * For the standalone gateway's request listener: takes a proxied request (true) before Koa, with the same
+   * steps, headers, metrics, access line and error answers; false for anything else (app.callback() answers).
+   */
+  readonly dispatch: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -130,13 +139,24 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   const refresher = tracing ? tracing.traceRefresher(baseRefresher) : baseRefresher;
   // One set of route tokens for HTTP and WebSocket requests, like the refresher.
   const routeTokens = createStoredRouteTokens({ config: loaded, store, oidc, clock, metrics });
+  const accessLog = createAccessLog(logger);
   const dpopProofs = createDpopProofs();
-  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, dpopProofs };
+  const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, accessLog, dpopProofs };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
   const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, dpopProofs, clock, logger, plainRequest: app.callback() });
 
   const { sessions, sessionLayer } = routes;
+  const dispatch = createProxyDispatch({
+    config: loaded,
+    steps: routes.proxySteps,
+    sessions,
+    logger,
+    accessLog,
+    recorder: httpRecorder(metrics),
+    securityHeaders: securityHeaderList({ hsts: loaded.secureCookies }),
+    respondWithError: createErrorResponder({ trustProxy: loaded.trustProxy, publicOrigin: loaded.publicUrl.origin }),
+  });
   const ownRoutes = compose([...routes.chain, notFound] as Middleware[]);
   const isOwnPath = (path: string) =>
     path === '/auth' || path.startsWith('/auth/') || matchProxyRoute(loaded.proxy.routes, path).kind !== 'none';
@@ -176,6 +196,7 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
     metrics,
     app,
     websockets,
+    dispatch,
     middleware: (ctx, next) => (isOwnPath(ctx.path) ? ownRoutes(ctx) : hostRoute(ctx, next)),
     upgrade(req, socket, head) {
       if (matchProxyRoute(loaded.proxy.routes, req.url ?? '/').kind === 'none') return false;
@@ -188,6 +209,7 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
         oidc.close();
         await upstream.close();
         await store.close();
+        accessLog.close();
       })();
       return closing;
     },

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
 import { CsrfRequiredError, OriginMismatchError } from '../errors.js';
 
@@ -5,13 +6,23 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** True for a request whose Origin header is present and not PUBLIC_URL's origin. */
 export function hasForeignOrigin(ctx: Context, publicOrigin: string): boolean {
-  const origin = ctx.get('Origin');
-  return origin !== '' && origin !== publicOrigin;
+  return isForeignOrigin(ctx.req.headers, publicOrigin);
 }
 
 /** True when the request carries `X-CSRF: 1`, which a cross-site form or image cannot add without CORS. */
 export function hasCsrfHeader(ctx: Context): boolean {
-  return ctx.get('X-CSRF') === '1';
+  return carriesCsrfHeader(ctx.req.headers);
+}
+
+/** hasForeignOrigin on the request's headers (as ctx.get reads them: absent = ''), for code without a Koa context. */
+export function isForeignOrigin(headers: IncomingHttpHeaders, publicOrigin: string): boolean {
+  const origin = headers.origin ?? '';
+  return origin !== '' && origin !== publicOrigin;
+}
+
+/** hasCsrfHeader on the request's headers, for code without a Koa context. */
+export function carriesCsrfHeader(headers: IncomingHttpHeaders): boolean {
+  return headers['x-csrf'] === '1';
 }
 
 /**

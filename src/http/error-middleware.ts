@@ -1,4 +1,5 @@
-import type { Context, Middleware, Next } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa, { type Context, type Middleware, type Next } from 'koa';
 import { GatewayError, ProviderRejectedClientError, StepUpRequiredError, StoreUnavailableError } from '../errors.js';
 import { StoreError } from '../session/store-error.js';
 import type { GatewayState } from './gateway-state.js';
@@ -40,6 +41,40 @@ export function errorMiddleware(rendering: ErrorRendering = {}): Middleware<Gate
       } else if (err.status >= 500) ctx.state.log?.error({ err: summary(caught), code: err.code }, 'request failed');
       renderError(ctx, err, rendering);
     }
+  };
+}
+
+/** An error of a request handled outside Koa, to be answered by errorMiddleware all the same. */
+export interface PendingError {
+  state: GatewayState;
+  error: unknown;
+  /** Runs in the Koa context before rendering (e.g. clearing the session cookie). */
+  beforeRender?: (ctx: Context & { state: GatewayState }) => void;
+}
+
+/**
+ * Answers an error of a request that was not handled by Koa (proxied requests
+ * dispatched before it, gateway.ts) through errorMiddleware, the one
+ * error-to-HTTP mapping: a Koa context is made for the error only.
+ */
+export function createErrorResponder(
+  options: { trustProxy: boolean } & ErrorRendering,
+): (req: IncomingMessage, res: ServerResponse, pending: PendingError) => void {
+  const pendingByRequest = new WeakMap<IncomingMessage, PendingError>();
+  const app = new Koa<GatewayState>({ proxy: options.trustProxy, maxIpsCount: 1 });
+  app.silent = true; // errorMiddleware renders and logs
+  app.use(errorMiddleware(options.publicOrigin !== undefined ? { publicOrigin: options.publicOrigin } : {}));
+  app.use((ctx: Context & { state: GatewayState }) => {
+    const pending = pendingByRequest.get(ctx.req)!;
+    pendingByRequest.delete(ctx.req);
+    ctx.state = pending.state;
+    pending.beforeRender?.(ctx);
+    throw pending.error;
+  });
+  const callback = app.callback();
+  return (req, res, pending) => {
+    pendingByRequest.set(req, pending);
+    void callback(req, res);
   };
 }
 

@@ -1,5 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { AccessLog } from '../ops/access-log.js';
 import { answeredStatus } from '../ops/answered-status.js';
 import { requestIdFrom } from '../request-id.js';
 import type { GatewayState } from './gateway-state.js';
@@ -26,26 +28,29 @@ class RequestState implements GatewayState {
  * Not an async function: it adds no promise of its own to every request,
  * and the access-log hook only exists while `info` is enabled.
  */
-export function requestContext(logger: Logger): Middleware<GatewayState> {
+export function requestContext(logger: Logger, accessLog: AccessLog): Middleware<GatewayState> {
   return (ctx: Context & { state: GatewayState }, next: Next) => {
     const requestId = requestIdFrom(ctx.req.headers['x-request-id']);
     ctx.state = new RequestState(requestId, logger);
     ctx.res.setHeader('X-Request-Id', requestId);
-    if (logger.isLevelEnabled('info')) {
-      const started = process.hrtime.bigint();
+    if (accessLog.enabled()) {
+      const started = performance.now();
       ctx.res.once('close', () => {
-        ctx.state.log.info(
-          {
-            method: ctx.method,
-            path: ctx.path.length > 512 ? `${ctx.path.slice(0, 512)}…` : ctx.path,
-            status: answeredStatus(ctx.res),
-            duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
-            completed: ctx.res.writableFinished,
-          },
-          'request',
-        );
+        accessLog.record({
+          requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: answeredStatus(ctx.res),
+          durationMs: performance.now() - started,
+          completed: ctx.res.writableFinished,
+        });
       });
     }
     return next();
   };
+}
+
+/** A request's state outside Koa (proxied requests dispatched before it, gateway.ts): the same id and lazy logger. */
+export function requestState(requestId: string, logger: Logger): GatewayState {
+  return new RequestState(requestId, logger);
 }

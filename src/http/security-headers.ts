@@ -9,13 +9,7 @@ import type { Context, Middleware, Next } from 'koa';
  * (a plain `return next()` adds no promise).
  */
 export function securityHeaders(options: { hsts: boolean }): Middleware {
-  const headers: [string, string][] = [
-    ['X-Content-Type-Options', 'nosniff'],
-    ['Referrer-Policy', 'no-referrer'],
-    ['X-Frame-Options', 'DENY'],
-    ['Cross-Origin-Opener-Policy', 'same-origin'],
-    ...(options.hsts ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as [string, string]] : []),
-  ];
+  const headers = securityHeaderList(options);
   return (ctx: Context, next: Next) => {
     const res = ctx.res;
     for (const [name, value] of headers) res.setHeader(name, value);
@@ -23,4 +17,15 @@ export function securityHeaders(options: { hsts: boolean }): Middleware {
     if (ctx.path.startsWith('/auth/')) res.setHeader('Cache-Control', 'no-store');
     return next();
   };
+}
+
+/** The headers every answer of ours carries, as [name, value] pairs (proxy-dispatch.ts sends them in its one writeHead). */
+export function securityHeaderList(options: { hsts: boolean }): readonly (readonly [string, string])[] {
+  return [
+    ['X-Content-Type-Options', 'nosniff'],
+    ['Referrer-Policy', 'no-referrer'],
+    ['X-Frame-Options', 'DENY'],
+    ['Cross-Origin-Opener-Policy', 'same-origin'],
+    ...(options.hsts ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as const] : []),
+  ];
 }

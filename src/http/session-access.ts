@@ -12,6 +12,18 @@ type Ctx = Context & { state: GatewayState };
 export interface SessionAccess {
   /** The session id named by a validly signed cookie, or null; no store call. */
   cookieSessionId(ctx: Ctx): string | null;
+  /** The session cookie's value in a Cookie request header, read as Koa's ctx.cookies.get reads it; undefined when absent. */
+  cookieValue(header: string | undefined): string | undefined;
+  /**
+   * The live session a session cookie value names, or null: signature check (any SESSION_SECRET), store read,
+   * idle timeout. What load(ctx) does, without a Koa context (proxied requests dispatched before Koa).
+   */
+  loadByCookie(value: string | undefined): Promise<SessionRecord | null>;
+  /**
+   * loadByCookie without a promise when the answer is already in memory (the store's peek) and reading it
+   * changes nothing (no idle timeout to slide); undefined whenever loadByCookie must be asked.
+   */
+  peekByCookie(value: string | undefined): SessionRecord | undefined;
   /** The live session of this request or null (memoised on ctx.state). Store failures propagate as StoreError. */
   load(ctx: Ctx): Promise<SessionRecord | null>;
   /**
@@ -42,28 +54,48 @@ export function createSessionAccess(deps: {
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const touchEveryMs = idleMs === undefined ? 0 : Math.min(IDLE_TOUCH_MAX_MS, idleMs * IDLE_TOUCH_FRACTION);
 
+  // The cookies package's own pattern (what ctx.cookies.get uses), so both request paths read the same value.
+  const pattern = new RegExp(`(?:^|;) *${name.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&')}=([^;]*)`);
+
   const access: SessionAccess = {
     cookieSessionId(ctx) {
-      return cookies.verify(ctx.cookies.get(name));
+      return cookies.verify(access.cookieValue(ctx.req.headers.cookie));
+    },
+
+    cookieValue(header) {
+      if (!header) return undefined;
+      const value = pattern.exec(header)?.[1];
+      return value !== undefined && value[0] === '"' ? value.slice(1, -1) : value;
+    },
+
+    loadByCookie(value) {
+      const id = cookies.verify(value);
+      return id === null ? Promise.resolve(null) : access.loadById(id);
+    },
+
+    peekByCookie(value) {
+      if (idleMs !== undefined || !store.peek) return undefined;
+      const id = cookies.verify(value);
+      return id === null ? undefined : store.peek(id);
     },
 
     async load(ctx) {
       if (ctx.state.session !== undefined) return ctx.state.session;
-      const id = access.cookieSessionId(ctx);
-      const record = id === null ? null : await access.loadById(id);
+      const record = await access.loadByCookie(access.cookieValue(ctx.req.headers.cookie));
       ctx.state.session = record;
       return record;
     },
 
-    async loadById(id, options = {}) {
-      const record = await store.get(id);
-      return record && idleMs !== undefined ? applyIdleTimeout(record, idleMs, options.slide ?? true) : record;
+    loadById(id, options = {}) {
+      // Without an idle timeout the store's own promise is the answer: no async frame per proxied request.
+      if (idleMs === undefined) return store.get(id);
+      return store.get(id).then((record) => (record ? applyIdleTimeout(record, idleMs, options.slide ?? true) : record));
     },
 
     async require(ctx) {
       const record = await access.load(ctx);
       if (record) return record;
-      if (ctx.cookies.get(name) !== undefined) access.clearCookie(ctx);
+      if (access.cookieValue(ctx.req.headers.cookie) !== undefined) access.clearCookie(ctx);
       throw new UnauthenticatedError();
     },
 

@@ -17,7 +17,7 @@ const REDACTED_PATHS = [
  * absent otherwise, so lines cost nothing extra).
  */
 export function createLogger(options: { level: string; destination?: DestinationStream; mixin?: () => object }): Logger {
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       ...(options.mixin ? { mixin: options.mixin } : {}),
@@ -28,6 +28,22 @@ export function createLogger(options: { level: string; destination?: Destination
     },
     options.destination,
   );
+  // A line of ours may be written without pino (access-log.ts) only where nothing is added per line.
+  if (!options.mixin) knownOutputs.set(logger, { stream: (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!, prefix: `"service":"oidc-bff",` });
+  return logger;
+}
+
+/** Where a logger made by createLogger writes, and the JSON text of its base fields (with a trailing comma). */
+export interface LoggerOutput {
+  readonly stream: DestinationStream;
+  readonly prefix: string;
+}
+
+const knownOutputs = new WeakMap<Logger, LoggerOutput>();
+
+/** The output of a logger made by createLogger without a mixin; undefined for any other logger. */
+export function knownLoggerOutput(logger: Logger): LoggerOutput | undefined {
+  return knownOutputs.get(logger);
 }
 
 export type { Logger };

@@ -1,11 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SessionStore } from '../session/session-store.js';
+import { TallyCounter, TallyHistogram } from './tally-metrics.js';
 
 /** Every metric the gateway exports, on its own registry (no global state; two apps in one test process stay apart). */
 export interface Metrics {
   readonly registry: Registry;
-  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
-  readonly proxyDuration: Histogram<'route'>;
+  /** Per request: tallied in plain numbers, exported at scrape time (tally-metrics.ts). */
+  readonly httpRequests: TallyCounter<'route' | 'method' | 'status'>;
+  readonly proxyDuration: TallyHistogram<'route'>;
   readonly logins: Counter<'outcome'>;
   readonly logouts: Counter<'kind'>;
   readonly refreshes: Counter<'outcome'>;
@@ -13,7 +15,8 @@ export interface Metrics {
   readonly routeTokenGrants: Counter<'grant' | 'outcome'>;
   readonly refreshLockWait: Histogram;
   readonly storeErrors: Counter<'operation'>;
-  readonly storeDuration: Histogram<'operation'>;
+  /** Per store call (one per proxied request): tallied like httpRequests. */
+  readonly storeDuration: TallyHistogram<'operation'>;
 }
 
 export function createMetrics(options: { store: SessionStore; defaultMetrics?: boolean }): Metrics {
@@ -23,16 +26,16 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
 
   const metrics: Metrics = {
     registry,
-    httpRequests: new Counter({
+    httpRequests: new TallyCounter({
       name: 'bff_http_requests_total',
       help: 'Requests answered on the public port, by route, method and status.',
       labelNames: ['route', 'method', 'status'],
       registers,
     }),
-    proxyDuration: new Histogram({
+    proxyDuration: new TallyHistogram({
       name: 'bff_proxy_request_duration_seconds',
       help: 'Time from request to the end of the proxied answer, by proxy prefix.',
-      labelNames: ['route'],
+      labelName: 'route',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
@@ -63,10 +66,10 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
       registers,
     }),
     storeErrors: new Counter({ name: 'bff_store_errors_total', help: 'Failed session store calls.', labelNames: ['operation'], registers }),
-    storeDuration: new Histogram({
+    storeDuration: new TallyHistogram({
       name: 'bff_store_operation_duration_seconds',
       help: 'Session store call latency by operation.',
-      labelNames: ['operation'],
+      labelName: 'operation',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),

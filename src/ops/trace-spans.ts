@@ -70,7 +70,8 @@ export function createTraceSpans(tracer: Tracer): TraceSpans {
       const attributes = { [ATTR_STORE_KIND]: store.kind };
       for (const key of Object.keys(store) as (keyof SessionStore)[]) {
         const value = store[key];
-        if (typeof value !== 'function') continue;
+        // No peek: with tracing on, every session read goes through get and gets its span.
+        if (typeof value !== 'function' || key === 'peek') continue;
         const method = value as (...args: unknown[]) => Promise<unknown>;
         const name = `session.${key}`;
         wrapped[key] = (...args: unknown[]) =>

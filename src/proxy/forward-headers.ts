@@ -22,21 +22,25 @@ export interface RequestHeaderInput {
   requestId: string;
 }
 
+// Request headers that never go upstream whatever the route: hop-by-hop (a WebSocket handshake adds its
+// own Connection/Upgrade pair back, websocket-proxy.ts), the client's own credentials and identity
+// claims (only the gateway says who the user is), what the gateway sets itself, and `Expect` (Node
+// answered `100-continue` already, and undici refuses to send it: the body is on its way).
+const NEVER_FORWARDED = new Set([
+  ...HOP_BY_HOP, 'host', 'authorization', 'cookie', 'forwarded', 'x-request-id',
+  'x-user-sub', 'x-user-email', 'x-user-roles', 'expect',
+]);
+
 /** Headers for the upstream: the client's minus hop-by-hop, its Authorization and our cookies; plus the bearer token and X-Forwarded-*. */
 export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string, string | string[]> {
   const { incoming } = input;
   const dropped = listedInConnection(incoming.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined) continue;
-    // A WebSocket handshake adds its own Connection/Upgrade pair back (websocket-proxy.ts).
-    if (HOP_BY_HOP.has(name)) continue;
-    if (dropped.has(name) || name === 'host' || name === 'authorization' || name === 'cookie') continue;
-    if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-request-id') continue;
-    // Only the gateway may say who the user is: a client's own copies never pass, whatever the route.
-    if (name === 'x-user-sub' || name === 'x-user-email' || name === 'x-user-roles') continue;
-    // Node answered `Expect: 100-continue` already (and undici refuses to send it): the body is on its way.
-    if (name === 'expect') continue;
+  // for…in over Node's header object: no entries array per request (it runs on every proxied request).
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || NEVER_FORWARDED.has(name) || name.startsWith('x-forwarded-')) continue;
+    if (dropped !== NONE_LISTED && dropped.has(name)) continue;
     out[name] = value;
   }
   const { isGatewayCookie, isForwardedCookie } = input;
@@ -46,12 +50,12 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
   if (input.userHeaders) Object.assign(out, input.userHeaders);
   out['x-request-id'] = input.requestId;
 
-  const peer = input.peerAddress.replace(/^::ffff:/, '');
+  const peer = input.peerAddress.startsWith('::ffff:') ? input.peerAddress.slice(7) : input.peerAddress;
   const chain = input.trustProxy ? headerText(incoming['x-forwarded-for']) : '';
   out['x-forwarded-for'] = chain ? `${chain}, ${peer}` : peer;
   const proto = input.trustProxy ? headerText(incoming['x-forwarded-proto']) : '';
   const host = input.trustProxy ? headerText(incoming['x-forwarded-host']) : '';
-  out['x-forwarded-proto'] = proto || input.publicUrl.protocol.replace(':', '');
+  out['x-forwarded-proto'] = proto || input.publicUrl.protocol.slice(0, -1);
   out['x-forwarded-host'] = host || input.publicUrl.host;
   return out;
 }
@@ -61,34 +65,71 @@ export function downstreamResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   isGatewayCookie: (name: string) => boolean,
 ): Record<string, string | string[]> {
-  const dropped = listedInConnection(headers['connection']);
+  const list = downstreamHeaderList(headers, isGatewayCookie, []);
   const out: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(headers)) {
-    const name = rawName.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(name) || dropped.has(name)) continue;
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1]!;
+  return out;
+}
+
+/**
+ * The same as downstreamResponseHeaders, appended to `out` as a flat
+ * [name, value, name, value…] list: what one res.writeHead() takes without
+ * building a header object first.
+ */
+export function downstreamHeaderList(
+  headers: Record<string, string | string[] | undefined>,
+  isGatewayCookie: (name: string) => boolean,
+  out: (string | string[])[],
+): (string | string[])[] {
+  const dropped = listedInConnection(headers['connection']);
+  for (const rawName in headers) {
+    const value = headers[rawName];
+    if (value === undefined) continue;
+    // undici hands names over in lower case already; anything else is lowered once.
+    const name = isLowerCase(rawName) ? rawName : rawName.toLowerCase();
+    if (HOP_BY_HOP.has(name) || (dropped !== NONE_LISTED && dropped.has(name))) continue;
     if (name === 'set-cookie') {
       const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isGatewayCookie(c.split('=')[0]!.trim()));
-      if (kept.length > 0) out[name] = kept;
+      if (kept.length > 0) out.push(name, kept);
       continue;
     }
-    out[name] = value;
+    out.push(name, value);
   }
   return out;
 }
 
+/**
+ * The Cookie header without the pairs `isDropped` names, pairs trimmed and
+ * joined with `; `. One pass with indexOf: no split/map/filter/join arrays.
+ */
 function filterCookieHeader(header: string | undefined, isDropped: (name: string) => boolean): string {
   if (!header) return '';
-  return header
-    .split(';')
-    .map((c) => c.trim())
-    .filter((c) => c !== '' && !isDropped(c.split('=')[0]!.trim()))
-    .join('; ');
+  let out = '';
+  let start = 0;
+  while (start <= header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const pair = header.slice(start, end).trim();
+    if (pair !== '') {
+      const eq = pair.indexOf('=');
+      const name = eq === -1 ? pair : pair.slice(0, eq).trim();
+      if (!isDropped(name)) out = out === '' ? pair : `${out}; ${pair}`;
+    }
+    start = end + 1;
+  }
+  return out;
 }
 
 const NONE_LISTED: ReadonlySet<string> = new Set();
 
 function listedInConnection(value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NONE_LISTED;
+  // Nearly every message says just `keep-alive` or `close`: names dropped as hop-by-hop anyway, so nothing
+  // more to list, and no Set or arrays built for it on every proxied request.
+  if (typeof value === 'string' && !value.includes(',')) {
+    const name = value.trim().toLowerCase();
+    return name === '' || HOP_BY_HOP.has(name) ? NONE_LISTED : new Set([name]);
+  }
   return new Set(
     headerText(value)
       .split(',')
@@ -99,4 +140,12 @@ function listedInConnection(value: string | string[] | undefined): ReadonlySet<s
 
 function headerText(value: string | string[] | undefined): string {
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
+}
+
+function isLowerCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return false;
+  }
+  return true;
 }

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
-import { downstreamResponseHeaders } from './forward-headers.js';
+import { downstreamHeaderList } from './forward-headers.js';
 import { droppedBody, upstreamStepUp } from './upstream-step-up.js';
 
 export interface Upstream {
@@ -17,6 +17,11 @@ export interface Upstream {
     /** A route's own timeoutMs (ROUTES_FILE); undefined = PROXY_TIMEOUT_MS. */
     headersTimeoutMs?: number | undefined;
     /**
+     * The gateway's own headers for the answer (request id, security headers) when they were not set on
+     * `res` already: sent in the same writeHead as the upstream's, which win when they name the same header.
+     */
+    ownHeaders?: OwnHeaders | undefined;
+    /**
      * Sees each answer's status and headers before the client does (DPoP: the
      * upstream's nonce). Returning headers sends the request once more with
      * them and drops this answer; only offered (`canReplay`) for a first
@@ -27,14 +32,22 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
+/** Flat [name, value, …] list, with every name's lower-case form alongside for the override check. */
+export interface OwnHeaders {
+  readonly list: readonly string[];
+  readonly lowerNames: readonly string[];
+}
+
 /**
- * Keep-alive pools to every upstream (one undici Agent). Bodies stream both
+ * Keep-alive pools to every upstream (one undici Pool per origin, made on
+ * first use: an Agent would look the origin's pool up in its map on every
+ * request). Bodies stream both
  * ways and are never buffered. Errors before the answer's headers become
  * 502/504 for the error middleware; after them the stream is cut, since a
  * status line cannot be taken back.
  */
 export function createUpstream(options: { headersTimeoutMs: number }): Upstream {
-  const agent = new Agent({
+  const poolOptions = {
     keepAliveTimeout: 30_000,
     // undici restarts this clock while an upload makes progress, so a slow client is not mistaken for a
     // silent upstream, while an upstream that stops reading the upload still times out.
@@ -44,18 +57,28 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
     connections: 256,
     // A host that never answers SYN is "unreachable" (502), and never waits longer than the header timeout.
     connect: { timeout: Math.min(10_000, options.headersTimeoutMs) },
-  });
+  };
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string): Pool => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, poolOptions);
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
 
   return {
-    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, onAnswer }) {
+    async forward({ req, res, origin, path, headers, isGatewayCookie, headersTimeoutMs, ownHeaders, onAnswer }) {
       const hangUp = new HangUpSignal();
       const onClose = () => {
         if (!res.writableFinished) hangUp.fire();
       };
-      res.once('close', onClose);
+      // on, not once: a response closes once, and once() wraps the listener in a closure of its own per request.
+      res.on('close', onClose);
       const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
 
-      // agent.stream() writes the answer straight into `res` with undici's own
+      // pool.stream() writes the answer straight into `res` with undici's own
       // backpressure (res 'drain' resumes the socket): no intermediate Readable
       // and no stream.pipeline per request, which cost about a quarter of a
       // proxied request's CPU (docs/benchmarks.md). Once the factory has run,
@@ -64,21 +87,24 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
       let answering = false;
       let replayHeaders: Record<string, string | string[]> | undefined;
       let stepUp: StepUpRequiredError | undefined;
+      const pool = poolFor(origin);
       const send = (sent: Record<string, string | string[]>, canReplay: boolean) =>
-        agent.stream(
-          // headersTimeout undefined = the Agent's own (PROXY_TIMEOUT_MS).
-          { origin, path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
+        pool.stream(
+          // headersTimeout undefined = the Pool's own (PROXY_TIMEOUT_MS).
+          { path, method: req.method as 'GET', headers: sent, body: hasBody ? req : null, signal: hangUp, headersTimeout: headersTimeoutMs },
           ({ statusCode, headers: answerHeaders }) => {
-            replayHeaders = onAnswer?.(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
+            if (onAnswer) replayHeaders = onAnswer(statusCode, answerHeaders as IncomingHttpHeaders, canReplay);
             if (replayHeaders && canReplay) return droppedBody();
             // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
             stepUp = upstreamStepUp(statusCode, answerHeaders);
             if (stepUp) return droppedBody();
             answering = true;
-            res.statusCode = statusCode;
-            for (const [name, value] of Object.entries(downstreamResponseHeaders(answerHeaders, isGatewayCookie))) {
-              res.setHeader(name, value);
-            }
+            // One writeHead with a flat list: no setHeader per header, no header object built and then
+            // assembled lazily by Node. Headers set on `res` before (the Koa path) merge as setHeader
+            // would: the upstream's replace them.
+            const list = downstreamHeaderList(answerHeaders, isGatewayCookie, []);
+            if (ownHeaders) appendUnlessPresent(list, ownHeaders);
+            res.writeHead(statusCode, list as string[]);
             return res;
           },
         );
@@ -105,7 +131,7 @@ export function createUpstream(options: { headersTimeoutMs: number }): Upstream 
     },
 
     async close() {
-      await agent.close();
+      await Promise.all([...pools.values()].map((pool) => pool.close()));
     },
   };
 }
@@ -125,6 +151,22 @@ class HangUpSignal extends EventEmitter {
     this.aborted = true;
     this.reason = new undiciErrors.RequestAbortedError('the client went away');
     this.emit('abort');
+  }
+}
+
+/** Adds the gateway's headers the upstream did not send itself (the upstream owns its content). */
+function appendUnlessPresent(list: (string | string[])[], own: OwnHeaders): void {
+  const upstreamCount = list.length;
+  for (let i = 0; i < own.list.length; i += 2) {
+    const lower = own.lowerNames[i >> 1]!;
+    let present = false;
+    for (let j = 0; j < upstreamCount; j += 2) {
+      if (list[j] === lower) {
+        present = true;
+        break;
+      }
+    }
+    if (!present) list.push(own.list[i]!, own.list[i + 1]!);
   }
 }
 

@@ -1,16 +1,18 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, Middleware, Next } from 'koa';
+import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config, RoutePolicy } from '../config/config.js';
-import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError } from '../errors.js';
-import { hasCsrfHeader, hasForeignOrigin } from '../http/csrf.js';
+import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, UnauthenticatedError, type GatewayError } from '../errors.js';
+import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
-import type { DpopPrivateJwk } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
 import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
-import type { Upstream } from './forward-request.js';
+import type { OwnHeaders, Upstream } from './forward-request.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
-import { matchProxyRoute } from './proxy-path.js';
-import { createRouteAccess } from './route-policy.js';
+import { matchProxyRoute, type ProxyMatch } from './proxy-path.js';
+import { createRouteAccess, type SessionSource } from './route-policy.js';
 import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 
@@ -30,73 +32,150 @@ export interface ProxyDeps {
   clock: Clock;
 }
 
-type Ctx = Context & { state: GatewayState };
+/** What a proxied request sends upstream on the user's behalf. */
+export interface ProxyAccess {
+  readonly accessToken: string | undefined;
+  readonly userHeaders?: Readonly<Record<string, string>> | undefined;
+  /** The session's DPoP key on a `dpop: true` route with a token to send (route-policy.ts). */
+  readonly dpopKey?: DpopPrivateJwk | undefined;
+}
 
 /**
- * Each proxied prefix: guard → session → (refresh) → forward.
- * Guards run before any store call, in the contract's order. A route whose
- * ROUTES_FILE policy asks for other session or token work (auth, roles,
- * token, user headers) takes route-policy.ts's path; every other route (every
- * PROXY_ROUTES entry included) the one below, which does no policy work.
+ * One proxied request, step by step: guard → session → (refresh) → forward.
+ * Shared by the Koa middleware below (library mode, and anything a host app
+ * mounts) and by the standalone gateway's dispatch before Koa
+ * (proxy-dispatch.ts): each step has this one implementation.
  */
-export function proxyMiddleware(deps: ProxyDeps): Middleware<GatewayState> {
-  const { config, sessions, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
+export interface ProxySteps {
+  /** The guards, in the contract's order (X-CSRF, Origin, a path that would leave its API), before any store call. */
+  guardError(match: Exclude<ProxyMatch, { kind: 'none' }>, headers: IncomingHttpHeaders): GatewayError | undefined;
+  /**
+   * The token (and X-User-* headers) for this request. A route whose ROUTES_FILE policy asks for other session or
+   * token work (auth, roles, token, user headers) takes route-policy.ts's resolveRouteAccess; every other route
+   * (every PROXY_ROUTES entry included) the default: the live session, refreshed when due.
+   */
+  access(policy: RoutePolicy | undefined, sessions: SessionSource, log: () => Logger): Promise<ProxyAccess>;
+  /**
+   * access() without a promise for a session already in hand (a cache hit): the default path's answer when the
+   * token needs no refresh; undefined when access() must run (a ROUTES_FILE policy, a refresh due).
+   */
+  accessNow(policy: RoutePolicy | undefined, session: SessionRecord): ProxyAccess | undefined;
+  /**
+   * Whether a failed access() ends with the session cookie cleared: the provider ended the grant, a logout won
+   * the race, or the cookie names no live session. A ROUTES_FILE policy's path clears it whenever it refuses
+   * a login; the default path when the browser sent the cookie.
+   */
+  clearsCookie(err: unknown, policy: RoutePolicy | undefined, cookieSent: boolean): boolean;
+  /** Streams the request upstream and the answer back (one writeHead; `ownHeaders` when not set on `res` already). */
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    match: Extract<ProxyMatch, { kind: 'match' }>,
+    access: ProxyAccess,
+    ownHeaders?: OwnHeaders,
+  ): Promise<void>;
+}
+
+export function createProxySteps(deps: ProxyDeps): ProxySteps {
+  const { config, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
   const dpopProofs = deps.dpopProofs ?? createDpopProofs();
 
-  const forward = (ctx: Ctx, origin: string, path: string, accessToken: string | undefined, policy?: RoutePolicy, userHeaders?: Record<string, string>, dpopKey?: DpopPrivateJwk) => {
+  return {
+    guardError(match, headers) {
+      const policy = match.route.policy;
+      if ((policy === undefined || policy.csrf) && !carriesCsrfHeader(headers)) return new CsrfRequiredError();
+      if (isForeignOrigin(headers, publicOrigin)) return new OriginMismatchError();
+      if (match.kind === 'invalid') return new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
+      return undefined;
+    },
+
+    access(policy, sessions, log) {
+      if (policy !== undefined && !policy.defaultAccess) return resolveRouteAccess(policy, sessions, log);
+      return sessions.require().then((session) => refresher.ensureFresh(session, log)).then(userTokenAccess);
+    },
+
+    accessNow(policy, session) {
+      if (policy !== undefined && !policy.defaultAccess) return undefined;
+      return refresher.needsRefresh(session) ? undefined : userTokenAccess(session);
+    },
+
+    clearsCookie(err, policy, cookieSent) {
+      if (!(err instanceof UnauthenticatedError)) return false;
+      return (policy !== undefined && !policy.defaultAccess) || cookieSent;
+    },
+
+    forward(req, res, requestId, match, access, ownHeaders) {
+      const policy = match.route.policy;
+      const { accessToken, dpopKey } = access;
+      const origin = match.route.target.origin;
+      const path = match.upstreamPath;
+      // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
+      const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: req.method ?? 'GET', origin, path }) : undefined;
+      return upstream.forward({
+        req,
+        res,
+        origin,
+        path,
+        isGatewayCookie,
+        headersTimeoutMs: policy?.timeoutMs,
+        ownHeaders,
+        onAnswer: dpop?.onAnswer,
+        headers: withDpop(
+          dpop,
+          upstreamRequestHeaders({
+            incoming: req.headers,
+            accessToken,
+            userHeaders: access.userHeaders,
+            isGatewayCookie,
+            isForwardedCookie,
+            peerAddress: req.socket.remoteAddress ?? '',
+            trustProxy: config.trustProxy,
+            publicUrl: config.publicUrl,
+            requestId,
+          }),
+        ),
+      });
+    },
+  };
+}
+
+const userTokenAccess = (session: SessionRecord): ProxyAccess => ({ accessToken: session.tokens.access_token });
+
+type Ctx = Context & { state: GatewayState };
+
+/**
+ * Each proxied prefix as Koa middleware (library mode; the standalone
+ * gateway takes these requests before Koa, proxy-dispatch.ts).
+ */
+export function proxyMiddleware(deps: ProxyDeps, steps: ProxySteps = createProxySteps(deps)): Middleware<GatewayState> {
+  const { config, sessions } = deps;
+
+  const forward = (ctx: Ctx, match: Extract<ProxyMatch, { kind: 'match' }>, access: ProxyAccess) => {
     ctx.res.removeHeader('Cache-Control'); // the upstream decides caching of its own answers
     ctx.respond = false; // we stream the answer ourselves
-    // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
-    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: ctx.req.method ?? 'GET', origin, path }) : undefined;
-    return upstream.forward({
-      req: ctx.req,
-      res: ctx.res,
-      origin,
-      path,
-      isGatewayCookie,
-      headersTimeoutMs: policy?.timeoutMs,
-      onAnswer: dpop?.onAnswer,
-      headers: withDpop(dpop, upstreamRequestHeaders({
-        incoming: ctx.req.headers,
-        accessToken,
-        userHeaders,
-        isGatewayCookie,
-        isForwardedCookie,
-        peerAddress: ctx.req.socket.remoteAddress ?? '',
-        trustProxy: config.trustProxy,
-        publicUrl: config.publicUrl,
-        requestId: ctx.state.requestId,
-      })),
-    }).catch((err: unknown) => {
+    return steps.forward(ctx.req, ctx.res, ctx.state.requestId, match, access).catch((err: unknown) => {
       ctx.respond = true; // nothing was sent: let the error middleware answer
       throw err;
     });
-  };
-
-  const clearCookieIfEnded = (ctx: Ctx) => (err: unknown) => {
-    // The provider ended the grant, or a logout won the race: the cookie names nothing any more.
-    if (err instanceof UnauthenticatedError) sessions.clearCookie(ctx);
-    throw err;
   };
 
   return async (ctx: Ctx, next: Next) => {
     const match = matchProxyRoute(config.proxy.routes, ctx.req.url ?? '/');
     if (match.kind === 'none') return next();
     ctx.res.setHeader('Cache-Control', 'no-store'); // res directly: Koa's ctx.set allocates arrays per call
-    const policy = match.route.policy;
-    if ((policy === undefined || policy.csrf) && !hasCsrfHeader(ctx)) throw new CsrfRequiredError();
-    if (hasForeignOrigin(ctx, publicOrigin)) throw new OriginMismatchError();
-    if (match.kind === 'invalid') throw new InvalidRequestError('invalid_path', 'This path would leave the API it is routed to.');
+    const refused = steps.guardError(match, ctx.req.headers);
+    if (refused) throw refused;
+    if (match.kind !== 'match') return; // guardError refuses every invalid path
 
-    if (policy !== undefined && !policy.defaultAccess) {
-      const access = await resolveRouteAccess(policy, { load: () => sessions.load(ctx), require: () => sessions.require(ctx) }, () => ctx.state.log).catch(
-        clearCookieIfEnded(ctx),
-      );
-      return forward(ctx, match.route.target.origin, match.upstreamPath, access.accessToken, policy, access.userHeaders, access.dpopKey);
-    }
-    const session = await refresher.ensureFresh(await sessions.require(ctx), () => ctx.state.log).catch(clearCookieIfEnded(ctx));
-    await forward(ctx, match.route.target.origin, match.upstreamPath, session.tokens.access_token, policy);
+    const policy = match.route.policy;
+    const source = { load: () => sessions.load(ctx), require: () => sessions.require(ctx) };
+    const access = await steps.access(policy, source, () => ctx.state.log).catch((err: unknown) => {
+      if (steps.clearsCookie(err, policy, sessions.cookieValue(ctx.req.headers.cookie) !== undefined)) sessions.clearCookie(ctx);
+      throw err;
+    });
+    await forward(ctx, match, access);
   };
 }

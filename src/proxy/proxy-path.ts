@@ -19,15 +19,29 @@ export function matchProxyRoute(routes: readonly ProxyRoute[], rawTarget: string
   const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
   const query = q === -1 ? '' : rawTarget.slice(q);
   for (const route of routes) {
-    if (rawPath !== route.prefix && !rawPath.startsWith(`${route.prefix}/`)) continue;
+    const { prefix } = route;
+    // A segment boundary: the prefix itself, or the prefix and a `/` (no `${prefix}/` string per route and request).
+    if (!rawPath.startsWith(prefix) || (rawPath.length > prefix.length && rawPath.charCodeAt(prefix.length) !== 0x2f)) continue;
     // stripPrefix: false (ROUTES_FILE) sends the whole path, prefix included, below the target's base.
-    const rest = (route.policy?.stripPrefix === false ? rawPath : rawPath.slice(route.prefix.length)).replace(/^\/+/, '/');
+    const stripped = route.policy?.stripPrefix === false ? rawPath : rawPath.slice(prefix.length);
+    const rest = stripped.charCodeAt(0) === 0x2f && stripped.charCodeAt(1) === 0x2f ? stripped.replace(/^\/+/, '/') : stripped;
     if (!isConfinedRest(rest)) return { kind: 'invalid', route };
-    const base = route.target.pathname.replace(/\/+$/, '');
-    const joined = `${base}${rest}` || '/';
+    const joined = `${basePathOf(route)}${rest}` || '/';
     return { kind: 'match', route, upstreamPath: `${joined}${query}` };
   }
   return { kind: 'none' };
+}
+
+// The target's base path without trailing slashes, once per route (routes live as long as the config).
+const basePaths = new WeakMap<ProxyRoute, string>();
+
+function basePathOf(route: ProxyRoute): string {
+  let base = basePaths.get(route);
+  if (base === undefined) {
+    base = route.target.pathname.replace(/\/+$/, '');
+    basePaths.set(route, base);
+  }
+  return base;
 }
 
 function isConfinedRest(rest: string): boolean {

@@ -128,9 +128,21 @@ function userHeadersOf(policy: RoutePolicy, session: SessionRecord): Record<stri
     else if (name === 'X-User-Email') {
       const email = session.user_info['email'];
       if (typeof email === 'string' && HEADER_SAFE.test(email)) headers['x-user-email'] = email;
-    } else headers['x-user-roles'] = [...roleSetOf(session)].filter((r) => HEADER_SAFE.test(r)).sort().join(',');
+    } else headers['x-user-roles'] = rolesHeaderOf(session);
   }
   return headers;
+}
+
+// The X-User-Roles value per session record, like its role set: sorted and filtered once, not per request.
+const rolesHeaders = new WeakMap<SessionRecord, string>();
+
+function rolesHeaderOf(session: SessionRecord): string {
+  let header = rolesHeaders.get(session);
+  if (header === undefined) {
+    header = [...roleSetOf(session)].filter((r) => HEADER_SAFE.test(r)).sort().join(',');
+    rolesHeaders.set(session, header);
+  }
+  return header;
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

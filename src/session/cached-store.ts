@@ -110,6 +110,14 @@ export function createCachedStore(inner: SessionStore, options: CachedStoreOptio
   return {
     kind: inner.kind,
 
+    peek(id) {
+      // get()'s cache-hit branch, and nothing else: a miss or a stale entry is get()'s to handle.
+      if (!invalidations.live || locked.has(id)) return undefined;
+      const entry = entries.get(id);
+      if (!entry) return undefined;
+      const now = clock();
+      return entry.record.expires_at_ms > now && now - entry.cachedAtMs < maxAgeMs ? entry.record : undefined;
+    },
     get(id) {
       if (invalidations.live && !locked.has(id)) {
         const entry = entries.get(id);

@@ -115,6 +115,12 @@ export interface SessionStore {
   /** The live session, or null when unknown or expired. */
   get(id: string): Promise<SessionRecord | null>;
   /**
+   * What get(id) would answer right now when this process holds the record in memory (the session cache),
+   * without a promise; undefined otherwise (call get). Optional: stores and wrappers without it are read
+   * through get, which is always correct.
+   */
+  peek?(id: string): SessionRecord | undefined;
+  /**
    * Applies `update` only if the session still exists; returns the new record
    * or null when it is gone (a refresh finishing after a logout never revives it).
    * The caller computes `expires_at_ms` (see session-lifetime.ts); the store

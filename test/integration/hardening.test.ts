@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { finishLogin, loginThroughProvider, startLogin } from '../support/browser-login.js';
@@ -10,16 +12,21 @@ let api: EchoApi;
 let gw: TestGateway;
 let limited: TestGateway;
 let behindLb: TestGateway;
+// An upstream that sends a header the gateway also sets on its own answers.
+let framing: http.Server;
 
 beforeAll(async () => {
   [idp, api] = await Promise.all([startIdentityProvider({ accessTokenTtlSeconds: 3600 }), createEchoApi()]);
-  gw = await startTestGateway({ idp, env: { PROXY_ROUTES: `/api=${api.url}` } });
+  framing = http.createServer((_req, res) => res.writeHead(200, { 'x-frame-options': 'SAMEORIGIN', 'content-type': 'text/plain' }).end('framed'));
+  await new Promise<void>((resolve) => framing.listen(0, '127.0.0.1', resolve));
+  const framingUrl = `http://127.0.0.1:${(framing.address() as AddressInfo).port}`;
+  gw = await startTestGateway({ idp, env: { PROXY_ROUTES: `/api=${api.url},/framed=${framingUrl}` } });
   limited = await startTestGateway({ idp, env: { LOGIN_RATE_LIMIT_PER_MINUTE: '3' } });
   behindLb = await startTestGateway({ idp, env: { TRUST_PROXY: 'true', LOGIN_RATE_LIMIT_PER_MINUTE: '3' } });
 });
 afterAll(async () => {
   await Promise.all([gw?.close(), limited?.close(), behindLb?.close()]);
-  await Promise.all([idp?.close(), api?.close()]);
+  await Promise.all([idp?.close(), api?.close(), new Promise((resolve) => framing?.close(resolve))]);
 });
 
 describe('while the identity provider is down', () => {
@@ -91,5 +98,43 @@ describe('headers on every answer', () => {
     const response = await browser.fetch(`${gw.url}/api/trace`, { headers: { 'x-csrf': '1', 'x-request-id': 'trace-abc-123' } });
     expect((await json(response)).headers['x-request-id']).toBe('trace-abc-123');
     expect(gw.logs.some((line) => line.includes('"request_id":"trace-abc-123"') && line.includes('"path":"/api/trace"'))).toBe(true);
+  });
+});
+
+describe('headers on proxied answers', () => {
+  const ours = (response: Response) => ({
+    nosniff: response.headers.get('x-content-type-options'),
+    referrer: response.headers.get('referrer-policy'),
+    opener: response.headers.get('cross-origin-opener-policy'),
+    requestId: response.headers.get('x-request-id'),
+  });
+
+  it("adds the security headers and the request id to the upstream's answer, lets the upstream's own copy win, and adds no Cache-Control", async () => {
+    const { browser } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
+    const plain = await browser.fetch(`${gw.url}/api/headers`, { headers: { 'x-csrf': '1', 'x-request-id': 'proxied-1' } });
+    expect(plain.status).toBe(200);
+    expect(ours(plain)).toEqual({ nosniff: 'nosniff', referrer: 'no-referrer', opener: 'same-origin', requestId: 'proxied-1' });
+    expect(plain.headers.get('x-frame-options')).toBe('DENY');
+    expect(plain.headers.get('cache-control')).toBeNull();
+    await plain.text();
+
+    const framed = await browser.fetch(`${gw.url}/framed/page`, { headers: { 'x-csrf': '1' } });
+    expect(await framed.text()).toBe('framed');
+    expect(framed.headers.get('x-frame-options')).toBe('SAMEORIGIN'); // one copy: the upstream's
+    expect(ours(framed).nosniff).toBe('nosniff');
+  });
+
+  it.each([
+    ['403 csrf_required', {}, 403, 'csrf_required'],
+    ['401 unauthenticated, stale cookie cleared', { 'x-csrf': '1', cookie: 'bff_session=stale' }, 401, 'unauthenticated'],
+  ])('sends them, no-store and the JSON error on a refused proxied request (%s)', async (_kind, headers, status, code) => {
+    const response = await fetch(`${gw.url}/api/x`, { headers: { ...headers, 'x-request-id': 'refused-1' } });
+    expect(response.status).toBe(status);
+    expect(await json(response)).toMatchObject({ error: code });
+    expect(ours(response)).toEqual({ nosniff: 'nosniff', referrer: 'no-referrer', opener: 'same-origin', requestId: 'refused-1' });
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const cleared = response.headers.getSetCookie().some((c) => c.startsWith('bff_session=;') && /Max-Age=0/.test(c));
+    expect(cleared).toBe('cookie' in headers);
   });
 });

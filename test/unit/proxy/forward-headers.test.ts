@@ -94,4 +94,13 @@ describe('downstreamResponseHeaders', () => {
       ),
     ).toEqual({ 'content-type': 'application/json', 'set-cookie': ['app=1; Path=/'] });
   });
+
+  it.each([
+    ['one name', 'X-Upstream-Hop', ['x-other']],
+    ['one name among the usual', 'keep-alive, X-Upstream-Hop', ['x-other']],
+    ['only the usual', ' Keep-Alive ', ['x-other', 'x-upstream-hop']],
+  ])('drops the headers its Connection header lists (%s)', (_kind, connection, kept) => {
+    const headers = downstreamResponseHeaders({ connection, 'x-upstream-hop': '1', 'x-other': '2', 'keep-alive': 'timeout=5' }, isGatewayCookie);
+    expect(Object.keys(headers).sort()).toEqual(kept);
+  });
 });

@@ -44,6 +44,25 @@ runSessionStoreContract('memory behind the session cache', async () => {
 });
 
 describe('session cache', () => {
+  it("peek answers what get would, without a promise, only on a cache hit: never a record get would not serve", async () => {
+    const { inner, feed, store, advance } = setUp({ maxAgeMs: 60_000 });
+    const record = sampleRecord(Date.UTC(2026, 0, 1));
+    await store.create(record);
+    expect(store.peek!(record.id)).toBeUndefined(); // not read yet: get reads the store
+    await store.get(record.id);
+    expect(store.peek!(record.id)).toEqual(record);
+    await changeBehind(inner, record);
+    feed.invalidate(record.id);
+    expect(store.peek!(record.id)).toBeUndefined(); // changed elsewhere: only get may answer now
+    await store.get(record.id);
+    expect(store.peek!(record.id)?.refreshed_at_ms).toBe(record.created_at_ms + 1);
+    advance(60_000);
+    expect(store.peek!(record.id)).toBeUndefined(); // older than the cache's maximum age
+    await store.get(record.id);
+    feed.setLive(false);
+    expect(store.peek!(record.id)).toBeUndefined(); // no invalidation feed: every read goes to the store
+  });
+
   it('serves a read session from memory until the feed says it changed', async () => {
     const { inner, feed, store } = setUp();
     const record = sampleRecord(Date.UTC(2026, 0, 1));
