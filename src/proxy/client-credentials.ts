@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError } from '../errors.js';
-import type { ClientTokens } from './route-token.js';
 import { createSharedTokenCache, grantCacheTimings } from './shared-token-cache.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
+
+/** The gateway's own client-credentials tokens, one per scope; made below. */
+export interface ClientTokens {
+  tokenFor(scope: string | undefined, log: () => Logger): Promise<string>;
+}
 
 export interface ClientCredentialsDeps {
   config: Config;

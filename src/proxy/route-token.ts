@@ -1,26 +1,16 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config, RouteToken } from '../config/config.js';
-import { createClientCredentials } from './client-credentials.js';
+import { createClientCredentials, type ClientTokens } from './client-credentials.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { Metrics } from '../ops/metrics.js';
-import { createTokenExchange } from './token-exchange.js';
+import { createTokenExchange, type ExchangedTokens } from './token-exchange.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { createTokenSealer } from '../session/token-sealer.js';
 
 /** The bearer token a route's `token` setting sends upstream, or undefined for none. */
 export interface RouteTokens {
   tokenFor(token: RouteToken, session: SessionRecord | null, log: () => Logger): Promise<string | undefined>;
-}
-
-/** Token exchange (RFC 8693) per session and audience; see src/proxy/token-exchange.ts. */
-export interface ExchangedTokens {
-  tokenFor(session: SessionRecord, audience: string, scope: string | undefined, log: () => Logger): Promise<string>;
-}
-
-/** The gateway's own client-credentials tokens, one per scope; see src/proxy/client-credentials.ts. */
-export interface ClientTokens {
-  tokenFor(scope: string | undefined, log: () => Logger): Promise<string>;
 }
 
 /**

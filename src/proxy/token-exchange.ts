@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError, TokenExchangeRefusedError } from '../errors.js';
-import type { ExchangedTokens } from './route-token.js';
 import { createSharedTokenCache, grantCacheTimings } from './shared-token-cache.js';
-import type { SessionStore } from '../session/session-store.js';
+import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import type { TokenSealer } from '../session/token-sealer.js';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
+
+/** Token exchange (RFC 8693) per session and audience; made below. */
+export interface ExchangedTokens {
+  tokenFor(session: SessionRecord, audience: string, scope: string | undefined, log: () => Logger): Promise<string>;
+}
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
