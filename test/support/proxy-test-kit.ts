@@ -11,14 +11,31 @@ export interface TestClock {
   readonly now: Clock;
   /** Moves time forward for every gateway sharing this clock (token expiry without waiting). */
   advance(ms: number): void;
+  /**
+   * Stops the gateways' time until resume(): a claim about what happens "within a second" then holds
+   * however long a loaded machine takes to send the requests (advance() still moves it).
+   */
+  freeze(): void;
+  /** Lets time run again from where it stood. */
+  resume(): void;
 }
 
 export function createTestClock(): TestClock {
   let offsetMs = 0;
+  let frozenAt: number | undefined;
   return {
-    now: () => Date.now() + offsetMs,
+    now: () => frozenAt ?? Date.now() + offsetMs,
     advance(ms) {
       offsetMs += ms;
+      if (frozenAt !== undefined) frozenAt += ms;
+    },
+    freeze() {
+      frozenAt ??= Date.now() + offsetMs;
+    },
+    resume() {
+      if (frozenAt === undefined) return;
+      offsetMs = frozenAt - Date.now();
+      frozenAt = undefined;
     },
   };
 }
