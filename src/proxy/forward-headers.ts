@@ -29,6 +29,8 @@ export interface RequestHeaderInput {
 const NEVER_FORWARDED = new Set([
   ...HOP_BY_HOP, 'host', 'authorization', 'cookie', 'forwarded', 'x-request-id',
   'x-user-sub', 'x-user-email', 'x-user-roles', 'expect',
+  // A browser's own DPoP proof means nothing upstream: only the gateway holds a key (dpop: true routes).
+  'dpop',
 ]);
 
 /** Headers for the upstream: the client's minus hop-by-hop, its Authorization and our cookies; plus the bearer token and X-Forwarded-*. */
@@ -89,7 +91,11 @@ export function downstreamHeaderList(
     const name = isLowerCase(rawName) ? rawName : rawName.toLowerCase();
     if (HOP_BY_HOP.has(name) || (dropped !== NONE_LISTED && dropped.has(name))) continue;
     if (name === 'set-cookie') {
-      const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isGatewayCookie(c.split('=')[0]!.trim()));
+      const kept = (Array.isArray(value) ? value : [value]).filter((c) => {
+        const cookieName = setCookieName(c);
+        // A nameless cookie ("=bff_session=…") comes back from the browser as "bff_session=…": never let one through.
+        return cookieName !== '' && !isGatewayCookie(cookieName);
+      });
       if (kept.length > 0) out.push(name, kept);
       continue;
     }
@@ -148,4 +154,15 @@ function isLowerCase(name: string): boolean {
     if (c >= 65 && c <= 90) return false;
   }
   return true;
+}
+
+/**
+ * A Set-Cookie's name as a browser reads it (RFC 6265bis 5.6): the pair runs to
+ * the first `;`, and a pair without `=` is a value with the empty name.
+ */
+export function setCookieName(setCookie: string): string {
+  const semicolon = setCookie.indexOf(';');
+  const pair = semicolon === -1 ? setCookie : setCookie.slice(0, semicolon);
+  const equals = pair.indexOf('=');
+  return equals === -1 ? '' : pair.slice(0, equals).trim();
 }

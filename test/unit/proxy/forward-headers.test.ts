@@ -23,6 +23,12 @@ describe('upstreamRequestHeaders', () => {
     expect(given['x-user-roles']).toBeUndefined();
   });
 
+  it("drops the browser's own DPoP header: only the gateway's proof may reach an upstream", () => {
+    const headers = upstreamRequestHeaders({ ...base, trustProxy: false, incoming: { dpop: 'eyJ.forged.proof', accept: '*/*' } });
+    expect(headers['dpop']).toBeUndefined();
+    expect(headers['accept']).toBe('*/*');
+  });
+
   it('adds the bearer token, drops the client Authorization, hop-by-hop headers and only the gateway cookies', () => {
     const headers = upstreamRequestHeaders({
       ...base,
@@ -93,6 +99,17 @@ describe('downstreamResponseHeaders', () => {
         isGatewayCookie,
       ),
     ).toEqual({ 'content-type': 'application/json', 'set-cookie': ['app=1; Path=/'] });
+  });
+
+  it.each([
+    ['a nameless cookie carrying ours', '=bff_session=attacker-session; Path=/api; Max-Age=9999'],
+    ['a nameless cookie without =', 'bff_session; Path=/'],
+    ['ours with spaces around the name', ' bff_session =x; Path=/'],
+    ['ours, the = after an attribute', 'bff_session; x=1'],
+  ])('never lets an upstream set a cookie a browser would send back as the gateway cookie: %s', (_, setCookie) => {
+    // Browsers send an empty-named cookie back as its bare value, "bff_session=attacker-session": session fixation.
+    const headers = downstreamResponseHeaders({ 'set-cookie': [setCookie, 'app=1'] }, isGatewayCookie);
+    expect(headers['set-cookie']).toEqual(['app=1']);
   });
 
   it.each([
