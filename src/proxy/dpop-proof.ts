@@ -47,9 +47,11 @@ export function createDpopProofs(deps: { nowMs?: () => number } = {}): DpopProof
   const nowMs = deps.nowMs ?? Date.now;
   const nonces = new Map<string, string>();
 
+  /** Keeps the answer's nonce for the origin's next proofs; returns it, or undefined when it gave none. */
   const remember = (origin: string, headers: IncomingHttpHeaders): string | undefined => {
     const nonce = headers['dpop-nonce'];
-    if (typeof nonce !== 'string' || nonce === '' || nonces.get(origin) === nonce) return undefined;
+    if (typeof nonce !== 'string' || nonce === '') return undefined;
+    if (nonces.get(origin) === nonce) return nonce;
     if (nonces.size >= MAX_NONCE_ORIGINS && !nonces.has(origin)) nonces.clear();
     nonces.set(origin, nonce);
     return nonce;
@@ -65,16 +67,20 @@ export function createDpopProofs(deps: { nowMs?: () => number } = {}): DpopProof
         dpop: signProof(key, { htm: method, htu, iat: Math.floor(nowMs() / 1000), jti: randomUUID(), ath, ...(nonce ? { nonce } : {}) }),
       });
       let base: Headers = {};
+      // The nonce this call's proof carried: judged against it, not against what another call stored since.
+      let sent: string | undefined;
       return {
         attach(headers) {
           base = headers;
-          return Object.assign(headers, headersWith(nonces.get(origin)));
+          sent = nonces.get(origin);
+          return Object.assign(headers, headersWith(sent));
         },
         onAnswer(statusCode, headers, canReplay) {
-          const fresh = remember(origin, headers);
-          // Retried only for a nonce it had not sent: a second refusal goes to the client as it is.
-          if (!canReplay || fresh === undefined || statusCode !== 401 || !asksForNonce(headers['www-authenticate'])) return undefined;
-          return { ...base, ...headersWith(fresh) };
+          const nonce = remember(origin, headers);
+          // Retried only with a nonce this call had not sent (calls that left together with the old one each
+          // earn their retry): a refusal of the nonce it did send goes to the client as it is.
+          if (!canReplay || nonce === undefined || nonce === sent || statusCode !== 401 || !asksForNonce(headers['www-authenticate'])) return undefined;
+          return { ...base, ...headersWith(nonce) };
         },
       };
     },

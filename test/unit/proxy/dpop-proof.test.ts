@@ -46,12 +46,25 @@ describe('DPoP proofs for proxied calls', () => {
     expect((await claimsOf(String(proofs.forRequest({ ...request, origin: 'http://other:1' }).attach({})['dpop']))).payload['nonce']).toBeUndefined();
   });
 
+  it('replays every call that left with the old nonce, not only the first one to hear of the new', async () => {
+    const proofs = createDpopProofs();
+    // A burst after start-up (or a nonce rotation): both calls leave before any answer.
+    const [first, second] = [proofs.forRequest(request), proofs.forRequest(request)];
+    first.attach({});
+    second.attach({});
+    const challenge = { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n-1' };
+    const replays = [first.onAnswer(401, challenge, true), second.onAnswer(401, challenge, true)];
+    for (const replay of replays) expect((await claimsOf(String(replay?.['dpop']))).payload['nonce']).toBe('n-1');
+  });
+
   it('does not replay a call with a body, a refusal for a nonce already sent, or a 401 for another reason', () => {
     const proofs = createDpopProofs();
     const challenge = { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n-1' };
     expect(proofs.forRequest(request).onAnswer(401, challenge, false)).toBeUndefined();
-    // n-1 is known now (learnt from that answer): the same refusal again is final.
-    expect(proofs.forRequest(request).onAnswer(401, challenge, true)).toBeUndefined();
+    // n-1 is known now (learnt from that answer): a call that sent it and is refused with it again gets no second try.
+    const sentN1 = proofs.forRequest(request);
+    sentN1.attach({});
+    expect(sentN1.onAnswer(401, challenge, true)).toBeUndefined();
     expect(proofs.forRequest(request).onAnswer(401, { 'www-authenticate': 'DPoP error="invalid_token"', 'dpop-nonce': 'n-2' }, true)).toBeUndefined();
   });
 });
