@@ -108,38 +108,50 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
     },
 
     forward(req, res, requestId, match, access, ownHeaders) {
-      const policy = match.route.policy;
-      const { accessToken, dpopKey } = access;
-      const origin = match.route.target.origin;
-      const path = match.upstreamPath;
-      // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
-      const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: req.method ?? 'GET', origin, path }) : undefined;
-      return upstream.forward({
-        req,
-        res,
-        origin,
-        path,
-        isGatewayCookie,
-        headersTimeoutMs: policy?.timeoutMs,
-        ownHeaders,
-        onAnswer: dpop?.onAnswer,
-        headers: withDpop(
-          dpop,
-          upstreamRequestHeaders({
-            incoming: req.headers,
-            accessToken,
-            userHeaders: access.userHeaders,
-            isGatewayCookie,
-            isForwardedCookie,
-            peerAddress: req.socket.remoteAddress ?? '',
-            trustProxy: config.trustProxy,
-            publicUrl: config.publicUrl,
-            requestId,
-          }),
-        ),
-      });
+      // The client left while its session was read or refreshed: send nothing upstream (a DELETE would still act).
+      if (req.socket.destroyed) return Promise.resolve();
+      try {
+        return forwardNow(req, res, requestId, match, access, ownHeaders);
+      } catch (err) {
+        // Thrown before any promise existed (a session's unusable DPoP key, say): a rejection like any
+        // other, so the error is answered instead of leaving the request hanging.
+        return Promise.reject(err);
+      }
     },
   };
+
+  function forwardNow(...[req, res, requestId, match, access, ownHeaders]: Parameters<ProxySteps['forward']>): Promise<void> {
+    const policy = match.route.policy;
+    const { accessToken, dpopKey } = access;
+    const origin = match.route.target.origin;
+    const path = match.upstreamPath;
+    // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
+    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: req.method ?? 'GET', origin, path }) : undefined;
+    return upstream.forward({
+      req,
+      res,
+      origin,
+      path,
+      isGatewayCookie,
+      headersTimeoutMs: policy?.timeoutMs,
+      ownHeaders,
+      onAnswer: dpop?.onAnswer,
+      headers: withDpop(
+        dpop,
+        upstreamRequestHeaders({
+          incoming: req.headers,
+          accessToken,
+          userHeaders: access.userHeaders,
+          isGatewayCookie,
+          isForwardedCookie,
+          peerAddress: req.socket.remoteAddress ?? '',
+          trustProxy: config.trustProxy,
+          publicUrl: config.publicUrl,
+          requestId,
+        }),
+      ),
+    });
+  }
 }
 
 const userTokenAccess = (session: SessionRecord): ProxyAccess => ({ accessToken: session.tokens.access_token });
