@@ -208,11 +208,9 @@ export class StepUpRequiredError extends GatewayError {
 
 /** The provider's ID token does not carry any of the acr values the login asked for (it ignored acr_values). */
 export class AcrNotSatisfiedError extends GatewayError {
-  constructor(requested: readonly string[], got: string | undefined) {
-    super(
-      400,
-      'acr_not_satisfied',
-      `The identity provider did not authenticate you at the level asked for (${requested.join(' or ')}; got ${got === undefined ? 'none' : printable(got, 64)}); your previous session, if any, is unchanged.`,
-    );
+  constructor() {
+    // A fixed text: the values asked for come from /auth/login's query, which a crafted link chooses;
+    // the warning log line names them and what the provider gave.
+    super(400, 'acr_not_satisfied', 'The identity provider did not authenticate you at the level asked for; your previous session, if any, is unchanged.');
   }
 }

@@ -148,7 +148,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router<GatewayState> {
         'the identity provider did not honour acr_values; login refused, previous session kept',
       );
       if (transaction.silent) return answerSilentLogin(ctx, publicOrigin, false);
-      throw new AcrNotSatisfiedError(requested, authContext.acr);
+      throw new AcrNotSatisfiedError();
     }
     const userinfo = await oidc.userInfo(tokens.access_token, sub, dpopKey).catch((err: unknown) => {
       ctx.state.log.warn({ err: (err as Error).message }, 'userinfo unavailable at login; using ID token claims only');
