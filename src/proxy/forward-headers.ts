@@ -22,6 +22,12 @@ export interface RequestHeaderInput {
   requestId: string;
 }
 
+// Answer headers an upstream never sets, though it owns the rest of its answer: they speak for the whole
+// host or the gateway's own log. HSTS is the gateway's (from PUBLIC_URL), so an API's max-age=0 cannot
+// switch it off for the site; Clear-Site-Data would delete the gateway's session cookie under it; and the
+// request id stays the one in the gateway's access line.
+const GATEWAY_OWNED = new Set(['strict-transport-security', 'clear-site-data', 'x-request-id']);
+
 // Request headers that never go upstream whatever the route: hop-by-hop (a WebSocket handshake adds its
 // own Connection/Upgrade pair back, websocket-proxy.ts), the client's own credentials and identity
 // claims (only the gateway says who the user is), what the gateway sets itself, and `Expect` (Node
@@ -89,7 +95,7 @@ export function downstreamHeaderList(
     if (value === undefined) continue;
     // undici hands names over in lower case already; anything else is lowered once.
     const name = isLowerCase(rawName) ? rawName : rawName.toLowerCase();
-    if (HOP_BY_HOP.has(name) || (dropped !== NONE_LISTED && dropped.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || (dropped !== NONE_LISTED && dropped.has(name))) continue;
     if (name === 'set-cookie') {
       const kept = (Array.isArray(value) ? value : [value]).filter((c) => {
         const cookieName = setCookieName(c);

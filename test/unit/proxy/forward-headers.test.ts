@@ -101,6 +101,14 @@ describe('downstreamResponseHeaders', () => {
     ).toEqual({ 'content-type': 'application/json', 'set-cookie': ['app=1; Path=/'] });
   });
 
+  it('keeps the host-wide and gateway-owned headers out of an upstream answer: HSTS, Clear-Site-Data, X-Request-Id', () => {
+    const headers = downstreamResponseHeaders(
+      { 'strict-transport-security': 'max-age=0', 'clear-site-data': '"cookies"', 'x-request-id': 'upstream-own', 'x-frame-options': 'SAMEORIGIN' },
+      isGatewayCookie,
+    );
+    expect(headers).toEqual({ 'x-frame-options': 'SAMEORIGIN' });
+  });
+
   it.each([
     ['a nameless cookie carrying ours', '=bff_session=attacker-session; Path=/api; Max-Age=9999'],
     ['a nameless cookie without =', 'bff_session; Path=/'],
