@@ -85,7 +85,7 @@ export const envSchema = {
     default: 'false',
     description: 'Allow an http:// provider under NODE_ENV=production (outside production it is allowed with a warning).',
   },
-  OIDC_TIMEOUT_MS: { group: 'oidc', default: '10000', description: 'Timeout in milliseconds for every call to the provider.' },
+  OIDC_TIMEOUT_MS: { group: 'oidc', default: '10000', description: 'Timeout in milliseconds for every call to the provider, and how long a request waits for a refresh; the refresh grant itself runs on for up to 3× this (30–60 s) so that a late answer with a rotated refresh token is stored, not lost.' },
   TOKEN_REFRESH_SKEW_SECONDS: {
     group: 'oidc',
     default: '30',

@@ -96,6 +96,8 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
   const { config, logger } = deps;
   const retry = deps.retry ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
   let configuration: oidc.Configuration | undefined;
+  // The same client with a longer timeout, for refresh grants only (refreshGrantTimeoutMs).
+  let refreshConfiguration: oidc.Configuration | undefined;
   let usePar = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
@@ -104,8 +106,9 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
     if (closed) return;
     try {
       const discovered = await discover(config);
-      usePar = pushesAuthorizationRequests(config.par, discovered.serverMetadata());
-      configuration = discovered;
+      usePar = pushesAuthorizationRequests(config.par, discovered.main.serverMetadata());
+      configuration = discovered.main;
+      refreshConfiguration = discovered.refresh;
       logger.info({ issuer: config.issuer, attempt, ...(usePar ? { par: true } : {}) }, 'identity provider discovered');
     } catch (err) {
       const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(attempt, 16));
@@ -183,7 +186,8 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
 
     refresh(refreshToken, dpopKey, expectedSub) {
       return guarded('refresh', async () => {
-        const c = ready();
+        ready();
+        const c = refreshConfiguration!;
         const tokens = await oidc.refreshTokenGrant(c, refreshToken, undefined, await dpopOption(c, dpopKey));
         if (tokens.id_token !== undefined) {
           // openid-client checks a refreshed ID token's claims, not its signature (as at the callback), and
@@ -236,7 +240,7 @@ export function createOidcClient(deps: OidcClientDeps): OidcClient {
   };
 }
 
-async function discover(config: OidcConfig): Promise<oidc.Configuration> {
+async function discover(config: OidcConfig): Promise<{ main: oidc.Configuration; refresh: oidc.Configuration }> {
   // Fetched by hand rather than with oidc.discovery(): OIDC_DISCOVERY_URL may be
   // an in-cluster name while the issuer stays the public one, and the issuer
   // check must compare against OIDC_ISSUER, not against the URL we fetched.
@@ -252,19 +256,30 @@ async function discover(config: OidcConfig): Promise<oidc.Configuration> {
   if (config.par === 'true' && !metadata.pushed_authorization_request_endpoint) {
     throw new ProviderMismatchError('OIDC_PAR=true, but the provider advertises no pushed_authorization_request_endpoint');
   }
-  const configuration = new oidc.Configuration(
-    metadata,
-    config.clientId,
-    'secret' in config.clientAuth ? config.clientAuth.secret : undefined,
-    await clientAuthentication(config.clientAuth),
-  );
-  configuration.timeout = config.timeoutMs / 1000;
-  if (config.allowInsecureHttp) {
-    // Gated by loadConfig: only outside production, or with OIDC_ALLOW_INSECURE_HTTP=true.
-    // eslint-disable-next-line @typescript-eslint/no-deprecated
-    oidc.allowInsecureRequests(configuration);
-  }
-  return configuration;
+  const clientAuth = await clientAuthentication(config.clientAuth);
+  const configured = (timeoutMs: number) => {
+    const configuration = new oidc.Configuration(metadata, config.clientId, 'secret' in config.clientAuth ? config.clientAuth.secret : undefined, clientAuth);
+    configuration.timeout = timeoutMs / 1000;
+    if (config.allowInsecureHttp) {
+      // Gated by loadConfig: only outside production, or with OIDC_ALLOW_INSECURE_HTTP=true.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      oidc.allowInsecureRequests(configuration);
+    }
+    return configuration;
+  };
+  return { main: configured(config.timeoutMs), refresh: configured(refreshGrantTimeoutMs(config.timeoutMs)) };
+}
+
+/**
+ * How long a refresh grant may take before the gateway gives up on its answer:
+ * longer than OIDC_TIMEOUT_MS, which bounds how long a request waits for it
+ * (token-refresher.ts). With rotating refresh tokens a grant abandoned while
+ * the provider still works on it spends the old refresh token, and the next
+ * attempt is refused as a reuse: the session is lost. An overloaded provider
+ * (a herd of expiries after an outage) answers late, not never.
+ */
+export function refreshGrantTimeoutMs(oidcTimeoutMs: number): number {
+  return Math.max(oidcTimeoutMs, Math.min(3 * oidcTimeoutMs, 60_000), 30_000);
 }
 
 /** Discovery worked, but the provider lacks what the configuration needs: retried, logged at error. */

@@ -9,7 +9,7 @@ import {
   RefreshUnavailableError,
   UnauthenticatedError,
 } from '../errors.js';
-import type { OidcClient } from '../oidc/oidc-client.js';
+import { refreshGrantTimeoutMs, type OidcClient } from '../oidc/oidc-client.js';
 import { authContextOf } from '../oidc/auth-context.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
@@ -84,7 +84,12 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   // (a re-read, then up to WRITE_ATTEMPTS updates of up to MAX_UPDATE_ATTEMPTS round trips each). If it lapsed
   // early, another replica would spend the already-rotated refresh token and the provider would end the session.
   const storeCallMs = config.redis?.commandTimeoutMs ?? 0;
-  const lockTtlMs = config.oidc.timeoutMs + storeCallMs * (2 + WRITE_ATTEMPTS * 2) + 5_000;
+  const storeWorkMs = storeCallMs * (2 + WRITE_ATTEMPTS * 2);
+  // A grant may run past OIDC_TIMEOUT_MS (refreshGrantTimeoutMs: its answer is stored whenever it comes), and
+  // the lock covers it all; a request waits for it no longer than OIDC_TIMEOUT_MS and the store calls.
+  const lockTtlMs = refreshGrantTimeoutMs(config.oidc.timeoutMs) + storeWorkMs + 5_000;
+  // OIDC_TIMEOUT_MS for the grant plus the lock and the re-read before it: the request's bound, as before.
+  const waitMs = config.oidc.timeoutMs + 2 * storeCallMs;
   const pollMs = deps.pollIntervalMs ?? 50;
   const inFlight = new Map<string, Promise<SessionRecord>>();
   /** Back-offs of this process, by session id: the record's may not have been written. */
@@ -111,15 +116,17 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
 
   async function refreshUnderLock(id: string, staleToken: string, log: Logger): Promise<SessionRecord> {
     const started = clock();
-    const deadline = started + lockTtlMs;
+    const deadline = started + waitMs;
     for (;;) {
       const lock = await store.acquireLock(id, lockTtlMs);
       if (lock) {
-        try {
-          return await refreshHeld(id, staleToken, log);
-        } finally {
-          await lock.release().catch(() => undefined); // it lapses by its TTL anyway
-        }
+        const held = refreshHeld(id, staleToken, log).finally(() => lock.release().catch(() => undefined)); // it lapses by its TTL anyway
+        return answeredWithin(held, waitMs, () => {
+          // Never abandoned: with rotating refresh tokens the provider may have spent the old one already.
+          log.warn({ event: 'refresh_slow', wait_ms: waitMs }, 'the provider has not answered the refresh yet; answering without it, its tokens will be stored when they come');
+          outcome('unavailable');
+          return new RefreshUnavailableError(new Error('the provider is slow to answer the refresh'));
+        });
       }
       await sleep(pollMs);
       const current = await store.get(id);
@@ -133,7 +140,7 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       if (inBackoff(current)) throw backingOff();
       if (clock() >= deadline) {
         outcome('unavailable');
-        throw new RefreshUnavailableError(new Error('another replica held the refresh lock past its TTL'));
+        throw new RefreshUnavailableError(new Error("another replica's refresh is still under way"));
       }
     }
   }
@@ -301,6 +308,27 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
       return pending.catch(orCurrentToken);
     },
   };
+}
+
+/**
+ * `work`'s outcome, or `late()`'s error once `ms` have passed; `work` goes on
+ * either way (a later rejection is handled here, and logged where it arose).
+ */
+function answeredWithin<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    // Real time, not the injectable clock: this is how long a request waits.
+    const timer = setTimeout(() => reject(late()), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 const WRITE_ATTEMPTS = 3;

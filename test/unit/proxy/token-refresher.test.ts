@@ -149,6 +149,25 @@ describe('createTokenRefresher', () => {
     await expect(replica.ensureFresh((await t.store.get(record.id))!)).rejects.toBeInstanceOf(RefreshUnavailableError);
   });
 
+  it('answers a request at OIDC_TIMEOUT_MS while the grant goes on, and stores its rotated tokens when they come: one grant, no session lost', async () => {
+    // A provider swamped by a herd of expiries answers late. Abandoning the grant would lose the session:
+    // the provider has spent the old refresh token, and the next attempt would be refused as a reuse.
+    const t = setup({ env: { OIDC_TIMEOUT_MS: '100' }, answers: [fresh(1)] });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await t.store.create(record);
+    const open = t.provider.hold();
+    const [a, b] = [t.replica(), t.replica()];
+    await expect(a.ensureFresh(record)).rejects.toBeInstanceOf(RefreshUnavailableError);
+    // The other replica finds the lock held by the grant under way: it waits for its tokens, and sends no grant of its own.
+    const waiting = b.ensureFresh(record);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(t.provider.calls).toEqual([record.tokens.refresh_token]);
+    open();
+    expect((await waiting).tokens.access_token).toBe('access-1');
+    await waitFor(async () => (await t.store.get(record.id))?.tokens.refresh_token === 'refresh-1', { what: 'the late tokens to be stored' });
+    expect(t.provider.calls).toHaveLength(1);
+  });
+
   it('keeps the session when the provider refuses our client credentials (401/403), and says so at error level', async () => {
     const lines: Array<{ level: number; provider_error?: string; provider_error_description?: string; msg: string }> = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
