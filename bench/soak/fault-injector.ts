@@ -62,10 +62,12 @@ export function faultEvents(topology: Topology, options: FaultOptions): FaultEve
     {
       name: `provider down ${options.providerDownS} s`,
       async run(span) {
-        await idp.stopListening();
+        // A graceful stop (Keycloak's shutdown answers what it has started): cutting refreshes in flight would
+        // lose tokens the provider had already rotated, which no client can recover (docs/reliability.md).
+        await idp.stopListening({ graceful: true });
         await sleep(options.providerDownS * 1000);
         await idp.startListening();
-        span.notes.push('same port, keys and grants');
+        span.notes.push('graceful stop; same port, keys and grants');
       },
     },
   ];

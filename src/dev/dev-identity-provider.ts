@@ -189,8 +189,12 @@ export interface DevIdentityProvider {
    * Closes the port (connections refused) and drops open connections, like a
    * provider process that was stopped; keys, clients, sessions and grants stay.
    * `startListening` opens the same port again: the restarted provider.
+   * `graceful`: requests under way are answered first (as Keycloak's own
+   * shutdown does), then the connections close; without it they are cut, as
+   * in a crash, and a refresh the provider had committed never reaches the
+   * client.
    */
-  stopListening(): Promise<void>;
+  stopListening(options?: { graceful?: boolean }): Promise<void>;
   startListening(): Promise<void>;
   /** Stops listening and drops open connections. Safe to call twice. */
   close(): Promise<void>;
@@ -385,11 +389,22 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     return closed;
   }
 
-  function stopListening(): Promise<void> {
+  function stopListening(options: { graceful?: boolean } = {}): Promise<void> {
     if (!server.listening) return Promise.resolve();
     return new Promise((resolve) => {
       server.close(() => resolve());
-      server.closeAllConnections();
+      if (!options.graceful) {
+        server.closeAllConnections();
+        return;
+      }
+      // Kept-alive connections close as soon as their answer is out; whatever is still open after 10 s is cut.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 20);
+      const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
+      server.once('close', () => {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      });
     });
   }
 
