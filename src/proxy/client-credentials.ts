@@ -1,11 +1,7 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
-import type { Config } from '../config/config.js';
 import { GatewayError, ProviderUnavailableError } from '../errors.js';
 import { createSharedTokenCache, grantCacheTimings } from './shared-token-cache.js';
-import type { SessionStore } from '../session/session-store.js';
-import type { TokenSealer } from '../session/token-sealer.js';
-import type { OidcClient } from '../oidc/oidc-client.js';
+import type { GrantDeps } from './token-exchange.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
 
 /** The gateway's own client-credentials tokens, one per scope; made below. */
@@ -13,15 +9,8 @@ export interface ClientTokens {
   tokenFor(scope: string | undefined, log: () => Logger): Promise<string>;
 }
 
-export interface ClientCredentialsDeps {
-  config: Config;
-  store: SessionStore;
-  oidc: Pick<OidcClient, 'grant'>;
-  sealer: TokenSealer;
-  clock: Clock;
-  pollIntervalMs?: number;
-  onGrant?: (outcome: 'issued' | 'refused' | 'unavailable') => void;
-}
+/** What the grant needs: the same as token exchange's. */
+export type ClientCredentialsDeps = GrantDeps;
 
 /**
  * The gateway's own tokens for `token: client` routes (client credentials):

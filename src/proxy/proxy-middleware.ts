@@ -8,9 +8,9 @@ import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
 import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
-import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
+import { createDpopProofs, type DpopProofs } from './dpop-proof.js';
+import { createUpstreamRequest } from './upstream-request.js';
 import type { OwnHeaders, Upstream } from './forward-request.js';
-import { upstreamRequestHeaders } from './forward-headers.js';
 import { matchProxyRoute, type ProxyMatch } from './proxy-path.js';
 import { createRouteAccess, type SessionSource } from './route-policy.js';
 import type { RouteTokens } from './route-token.js';
@@ -81,7 +81,7 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   const { config, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
-  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
+  const upstreamRequest = createUpstreamRequest({ config, isGatewayCookie, isForwardedCookie, dpopProofs: deps.dpopProofs ?? createDpopProofs() });
 
   return {
     guardError(match, headers) {
@@ -121,35 +121,19 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   };
 
   function forwardNow(...[req, res, requestId, match, access, ownHeaders]: Parameters<ProxySteps['forward']>): Promise<void> {
-    const policy = match.route.policy;
-    const { accessToken, dpopKey } = access;
     const origin = match.route.target.origin;
     const path = match.upstreamPath;
-    // A `dpop: true` route: Authorization: DPoP and a proof made for this very call (dpop-proof.ts).
-    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: req.method ?? 'GET', origin, path }) : undefined;
+    const { headers, dpop } = upstreamRequest(req, access, { origin, path, method: req.method ?? 'GET' }, requestId);
     return upstream.forward({
       req,
       res,
       origin,
       path,
       isGatewayCookie,
-      headersTimeoutMs: policy?.timeoutMs,
+      headersTimeoutMs: match.route.policy?.timeoutMs,
       ownHeaders,
       onAnswer: dpop?.onAnswer,
-      headers: withDpop(
-        dpop,
-        upstreamRequestHeaders({
-          incoming: req.headers,
-          accessToken,
-          userHeaders: access.userHeaders,
-          isGatewayCookie,
-          isForwardedCookie,
-          peerAddress: req.socket.remoteAddress ?? '',
-          trustProxy: config.trustProxy,
-          publicUrl: config.publicUrl,
-          requestId,
-        }),
-      ),
+      headers,
     });
   }
 }

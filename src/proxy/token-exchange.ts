@@ -16,7 +16,8 @@ export interface ExchangedTokens {
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-export interface TokenExchangeDeps {
+/** What a grant module of a route token needs (client credentials takes the same). */
+export interface GrantDeps {
   config: Config;
   store: SessionStore;
   oidc: Pick<OidcClient, 'grant'>;
@@ -26,6 +27,8 @@ export interface TokenExchangeDeps {
   /** Observes grants at the provider (metrics). */
   onGrant?: (outcome: 'issued' | 'refused' | 'unavailable') => void;
 }
+
+export type TokenExchangeDeps = GrantDeps;
 
 /**
  * RFC 8693 token exchange for `token: exchange` routes: the user's access

@@ -17,8 +17,8 @@ import { requestIdFrom } from '../request-id.js';
 import { createSessionAccess } from '../http/session-access.js';
 import { createSessionCookieCodec } from '../session/session-cookie.js';
 import type { DpopPrivateJwk, SessionRecord, SessionStore } from '../session/session-store.js';
-import { createDpopProofs, withDpop, type DpopProofs } from './dpop-proof.js';
-import { upstreamRequestHeaders } from './forward-headers.js';
+import { createDpopProofs, type DpopProofs } from './dpop-proof.js';
+import { createUpstreamRequest } from './upstream-request.js';
 import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
 import { createSessionWatch } from './session-watch.js';
@@ -84,7 +84,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const bridges = new Set<WebSocketBridge>();
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock });
-  const dpopProofs = deps.dpopProofs ?? createDpopProofs();
+  const upstreamRequest = createUpstreamRequest({ config, isGatewayCookie, isForwardedCookie, dpopProofs: deps.dpopProofs ?? createDpopProofs() });
   let closing = false;
 
   // Read-only on purpose: an open socket is not a request, so it neither counts as activity nor deletes anything.
@@ -120,25 +120,14 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     }
     if (socket.destroyed) return;
     // The handshake is a GET (RFC 9449 §4.2 htm); there is no replay for a nonce here: the client reconnects.
-    const origin = match.route.target.origin;
-    const dpop = dpopKey && accessToken !== undefined ? dpopProofs.forRequest({ key: dpopKey, accessToken, method: 'GET', origin, path: match.upstreamPath }) : undefined;
+    const { headers, dpop } = upstreamRequest(req, { accessToken, userHeaders, dpopKey }, { origin: match.route.target.origin, path: match.upstreamPath, method: 'GET' }, requestId);
 
     const answer = await openUpstreamUpgrade({
       target: match.route.target,
       path: match.upstreamPath,
       timeoutMs: policy?.timeoutMs ?? config.proxy.timeoutMs,
       client: socket,
-      headers: withDpop(dpop, upstreamRequestHeaders({
-        incoming: req.headers,
-        accessToken,
-        userHeaders,
-        isGatewayCookie,
-        isForwardedCookie,
-        peerAddress: req.socket.remoteAddress ?? '',
-        trustProxy: config.trustProxy,
-        publicUrl: config.publicUrl,
-        requestId,
-      })),
+      headers,
     });
     if (answer.kind === 'refused') dpop?.onAnswer(answer.response.statusCode ?? 0, answer.response.headers, false);
     if (closing && answer.kind === 'upgraded') {
