@@ -17,6 +17,9 @@ export function instrumentStore(store: SessionStore, metrics: Metrics): SessionS
     const method = value as AsyncMethod;
     const duration = metrics.storeDuration.child(key);
     const errors = metrics.storeErrors.labels({ operation: key });
+    // Exported at 0 from the start, not from the first failure: the store alert's rate() and the dashboard
+    // need the series before anything went wrong (prom-client's labels() alone creates none).
+    errors.inc(0);
     wrapped[key] = (...args: unknown[]) => {
       const started = performance.now();
       const done = () => duration.observe((performance.now() - started) / 1000);
