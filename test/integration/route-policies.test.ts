@@ -45,6 +45,13 @@ routes:
   - prefix: /audit
     target: ${api.url}/audit
     roles: { allOf: [admin, auditor] }
+  - prefix: /ops
+    target: ${api.url}/ops
+    roles: { anyOf: [auditor, "other-client:ops"] }
+  - prefix: /api/open
+    target: ${api.url}/open
+    auth: none
+    token: none
   - prefix: /kept
     target: ${api.url}/base
     stripPrefix: false
@@ -127,6 +134,14 @@ describe('roles', () => {
     expect(api.requests).toHaveLength(0);
   });
 
+  it('refuses a user holding none of anyOf (realm or client role) with 403 forbidden, without calling the upstream', async () => {
+    api.clear();
+    const response = await call(two, '/ops/run', apiHeaders(cookie));
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: 'forbidden' });
+    expect(api.requests).toHaveLength(0);
+  });
+
   it('answers 401 (not 403) without a session', async () => {
     const response = await call(one, '/audit/log', { 'x-csrf': '1' });
     expect(response.status).toBe(401);
@@ -142,6 +157,24 @@ describe('roles', () => {
     expect(api.requests.map((r) => r.path)).toEqual(['/admin/socket', '/pub/socket']);
     expect(api.requests[0]?.headers['x-user-email']).toBe('admin@example.test');
     expect(api.requests[1]?.headers['authorization']).toBeUndefined();
+  });
+});
+
+describe('longest prefix', () => {
+  it('serves a public route nested in a PROXY_ROUTES one by its own policy, on segment boundaries only', async () => {
+    api.clear();
+    const open = await call(two, '/api/open/items', { 'x-csrf': '1' });
+    expect(open.status).toBe(200);
+    expect((await echoOf(open)).path).toBe('/open/items');
+    const loggedIn = await echoOf(await call(one, '/api/open/items', apiHeaders(cookie)));
+    expect(loggedIn.headers['authorization']).toBeUndefined();
+    // /api/opener is no child of /api/open: it falls to /api, which needs a session.
+    expect((await call(one, '/api/opener', { 'x-csrf': '1' })).status).toBe(401);
+    expect((await call(one, '/api/x', { 'x-csrf': '1' })).status).toBe(401);
+    expect(api.requests.map((r) => r.path)).toEqual(['/open/items', '/open/items']);
+    const protectedOne = await echoOf(await call(one, '/api/opener', apiHeaders(cookie)));
+    expect(protectedOne.path).toBe('/opener');
+    expect(protectedOne.headers['authorization']).toMatch(/^Bearer ey/);
   });
 });
 
