@@ -144,7 +144,16 @@ export function createBff(config: BffConfigInput | Config, deps: CreateBffDeps =
   const appDeps = { config: loaded, store, oidc, clock, logger, upstream, metrics, refresher, routeTokens, accessLog, dpopProofs };
   const routes = createGatewayRoutes(appDeps);
   const app = createApp(appDeps, routes);
-  const websockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, dpopProofs, clock, logger, plainRequest: app.callback() });
+  const proxiedSockets = createWebSocketProxy({ config: loaded, store, refresher, routeTokens, dpopProofs, clock, logger, plainRequest: app.callback() });
+  const websockets: WebSocketProxy = tracing
+    ? {
+        handleUpgrade: tracing.traceUpgrade(proxiedSockets.handleUpgrade),
+        get size() {
+          return proxiedSockets.size;
+        },
+        close: () => proxiedSockets.close(),
+      }
+    : proxiedSockets;
 
   const { sessions, sessionLayer } = routes;
   const dispatch = createProxyDispatch({

@@ -1,5 +1,6 @@
 import { register } from 'node:module';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 import type { Tracing } from './tracing.js';
 
@@ -103,9 +104,42 @@ export async function startTracingSdk(env: NodeJS.ProcessEnv): Promise<Tracing> 
   });
   await waitForAllMessagesAcknowledged();
 
-  const spans = createTraceSpans(api.trace.getTracer('oidc-bff'));
+  const tracer = api.trace.getTracer('oidc-bff');
+  const spans = createTraceSpans(tracer);
   return {
     ...spans,
+    traceUpgrade(listener) {
+      return (req, socket, head) => {
+        const url = req.url ?? '/';
+        const route = routeOf(pathOf(url));
+        const query = queryOf(url);
+        const parent = api.propagation.extract(api.ROOT_CONTEXT, req.headers);
+        const span = tracer.startSpan(
+          route === undefined ? (req.method ?? 'GET') : `${req.method ?? 'GET'} ${route}`,
+          {
+            kind: api.SpanKind.SERVER,
+            attributes: {
+              'http.request.method': req.method ?? 'GET',
+              'url.path': pathOf(url),
+              ...(route === undefined ? {} : { 'http.route': route }),
+              ...(query === undefined ? {} : { 'url.query': redactQuery(query) }),
+            },
+          },
+          parent,
+        );
+        const active = api.trace.setSpan(parent, span);
+        // The handshake is forwarded with the browser's headers: the upstream's parent is this span, not the browser's.
+        delete req.headers['traceparent'];
+        delete req.headers['tracestate'];
+        api.propagation.inject(active, req.headers);
+        endOnAnswer(socket, (status) => {
+          if (status !== undefined) span.setAttribute('http.response.status_code', status);
+          if (status === undefined || status >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR });
+          span.end();
+        });
+        api.context.with(active, () => listener(req, socket, head));
+      };
+    },
     nameRoutes(prefixes) {
       proxyPrefixes = [...prefixes];
     },
@@ -124,6 +158,34 @@ async function createExporter(env: NodeJS.ProcessEnv) {
   if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
   if (protocol !== 'http/protobuf') process.stderr.write(`tracing: OTLP protocol "${protocol}" is not supported; using http/protobuf\n`);
   return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+}
+
+/**
+ * Calls `done` once: with the status of the first thing written to the socket
+ * (the handshake's answer: 101, a refusal, the upstream's own refusal), or
+ * with undefined when the socket closes before any answer.
+ */
+function endOnAnswer(socket: Duplex, done: (status: number | undefined) => void): void {
+  const { write, end } = socket;
+  let settled = false;
+  const settle = (chunk: unknown) => {
+    if (settled) return;
+    settled = true;
+    socket.write = write;
+    socket.end = end;
+    const head = typeof chunk === 'string' ? chunk.slice(0, 16) : Buffer.isBuffer(chunk) ? chunk.subarray(0, 16).toString('latin1') : '';
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
+    done(status === undefined ? undefined : Number(status));
+  };
+  socket.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]) {
+    settle(chunk);
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as Duplex['write'];
+  socket.end = function (this: Duplex, ...args: unknown[]) {
+    settle(typeof args[0] === 'function' ? undefined : args[0]);
+    return (end as (...a: unknown[]) => Duplex).apply(this, args);
+  } as Duplex['end'];
+  socket.once('close', () => settle(undefined));
 }
 
 function pathOf(url: string): string {

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { OidcClient } from '../oidc/oidc-client.js';
 import type { TracedRefresher } from './trace-spans.js';
 import type { SessionStore } from '../session/session-store.js';
@@ -19,6 +21,12 @@ export interface Tracing {
   onRefreshOutcome(outcome: string): void;
   /** Records a wait for another request's or replica's refresh. */
   onLockWait(seconds: number): void;
+  /**
+   * A server span for each upgrade request (WebSocket handshakes): Node emits
+   * those as 'upgrade', which the http instrumentation does not see. The span
+   * covers the handshake, up to the answer's status line.
+   */
+  traceUpgrade(listener: UpgradeListener): UpgradeListener;
   /** Names server spans by PROXY_ROUTES prefix, so a trace list reads "GET /api", not "GET". */
   nameRoutes(prefixes: readonly string[]): void;
   /** pino mixin: trace_id and span_id of the span active while a line is logged. */
@@ -26,6 +34,9 @@ export interface Tracing {
   /** Sends the spans still buffered (at shutdown); never rejects, gives up after a couple of seconds. */
   shutdown(): Promise<void>;
 }
+
+/** The public http server's 'upgrade' listener. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 let active: Tracing | undefined;
 

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { createSessionRecordCodec } from '../../src/session/session-record-codec.js';
 import type { SessionTokens } from '../../src/session/session-store.js';
@@ -50,7 +52,7 @@ beforeAll(async () => {
     TOKEN_REFRESH_SKEW_SECONDS: '600',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
   };
   gateway = await spawnGateway({ idp, env });
   // A second replica on the same Redis, for a refresh that waits on the other's lock.
@@ -241,6 +243,39 @@ it("traces a route's own token grant (token exchange) by its grant type, never t
   expect(grant.traceId).toBe(server.traceId);
   expect(grant.attributes['oidc_bff.grant_type']).toMatch(/token-exchange/);
   expect(childrenOf(grant).some((s) => s.kind === 3 && /\/token$/.test(String(s.attributes['url.path'])))).toBe(true);
+});
+
+it('traces a WebSocket handshake like a proxied call: server span, session lookup, refresh, its traceparent to the upstream', async () => {
+  const cookie = await logIn();
+  const traceId = 'feedfacefeedfacefeedfacefeedface';
+  const socket = new WebSocket(`${gateway.url.replace(/^http/, 'ws')}/api/live?topic=x`, {
+    headers: { cookie, origin: gateway.url, traceparent: `00-${traceId}-${BROWSER_SPAN_ID}-01` },
+  });
+  await once(socket, 'open');
+  socket.terminate();
+  await rememberTokens(cookie, 'websocket');
+  await waitUntil(() => otlp.spans.some((s) => s.traceId === traceId && s.kind === 2), 10_000, 'the handshake trace');
+
+  const server = one('GET /api', (s) => s.traceId === traceId);
+  expect(server).toMatchObject({ parentSpanId: BROWSER_SPAN_ID, kind: 2 });
+  expect(server.attributes).toMatchObject({ 'http.route': '/api', 'http.response.status_code': 101, 'url.query': 'topic=REDACTED' });
+  const steps = childrenOf(server).map((s) => s.name);
+  expect(steps).toEqual(expect.arrayContaining(['session.get', 'token.refresh']));
+  // The upstream's handshake names the gateway's span as its parent, once.
+  const upstream = echo.requests.filter((r) => r.upgrade).at(-1)!;
+  expect(upstream.headers['traceparent']).toBe(`00-${traceId}-${server.spanId}-01`);
+
+  // A refused handshake (no session) is a span too, with the refusal's status.
+  const refusedTrace = 'deadbeefdeadbeefdeadbeefdeadbeef';
+  const refused = new WebSocket(`${gateway.url.replace(/^http/, 'ws')}/api/live`, {
+    headers: { origin: gateway.url, traceparent: `00-${refusedTrace}-${BROWSER_SPAN_ID}-01` },
+  });
+  refused.on('error', () => undefined);
+  const [, answer] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number; destroy(): void }];
+  answer.destroy();
+  expect(answer.statusCode).toBe(401);
+  await waitUntil(() => otlp.spans.some((s) => s.traceId === refusedTrace && s.kind === 2), 10_000, 'the refused handshake trace');
+  expect(one('GET /api', (s) => s.traceId === refusedTrace).attributes['http.response.status_code']).toBe(401);
 });
 
 it('sends the spans still buffered when stopped with SIGTERM, and a receiver that is down does not fail the shutdown', async () => {
