@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../../src/app.js';
+import { createBff, type BffRuntime } from '../../../src/create-bff.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { createOidcClient, type OidcClient } from '../../../src/oidc/oidc-client.js';
+import { createOidcClient } from '../../../src/oidc/oidc-client.js';
 import { createMemoryStore } from '../../../src/session/memory-store.js';
 import type { SessionStore } from '../../../src/session/session-store.js';
 import {
@@ -25,21 +25,20 @@ useNockedProvider();
 
 const TIMEOUT_MS = 300;
 let key: SigningKey;
-let running: { server: Server; store: SessionStore; oidc: OidcClient } | undefined;
+let running: { server: Server; bff: BffRuntime } | undefined;
 
 beforeAll(async () => {
   key = await signingKey('provider-key');
 });
 afterEach(async () => {
   if (!running) return;
-  const { server, store, oidc } = running;
+  const { server, bff } = running;
   running = undefined;
   await new Promise((resolve) => server.close(resolve));
-  oidc.close();
-  await store.close();
+  await bff.close();
 });
 
-/** The gateway's public app (memory store) against the nocked provider, discovery loaded. */
+/** The gateway's public app from createBff (memory store) against the nocked provider, discovery loaded. */
 async function startGateway(options: { discovery?: 'ok' | 'down' } = {}) {
   if (options.discovery === 'down') provider().get(PROVIDER_PATHS.discovery).reply(503, 'maintenance');
   else provider().get(PROVIDER_PATHS.discovery).reply(200, discoveryDocument());
@@ -58,10 +57,10 @@ async function startGateway(options: { discovery?: 'ok' | 'down' } = {}) {
   const clock = Date.now;
   const store = createMemoryStore({ clock });
   const oidc = createOidcClient({ config: config.oidc, logger: log.logger, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
-  const app = createApp({ config, store, oidc, clock, logger: log.logger });
-  const server = app.listen(port, '127.0.0.1');
+  const bff = createBff(config, { store, oidc, clock, logger: log.logger });
+  const server = bff.app.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  running = { server, store, oidc };
+  running = { server, bff };
   if (options.discovery === 'down') {
     await eventually('the discovery failure', () => log.lines().some((l) => l['msg'] === 'identity provider discovery failed; retrying'));
   } else {
