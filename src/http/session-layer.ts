@@ -25,7 +25,8 @@ interface KoaSessionObject {
  *   (`<id>.<HMAC>`, SESSION_SECRET rotation: the first signs, all verify) and
  *   its attributes (Max-Age to the absolute end) stay the contract's.
  * - `genid`: 32 random bytes, base64url (koa-session's UUIDs carry 122 bits).
- * - `valid`: a view past its end is no session, by the gateway's clock.
+ * - `valid`: a view past its end is no session, by the gateway's clock (nor
+ *   is its record the live one: both say "no session").
  * - `autoCommit: false`: a request that only reads the session never writes
  *   it; the login commits explicitly with regenerate() (fresh id, old one
  *   destroyed). Idle-timeout activity is recorded by the store read itself.
@@ -76,7 +77,12 @@ export function createSessionLayer(deps: { config: Config; store: SessionStore; 
         if (record && record.id === id) sessions.setCookie(ctx, record);
       },
     },
-    valid: (_ctx: Context, view: BffSessionView) => Date.parse(view.expires_at) > clock(),
+    valid: (ctx: Context, view: BffSessionView) => {
+      if (Date.parse(view.expires_at) > clock()) return true;
+      // koa-session starts an empty session instead: the live record must agree (no settings, no accessToken()).
+      requests.live.set(ctx, null);
+      return false;
+    },
   };
 
   const layer: SessionLayer = {

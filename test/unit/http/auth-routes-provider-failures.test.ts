@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../../src/app.js';
+import { createBff, type BffRuntime } from '../../../src/create-bff.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { createOidcClient, type OidcClient } from '../../../src/oidc/oidc-client.js';
+import { createOidcClient } from '../../../src/oidc/oidc-client.js';
 import { createMemoryStore } from '../../../src/session/memory-store.js';
 import type { SessionStore } from '../../../src/session/session-store.js';
 import {
@@ -25,21 +25,20 @@ useNockedProvider();
 
 const TIMEOUT_MS = 300;
 let key: SigningKey;
-let running: { server: Server; store: SessionStore; oidc: OidcClient } | undefined;
+let running: { server: Server; bff: BffRuntime } | undefined;
 
 beforeAll(async () => {
   key = await signingKey('provider-key');
 });
 afterEach(async () => {
   if (!running) return;
-  const { server, store, oidc } = running;
+  const { server, bff } = running;
   running = undefined;
   await new Promise((resolve) => server.close(resolve));
-  oidc.close();
-  await store.close();
+  await bff.close();
 });
 
-/** The gateway's public app (memory store) against the nocked provider, discovery loaded. */
+/** The gateway's public app from createBff (memory store) against the nocked provider, discovery loaded. */
 async function startGateway(options: { discovery?: 'ok' | 'down' } = {}) {
   if (options.discovery === 'down') provider().get(PROVIDER_PATHS.discovery).reply(503, 'maintenance');
   else provider().get(PROVIDER_PATHS.discovery).reply(200, discoveryDocument());
@@ -58,10 +57,10 @@ async function startGateway(options: { discovery?: 'ok' | 'down' } = {}) {
   const clock = Date.now;
   const store = createMemoryStore({ clock });
   const oidc = createOidcClient({ config: config.oidc, logger: log.logger, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
-  const app = createApp({ config, store, oidc, clock, logger: log.logger });
-  const server = app.listen(port, '127.0.0.1');
+  const bff = createBff(config, { store, oidc, clock, logger: log.logger });
+  const server = bff.app.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  running = { server, store, oidc };
+  running = { server, bff };
   if (options.discovery === 'down') {
     await eventually('the discovery failure', () => log.lines().some((l) => l['msg'] === 'identity provider discovery failed; retrying'));
   } else {
@@ -165,8 +164,8 @@ describe('/auth/callback when the token endpoint fails', () => {
     await expectNoSession(answer, store);
   });
 
-  // Skipped until CONTRACT.md's provider error mapping (a 401/403 from the token endpoint → 502
-  // provider_rejected_client, logged at error level) is on this branch; today it is 400.
+  // CONTRACT.md's provider error mapping: a 401/403 from the token endpoint is the operator's problem
+  // (502 provider_rejected_client, logged at error level), never the user's.
   it('answers invalid_client (401): 502 provider_rejected_client, logged at error level with the provider answer', async () => {
     const { base, store, log } = await startGateway();
     const answer = await callback(base, () => {
@@ -243,17 +242,20 @@ describe('other provider failures around a login', () => {
 
 describe('/auth/callback of a step-up login when the provider ignores what was asked', () => {
   const now = () => Math.floor(Date.now() / 1000);
-  const answering = (claims: Record<string, unknown>) => async (nonce: string) => {
-    const body = { ...(await tokens(nonce)), id_token: await idToken(key, { sub: 'user-1', nonce, ...claims }) };
-    provider().post(PROVIDER_PATHS.token).reply(200, body);
-    // Not reached when openid-client refuses the ID token's claims first.
-    provider().get(PROVIDER_PATHS.jwks).optionally().reply(200, { keys: [key.publicJwk] });
-    provider().get(PROVIDER_PATHS.userinfo).optionally().reply(200, { sub: 'user-1' });
-  };
+  // `reached`: the provider endpoints the callback gets to before it answers. Each test names them, so the
+  // check that every interceptor was used also shows where the refusal happens (no optional interceptors).
+  const answering =
+    (claims: Record<string, unknown>, reached: ReadonlyArray<'jwks' | 'userinfo'>) =>
+    async (nonce: string) => {
+      const body = { ...(await tokens(nonce)), id_token: await idToken(key, { sub: 'user-1', nonce, ...claims }) };
+      provider().post(PROVIDER_PATHS.token).reply(200, body);
+      if (reached.includes('jwks')) provider().get(PROVIDER_PATHS.jwks).reply(200, { keys: [key.publicJwk] });
+      if (reached.includes('userinfo')) provider().get(PROVIDER_PATHS.userinfo).reply(200, { sub: 'user-1' });
+    };
 
   it('max_age asked, an auth_time older than that: 400 invalid_callback, no session', async () => {
     const { base, store } = await startGateway();
-    const answer = await callback(base, answering({ acr: '1', auth_time: now() - 3600 }), 'application/json', 'max_age=60&returnTo=/app');
+    const answer = await callback(base, answering({ acr: '1', auth_time: now() - 3600 }, []), 'application/json', 'max_age=60&returnTo=/app');
     expect(answer.status).toBe(400);
     expect(await answer.json()).toMatchObject({ error: 'invalid_callback', message: expect.stringMatching(/timestamp/) });
     await expectNoSession(answer, store);
@@ -261,7 +263,7 @@ describe('/auth/callback of a step-up login when the provider ignores what was a
 
   it('max_age asked, no auth_time at all: 400 invalid_callback, no session', async () => {
     const { base, store } = await startGateway();
-    const answer = await callback(base, answering({ acr: '1' }), 'application/json', 'max_age=60&returnTo=/app');
+    const answer = await callback(base, answering({ acr: '1' }, []), 'application/json', 'max_age=60&returnTo=/app');
     expect(answer.status).toBe(400);
     expect(await answer.json()).toMatchObject({ error: 'invalid_callback' });
     await expectNoSession(answer, store);
@@ -269,7 +271,7 @@ describe('/auth/callback of a step-up login when the provider ignores what was a
 
   it('acr_values asked, none of them in the ID token: 400 acr_not_satisfied, no session, a warning naming both', async () => {
     const { base, store, log } = await startGateway();
-    const answer = await callback(base, answering({ acr: '1', auth_time: now() }), 'application/json', 'acr_values=2%20gold&returnTo=/app');
+    const answer = await callback(base, answering({ acr: '1', auth_time: now() }, ['jwks']), 'application/json', 'acr_values=2%20gold&returnTo=/app');
     expect(answer.status).toBe(400);
     expect(await answer.json()).toMatchObject({ error: 'acr_not_satisfied' });
     await expectNoSession(answer, store);
@@ -279,7 +281,7 @@ describe('/auth/callback of a step-up login when the provider ignores what was a
   it('acr_values and max_age met: the session holds acr and auth_time', async () => {
     const { base, store } = await startGateway();
     const authTime = now() - 5;
-    const answer = await callback(base, answering({ acr: 'gold', auth_time: authTime }), 'application/json', 'acr_values=2%20gold&max_age=60&returnTo=/app');
+    const answer = await callback(base, answering({ acr: 'gold', auth_time: authTime }, ['jwks', 'userinfo']), 'application/json', 'acr_values=2%20gold&max_age=60&returnTo=/app');
     expect(answer.status).toBe(302);
     const cookie = answer.headers.getSetCookie().find((c) => c.startsWith('bff_session='))!.split(';')[0]!;
     const me = (await (await fetch(`${base}/auth/me`, { headers: { cookie } })).json()) as { session: { acr?: string; auth_time?: string } };

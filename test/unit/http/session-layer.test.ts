@@ -57,7 +57,7 @@ async function start(options: { secrets: string[]; idleTimeoutSeconds?: number; 
       });
       ctx.body = { id: record.id };
     } else {
-      ctx.body = { session: sessionOf(ctx), untouched: ctx.path === '/other' ? ctx['session'] === undefined : null };
+      ctx.body = { session: sessionOf(ctx), live: layer.live(ctx)?.id ?? null, untouched: ctx.path === '/other' ? ctx['session'] === undefined : null };
     }
   });
   server = app.listen(0, '127.0.0.1');
@@ -126,6 +126,17 @@ describe('koa-session over the SessionStore', () => {
     now += 61_000;
     const body = (await (await fetch(`${base}/read`, { headers: { cookie } })).json()) as { session: unknown };
     expect(body.session).toBeNull();
+  });
+
+  it('agrees with ctx.session when valid refuses a record the store still returned: no live session either', async () => {
+    // The store judges expiry by its own clock, koa-session's valid by the gateway's: here they disagree.
+    let now = T0;
+    const memory = createMemoryStore({ clock: () => T0 });
+    const base = await start({ secrets: [NEW], store: memory, now: () => now });
+    const cookie = cookieOf(await fetch(`${base}/login`)).split(';')[0]!;
+    now += 2 * 3_600_000;
+    const body = (await (await fetch(`${base}/read`, { headers: { cookie } })).json()) as { session: unknown; live: unknown };
+    expect(body).toMatchObject({ session: null, live: null });
   });
 
   it('does not load anything on paths it is not mounted on', async () => {

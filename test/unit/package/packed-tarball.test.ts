@@ -7,6 +7,7 @@ const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
 // Inside the repository, so the unpacked package finds its dependencies in our node_modules.
 const FRESH = `${ROOT}test-artifacts/packed-import`;
+const TYPED = `${ROOT}test-artifacts/packed-types`;
 
 interface PackEntry {
   filename: string;
@@ -20,7 +21,15 @@ async function pack(args: string[]): Promise<PackEntry> {
 }
 
 describe('the packed tarball', () => {
-  afterAll(() => rm(FRESH, { recursive: true, force: true }));
+  afterAll(() => Promise.all([FRESH, TYPED].map((dir) => rm(dir, { recursive: true, force: true }))));
+
+  /** The packed tarball unpacked as `<dir>/node_modules/oidc-bff`, as npm install would place it. */
+  async function unpackInto(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(`${dir}/node_modules/oidc-bff`, { recursive: true });
+    const { filename } = await pack(['--ignore-scripts', '--pack-destination', dir]);
+    await run('tar', ['-xzf', `${dir}/${filename}`, '-C', `${dir}/node_modules/oidc-bff`, '--strip-components=1']);
+  }
 
   it('ships the built library with its types, and no tests, sources or dev identity provider', async () => {
     // --dry-run still runs prepack (the build), so the list is that of a fresh dist/.
@@ -32,10 +41,7 @@ describe('the packed tarball', () => {
   }, 180_000);
 
   it('imports from a fresh folder as `oidc-bff` and validates its config object like the environment', async () => {
-    await rm(FRESH, { recursive: true, force: true });
-    await mkdir(`${FRESH}/node_modules/oidc-bff`, { recursive: true });
-    const { filename } = await pack(['--ignore-scripts', '--pack-destination', FRESH]);
-    await run('tar', ['-xzf', `${FRESH}/${filename}`, '-C', `${FRESH}/node_modules/oidc-bff`, '--strip-components=1']);
+    await unpackInto(FRESH);
     await writeFile(
       `${FRESH}/check.mjs`,
       [
@@ -51,5 +57,36 @@ describe('the packed tarball', () => {
       configError: true,
       problems: ['PORT must be a whole number (got "x")', 'OIDC_ISSUER is required'],
     });
+  }, 60_000);
+
+  it('type-checks a TypeScript host app against its .d.ts through the exports map (nodenext)', async () => {
+    // The dist/ of this checkout, as the tests above built it (prepack); --ignore-scripts packs it as it is.
+    await unpackInto(TYPED);
+    await writeFile(`${TYPED}/package.json`, JSON.stringify({ type: 'module' }));
+    await writeFile(
+      `${TYPED}/tsconfig.json`,
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true }, files: ['host.ts'] }),
+    );
+    await writeFile(
+      `${TYPED}/host.ts`,
+      [
+        "import Koa from 'koa';",
+        "import { createBff, requiresAuth, sessionOf, type Bff, type BffSessionView, type BffState } from 'oidc-bff';",
+        "const bff: Bff = createBff({ OIDC_ISSUER: 'https://id.example', OIDC_CLIENT_ID: 'app', PUBLIC_URL: 'https://app.example' });",
+        'const app = new Koa<BffState>();',
+        'app.use(bff.middleware);',
+        'app.use(requiresAuth);',
+        'app.use(async (ctx) => {',
+        '  const session: BffSessionView | null = sessionOf(ctx);',
+        '  const token: string = await ctx.state.bff.accessToken();',
+        '  ctx.body = { user: session?.user, length: token.length };',
+        '});',
+        '// @ts-expect-error an unknown variable name is a type error, as it is a ConfigError at run time',
+        'createBff({ OIDC_ISSUER: "https://id.example", NOT_A_SETTING: "x" });',
+      ].join('\n'),
+    );
+    // Resolves koa's and pino's types from this repository's node_modules, above the folder.
+    const tsc = new URL('../../../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+    await expect(run('node', [tsc, '-p', '.'], { cwd: TYPED })).resolves.toMatchObject({ stdout: '' });
   }, 60_000);
 });
