@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SessionStore } from '../session/session-store.js';
 import { TallyCounter, TallyHistogram } from './tally-metrics.js';
 
+/** The outcomes of bff_token_refreshes_total (the refresher's RefreshOutcome, token-refresher.ts, is this list). */
+export const REFRESH_OUTCOMES = ['refreshed', 'reused', 'invalid_grant', 'client_rejected', 'unavailable', 'backoff', 'lost_race'] as const;
+
 /** Every metric the gateway exports, on its own registry (no global state; two apps in one test process stay apart). */
 export interface Metrics {
   readonly registry: Registry;
@@ -74,6 +77,10 @@ export function createMetrics(options: { store: SessionStore; defaultMetrics?: b
       registers,
     }),
   };
+  // Every outcome exported at 0 from the start, not from its first occurrence (prom-client creates a labelled
+  // series only when it is first incremented): the refresh-failure alert's rate() sees no increase in a series
+  // that appears at 1, so a process's first client_rejected or unavailable refresh went unseen.
+  for (const outcome of REFRESH_OUTCOMES) metrics.refreshes.labels({ outcome }).inc(0);
 
   new Gauge({
     name: 'bff_active_sessions',

@@ -12,6 +12,7 @@ import {
 import { refreshGrantTimeoutMs, type OidcClient } from '../oidc/oidc-client.js';
 import { authContextOf } from '../oidc/auth-context.js';
 import { accessTokenExpiresAtMs } from '../oidc/user-claims.js';
+import type { REFRESH_OUTCOMES } from '../ops/metrics.js';
 import { sessionExpiresAtMs } from '../session/session-lifetime.js';
 import type { RefreshBackoff, SessionRecord, SessionStore, SessionTokens } from '../session/session-store.js';
 import { StoreError } from '../session/store-error.js';
@@ -42,7 +43,7 @@ export interface TokenRefresher {
  * backoff (not attempted: the session failed a refresh moments ago) /
  * lost_race (the session ended during the refresh).
  */
-export type RefreshOutcome = 'refreshed' | 'reused' | 'invalid_grant' | 'client_rejected' | 'unavailable' | 'backoff' | 'lost_race';
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
 
 export interface TokenRefresherDeps {
   config: Config;

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
+import { REFRESH_OUTCOMES } from '../../src/ops/metrics.js';
 import { renderChartObjects } from '../support/deploy-helm.js';
 import { loadK8sObjects } from '../support/deploy-k8s.js';
 import { kitQueries, selectorsOf, type Selector } from '../support/deploy-monitoring.js';
@@ -97,6 +98,12 @@ describe('the metrics the monitoring kit reads, on a live gateway', () => {
     expect(scrape.value('bff_http_requests_total', { route: 'proxy:/api', status: '503' })).toBe(1);
     expect(scrape.value('bff_logouts_total', { kind: 'backchannel' })).toBe(1);
     expect(scrape.value('bff_logouts_total', { kind: 'user' })).toBe(1);
+  });
+
+  it('exports every refresh outcome, at 0 where none happened yet: a series that first appears at 1 shows no rate() increase', () => {
+    const exported = scrape.samples.filter((s) => s.name === 'bff_token_refreshes_total').map((s) => s.labels.get('outcome'));
+    expect(new Set(exported)).toEqual(new Set(REFRESH_OUTCOMES));
+    expect(scrape.value('bff_token_refreshes_total', { outcome: 'client_rejected' })).toBe(0);
   });
 
   it('are many: every alert and every dashboard panel reads gateway metrics', () => {

@@ -193,4 +193,20 @@ describe.skipIf(missing !== undefined)(`Glewlwyd as the provider${missing ? ` (s
     const logged = wrongSecret.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['event'] === 'provider_rejected_client');
     expect(logged).toMatchObject({ level: 'error', provider_status: 403, provider_error: 'unauthorized_client' });
   });
+
+  it('ends the session when a replica with a wrong client secret refreshes: Glewlwyd answers 400 with an empty body there, as for a revoked token', async () => {
+    // Its 403 unauthorized_client comes only at the code exchange. A 400 to a refresh ends the session whatever its
+    // body (CONTRACT.md), and nothing tells this one from a revoked token: a replica with a wrong secret logs users
+    // out at their next refresh (docs/providers.md says so; the callback's 502 and error line are what show it).
+    const browser = await logIn();
+    expect((await callApi(a, browser)).status).toBe(200);
+
+    clock.setAhead(DUE_FOR_REFRESH_MS);
+    expect((await callApi(wrongSecret, browser)).status).toBe(401);
+    const logged = wrongSecret.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['event'] === 'refresh_failed');
+    expect(logged).toMatchObject({ reason: 'invalid_grant', provider_error: 'no_error_code' });
+    clock.setAhead(0);
+    expect((await meOn(a, browser)).status).toBe(401);
+    expect((await meOn(b, browser)).status).toBe(401);
+  });
 });
