@@ -291,7 +291,8 @@ it('sends the spans still buffered when stopped with SIGTERM, and a receiver tha
   const unreachable = await spawnGateway({ idp, env: { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' } });
   await fetch(`${unreachable.url}/auth/me`).then((r) => r.body?.cancel());
   expect(await unreachable.stop()).toBe(0);
-});
+  // Two gateway processes started and stopped, each loading the OpenTelemetry SDK: a loaded machine needs more than the default 30 s.
+}, 120_000);
 
 it('never exports a token, cookie, code, session id or secret, and no probe of the admin port', async () => {
   const everything = otlp.rawBodies.join('\n');

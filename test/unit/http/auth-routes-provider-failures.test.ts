@@ -23,7 +23,8 @@ import { findFreePort } from '../../support/start-redis.js';
 
 useNockedProvider();
 
-const TIMEOUT_MS = 300;
+// Generous enough that a loaded machine still loads discovery in time (a missed first attempt would retry only after a minute).
+const TIMEOUT_MS = 2000;
 let key: SigningKey;
 let running: { server: Server; bff: BffRuntime } | undefined;
 

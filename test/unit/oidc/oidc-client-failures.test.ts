@@ -19,7 +19,8 @@ import {
 
 useNockedProvider();
 
-const TIMEOUT_MS = 300;
+// Generous enough that a loaded machine still discovers in time: a missed first attempt retries only after a minute.
+const TIMEOUT_MS = 2000;
 let client: OidcClient | undefined;
 afterEach(() => client?.close());
 
@@ -95,7 +96,7 @@ describe('token endpoint failures (refresh grant)', () => {
     // refreshGrantTimeoutMs (here 30 s), so its late answer is stored instead of lost.
     expect(refreshGrantTimeoutMs(TIMEOUT_MS)).toBe(30_000);
     const { client } = await discovered();
-    provider().post(PROVIDER_PATHS.token).delay(TIMEOUT_MS * 5).reply(200, { access_token: 'late', token_type: 'Bearer' });
+    provider().post(PROVIDER_PATHS.token).delay(TIMEOUT_MS + 1_000).reply(200, { access_token: 'late', token_type: 'Bearer' });
     expect(await client.refresh('rt')).toMatchObject({ access_token: 'late' });
   });
 

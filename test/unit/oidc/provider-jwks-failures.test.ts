@@ -16,7 +16,7 @@ async function logoutToken(key: SigningKey): Promise<string> {
 
 function verifier(options: { cooldownMs: number }) {
   const store = createMemoryStore({ clock: Date.now });
-  const keys = createProviderJwks({ metadata: () => discoveryDocument(), timeoutMs: 300, cooldownMs: options.cooldownMs });
+  const keys = createProviderJwks({ metadata: () => discoveryDocument(), timeoutMs: 1_500, cooldownMs: options.cooldownMs });
   return createLogoutTokenVerifier({
     issuer: ISSUER,
     clientId: CLIENT_ID,
@@ -50,7 +50,7 @@ describe('the provider JWKS (nocked)', () => {
   it.each([
     ['answers 500', () => provider().get(PROVIDER_PATHS.jwks).reply(500, 'down')],
     ['answers HTML', () => provider().get(PROVIDER_PATHS.jwks).reply(200, '<html>maintenance</html>', { 'content-type': 'text/html' })],
-    ['never answers', () => provider().get(PROVIDER_PATHS.jwks).delay(3_000).reply(200, { keys: [] })],
+    ['never answers', () => provider().get(PROVIDER_PATHS.jwks).delay(15_000).reply(200, { keys: [] })],
   ])('a JWKS endpoint that %s leaves the token unverified: 503, so the provider retries it', async (_name, arrange) => {
     arrange();
     const verify = verifier({ cooldownMs: 0 });
