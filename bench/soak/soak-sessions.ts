@@ -6,7 +6,7 @@
 import { loginThroughProvider } from '../../test/support/browser-login.js';
 import type { DevUser } from '../../src/dev/dev-users.js';
 
-export const SOAK_PASSWORD = 'test';
+const SOAK_PASSWORD = 'test';
 export const soakUser = (i: number): DevUser => ({ username: `soak-user-${i}`, password: SOAK_PASSWORD, given_name: 'Soak', family_name: `User ${i}` });
 
 export interface SoakSession {

@@ -5,7 +5,7 @@
  */
 import { Histogram } from './histogram.js';
 
-export const STEADY = 'steady';
+const STEADY = 'steady';
 
 export interface Second {
   readonly t: number;

@@ -55,7 +55,7 @@ export function parseClientPrivateKey(path: string, readFile: (path: string) => 
 }
 
 /** RFC 7638: SHA-256 over the required public members, in lexicographic order, base64url. */
-export function thumbprint(jwk: JsonWebKey): string {
+function thumbprint(jwk: JsonWebKey): string {
   const members =
     jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');

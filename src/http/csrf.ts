@@ -5,12 +5,12 @@ import { CsrfRequiredError, OriginMismatchError } from '../errors.js';
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** True for a request whose Origin header is present and not PUBLIC_URL's origin. */
-export function hasForeignOrigin(ctx: Context, publicOrigin: string): boolean {
+function hasForeignOrigin(ctx: Context, publicOrigin: string): boolean {
   return isForeignOrigin(ctx.req.headers, publicOrigin);
 }
 
 /** True when the request carries `X-CSRF: 1`, which a cross-site form or image cannot add without CORS. */
-export function hasCsrfHeader(ctx: Context): boolean {
+function hasCsrfHeader(ctx: Context): boolean {
   return carriesCsrfHeader(ctx.req.headers);
 }
 

@@ -91,7 +91,7 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError(500, 'internal_error', 'Internal error.', { cause: err, expose: false });
 }
 
-export function renderError(ctx: Context, err: GatewayError, rendering: ErrorRendering = {}): void {
+function renderError(ctx: Context, err: GatewayError, rendering: ErrorRendering = {}): void {
   const message = err.expose ? err.message : 'Something went wrong on our side; try again shortly.';
   ctx.status = err.status;
   ctx.remove('Content-Length');

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 
 /** The `source` of the message /auth/silent-login's page posts, for the SPA's listener to recognise it. */
-export const SILENT_LOGIN_MESSAGE_SOURCE = 'bff-silent-login';
+const SILENT_LOGIN_MESSAGE_SOURCE = 'bff-silent-login';
 
 /**
  * The page that ends a silent login (/auth/silent-login → prompt=none →

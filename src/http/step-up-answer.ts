@@ -24,7 +24,7 @@ export function stepUpAnswer(err: StepUpRequiredError, returnTo: string): StepUp
 }
 
 /** `/auth/login` asking the provider for this challenge; the query is percent-encoded (spaces as %20). */
-export function stepUpLoginUrl(challenge: StepUpChallenge, returnTo: string): string {
+function stepUpLoginUrl(challenge: StepUpChallenge, returnTo: string): string {
   const query: string[] = [];
   if (challenge.acrValues?.length) query.push(`acr_values=${encodeURIComponent(challenge.acrValues.join(' '))}`);
   if (challenge.maxAgeSeconds !== undefined) query.push(`max_age=${challenge.maxAgeSeconds}`);

@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http';
  * was sent (the client gave up waiting, e.g. on a slow upstream). Logged and
  * counted under this status so it is never mistaken for an answer.
  */
-export const CLIENT_CLOSED_REQUEST = 499;
+const CLIENT_CLOSED_REQUEST = 499;
 
 /**
  * The status to record for a response once it is closed: the one sent, or

@@ -109,7 +109,7 @@ function signingKeyOf(jwk: DpopPrivateJwk): SigningKey {
 }
 
 /** A compact JWS over the proof's claims (RFC 9449 §4.2). */
-export function signProof(jwk: DpopPrivateJwk, claims: Record<string, string | number>): string {
+function signProof(jwk: DpopPrivateJwk, claims: Record<string, string | number>): string {
   const { key, headerPart } = signingKeyOf(jwk);
   const signingInput = headerPart + Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signature = sign('sha256', Buffer.from(signingInput), { key, dsaEncoding: 'ieee-p1363' });

@@ -166,7 +166,7 @@ function isLowerCase(name: string): boolean {
  * A Set-Cookie's name as a browser reads it (RFC 6265bis 5.6): the pair runs to
  * the first `;`, and a pair without `=` is a value with the empty name.
  */
-export function setCookieName(setCookie: string): string {
+function setCookieName(setCookie: string): string {
   const semicolon = setCookie.indexOf(';');
   const pair = semicolon === -1 ? setCookie : setCookie.slice(0, semicolon);
   const equals = pair.indexOf('=');

@@ -19,7 +19,7 @@ export interface RouteTokens {
  * client token is never taken from or stored with a session: it is not the
  * user's.
  */
-export function createRouteTokens(deps: { exchanged: ExchangedTokens; client: ClientTokens }): RouteTokens {
+function createRouteTokens(deps: { exchanged: ExchangedTokens; client: ClientTokens }): RouteTokens {
   return {
     async tokenFor(token, session, log) {
       switch (token.type) {

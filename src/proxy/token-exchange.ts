@@ -13,8 +13,8 @@ export interface ExchangedTokens {
   tokenFor(session: SessionRecord, audience: string, scope: string | undefined, log: () => Logger): Promise<string>;
 }
 
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** What a grant module of a route token needs (client credentials takes the same). */
 export interface GrantDeps {

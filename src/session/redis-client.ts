@@ -7,7 +7,7 @@ import { GuardedSentinelConnector, GuardedStandaloneConnector } from './redis-st
 import { StoreError } from './store-error.js';
 
 export type { RedisLogger } from './redis-state-log.js';
-export { redisServerInfo, type RedisServerInfo } from './redis-server-info.js';
+export { redisServerInfo } from './redis-server-info.js';
 
 /** One connection to the store's Redis, whatever the topology behind it. */
 export type RedisClient = Redis | Cluster;

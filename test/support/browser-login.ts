@@ -12,9 +12,7 @@
 import { createCookieJar, type CookieJar } from './cookie-jar.js';
 import { parseForms, type HtmlForm } from './html-forms.js';
 
-export type { CookieJar, StoredCookie } from './cookie-jar.js';
-export { createCookieJar } from './cookie-jar.js';
-export { parseForms, type HtmlForm } from './html-forms.js';
+export { parseForms } from './html-forms.js';
 
 /** What a browser sends for a top-level navigation. */
 const NAVIGATION_ACCEPT = 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8';

@@ -21,7 +21,7 @@ export interface ComposeFile {
   readonly [key: string]: unknown;
 }
 
-export const COMPOSE_FILE = 'docker-compose.yml';
+const COMPOSE_FILE = 'docker-compose.yml';
 
 export function loadComposeFile(): ComposeFile {
   return parseYaml(readRepoFile(COMPOSE_FILE), COMPOSE_FILE) as ComposeFile;

@@ -36,7 +36,7 @@ const HEADER = `# oidc-bff configuration: every variable the gateway reads.
 `;
 
 /** A dotenv value, double-quoted when it holds whitespace (shells and Docker both accept that). */
-export function toDotenvValue(value: string): string {
+function toDotenvValue(value: string): string {
   return /\s/.test(value) ? `"${value}"` : value;
 }
 

@@ -242,7 +242,7 @@ function parse(chunks: Chunk[], defines: Map<string, Node[]>): Node[] {
 const isMap = (v: Value): v is Record<string, Value> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Go's template truth: false, 0, nil, and empty strings, slices and maps are false. */
-export function truthy(v: Value): boolean {
+function truthy(v: Value): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === '') return false;
   if (v instanceof GoInt || v instanceof GoFloatLiteral) return v.n !== 0;
   if (Array.isArray(v)) return v.length > 0;

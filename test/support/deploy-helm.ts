@@ -29,7 +29,7 @@ export function loadTemplates(): Map<string, string> {
 }
 
 /** Chart files outside templates/ (dashboards/…) by chart-relative path: what `.Files.Get` reads. */
-export function loadChartFiles(): Map<string, string> {
+function loadChartFiles(): Map<string, string> {
   return new Map(
     listRepoFiles(CHART_DIR, ['.json', '.yaml', '.txt', '.md'], { recursive: true })
       .filter((f) => !f.startsWith(`${CHART_DIR}/templates/`))
@@ -38,7 +38,7 @@ export function loadChartFiles(): Map<string, string> {
 }
 
 /** Go-template actions `{{ ... }}` of a template, comments removed, trim markers stripped. */
-export function templateActions(text: string): string[] {
+function templateActions(text: string): string[] {
   return [...text.matchAll(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g)].map((m) => m[1]!.replace(/^\/\*[\s\S]*\*\/$/, '').trim()).filter(Boolean);
 }
 

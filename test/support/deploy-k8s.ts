@@ -24,7 +24,7 @@ type Validatable = { validate(): void };
 type ModelClass = new (data: never) => Validatable;
 
 /** apiVersion/kind -> model class. A kind missing here fails the tests: add it. */
-export const K8S_MODELS: Record<string, ModelClass> = {
+const K8S_MODELS: Record<string, ModelClass> = {
   'v1/ConfigMap': ConfigMap as unknown as ModelClass,
   'v1/Secret': Secret as unknown as ModelClass,
   'v1/Service': Service as unknown as ModelClass,

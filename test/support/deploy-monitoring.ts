@@ -44,7 +44,7 @@ const RANGE_FUNCTIONS = new Set([
 ]);
 
 /** The parse tree; throws `cannot parse …` with the position of the first syntax error. */
-export function parsePromQL(expr: string): Tree {
+function parsePromQL(expr: string): Tree {
   try {
     return strictParser.parse(expr);
   } catch (err) {
@@ -145,7 +145,7 @@ function groupingOf(agg: SyntaxNode, text: (n: SyntaxNode) => string): string[] 
  * `$namespace` a value (inside the quoted matchers where the dashboard uses
  * them; a variable anywhere else would not parse, and should not).
  */
-export function interpolateGrafana(expr: string): string {
+function interpolateGrafana(expr: string): string {
   return expr.replace(/\$__(rate_interval|interval|range)\b/g, '5m').replace(/\$\{?([A-Za-z_]\w*)\}?/g, 'value-of-$1');
 }
 

@@ -30,7 +30,7 @@ export async function logIn(gateway: TestGateway, username = 'admin', password =
 }
 
 /** The status of GET /auth/me with this session on `gateway`: 200 alive, 401 gone. */
-export async function meStatus(gateway: TestGateway, session: LoggedInSession): Promise<number> {
+async function meStatus(gateway: TestGateway, session: LoggedInSession): Promise<number> {
   const response = await fetch(`${gateway.url}/auth/me`, { headers: { cookie: session.cookie, accept: 'application/json' } });
   await response.body?.cancel();
   return response.status;

@@ -10,7 +10,7 @@ import nock from 'nock';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { createLogger, type Logger } from '../../src/ops/logger.js';
 
-export const PROVIDER_ORIGIN = 'https://id.example.test';
+const PROVIDER_ORIGIN = 'https://id.example.test';
 export const ISSUER = `${PROVIDER_ORIGIN}/realms/app`;
 export const CLIENT_ID = 'bff';
 export const CLIENT_SECRET = 'bff-secret';
