@@ -3,7 +3,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { loginThroughProvider } from '../support/browser-login.js';
 import { json } from '../support/http.js';
 import { spawnGateway, type GatewayProcess } from '../support/spawn-gateway.js';
@@ -13,14 +12,42 @@ import { startTestGateway } from '../support/start-test-gateway.js';
 import { waitFor } from '../support/wait-for.js';
 
 let idp: TestIdentityProvider;
-let api: EchoApi;
+let api: HeldUpstream;
 let gateway: GatewayProcess;
-// Far longer than the in-flight request below: finishing well before it means the kept-alive
+// Far longer than the drain below: finishing well before it means the kept-alive
 // connection was closed once its answer was done, not held until the deadline.
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
+/** An upstream that answers each request only when the test releases it, so "still in flight" never depends on a clock. */
+interface HeldUpstream {
+  url: string;
+  /** Paths of the requests that arrived and are not answered yet. */
+  readonly pending: string[];
+  release(path: string): void;
+  close(): Promise<void>;
+}
+
+async function startHeldUpstream(): Promise<HeldUpstream> {
+  const waiting = new Map<string, http.ServerResponse>();
+  const server = http.createServer((req, res) => void waiting.set(req.url ?? '/', res));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get pending() {
+      return [...waiting.keys()];
+    },
+    release(path) {
+      const res = waiting.get(path);
+      waiting.delete(path);
+      res?.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path }));
+    },
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+
 beforeAll(async () => {
-  [idp, api] = await Promise.all([startIdentityProvider(), createEchoApi()]);
+  [idp, api] = await Promise.all([startIdentityProvider(), startHeldUpstream()]);
   gateway = await spawnGateway({ idp, env: { PROXY_ROUTES: `/api=${api.url}`, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) } });
 }, 30_000);
 
@@ -49,9 +76,9 @@ it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses
   const headers = { cookie: browser.jar.cookieHeaderFor(`${base}/`)!, 'x-csrf': '1' };
   expect((await keepAliveGet(`${base}/auth/me`, agent, headers)).connection).toBe('keep-alive');
 
-  // A request that is still streaming when the signal arrives, on a kept-alive connection.
-  const inFlight = keepAliveGet(`${base}/api/slow?ms=4000&tag=in-flight`, agent, headers);
-  await waitFor(() => api.requests.some((r) => r.query['tag'] === 'in-flight'), { what: 'the in-flight request upstream' });
+  // A request still waiting for its upstream when the signal arrives, on a kept-alive connection; answered only below.
+  const inFlight = keepAliveGet(`${base}/api/in-flight`, agent, headers);
+  await waitFor(() => api.pending.includes('/in-flight'), { what: 'the in-flight request upstream' });
   const stoppedAt = Date.now();
   const exited = gateway.stop();
 
@@ -60,11 +87,12 @@ it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses
   expect(await json(readiness)).toMatchObject({ shutting_down: true });
   // The listener no longer accepts.
   await waitFor(() => fetch(`${base}/auth/me`).then(() => false, () => true), { what: 'new connections refused' });
-  expect(api.requests.find((r) => r.query['tag'] === 'in-flight')?.finished).toBe(false); // all of this while it was in flight
+  expect(api.pending).toEqual(['/in-flight']); // all of this while it was in flight
 
+  api.release('/in-flight');
   const answer = await inFlight;
   expect(answer.status).toBe(200);
-  expect(JSON.parse(answer.body).path).toBe('/slow');
+  expect(JSON.parse(answer.body).path).toBe('/in-flight');
   expect(await exited).toBe(0);
   // The kept-alive connection is closed once its answer is done, not held until the deadline.
   expect(Date.now() - stoppedAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS / 2);
@@ -74,12 +102,12 @@ it('on SIGTERM turns readiness off, finishes in-flight proxied requests, refuses
 }, 60_000);
 
 it('refuses a WebSocket handshake that completes after shutdown began (503), so close() is not held open by it', async () => {
-  // An upstream that takes a second to accept: the handshake is still under way when close() starts.
-  let handshakeReached = false;
+  // An upstream that accepts only when the test says so: after close() has started, whatever the machine's load.
+  let accept: (() => void) | undefined;
   const upstream = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
-    verifyClient: (_info, done) => ((handshakeReached = true), setTimeout(() => done(true), 1_000)),
+    verifyClient: (_info, done) => void (accept = () => done(true)),
   });
   await once(upstream, 'listening');
   upstream.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
@@ -94,8 +122,9 @@ it('refuses a WebSocket handshake that completes after shutdown began (503), so 
     client.on('error', () => undefined);
   });
   try {
-    await waitFor(() => handshakeReached, { what: 'the handshake to reach the upstream' });
+    await waitFor(() => accept !== undefined, { what: 'the handshake to reach the upstream' });
     const closed = gw.close().then(() => 'closed');
+    accept!();
     expect(await outcome).toBe('refused 503');
     // Bounded far above SHUTDOWN_TIMEOUT_MS (2 s): "not held open", not "fast".
     expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open'), 15_000))])).toBe('closed');
