@@ -150,6 +150,12 @@ export interface DevIdentityProvider {
   /** Delay before every request is handled, in ms (0 = none). */
   setLatencyMs(ms: number): void;
   /**
+   * Holds every POST to this endpoint (token or revocation) from now on until
+   * `release()`, so a test can act while a grant is under way without betting
+   * on a delay; `held()` counts the requests that arrived and wait.
+   */
+  holdRequests(endpoint: 'token' | 'revocation'): { held(): number; release(): void };
+  /**
    * The next `times` valid refresh grants fail with this error; the refresh
    * token stays usable. Besides Keycloak's own, the answer shapes of other
    * providers (TokenEndpointFailure: LemonLDAP::NG, Glewlwyd, a proxy's 503).
@@ -260,6 +266,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const clientIds: string[] = [];
   let down: DownMode | undefined;
   let latencyMs = 0;
+  const holds = new Map<string, { gate: Promise<void>; count: number }>();
 
   // Mounted like koa-mount, the provider sets some cookies through our app's
   // context and reads them through its own: both must sign with the same keys.
@@ -308,6 +315,11 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   app.on('error', (err) => serverErrors.push(err));
   app.use(async (ctx, next) => {
     if (latencyMs > 0) await sleep(latencyMs);
+    const hold = ctx.method === 'POST' ? holds.get(ctx.path) : undefined;
+    if (hold) {
+      hold.count += 1;
+      await hold.gate;
+    }
     if (down === 'connection-reset') {
       ctx.respond = false;
       ctx.req.socket.destroy();
@@ -435,6 +447,19 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
     },
     setLatencyMs(ms) {
       latencyMs = Math.max(0, ms);
+    },
+    holdRequests(endpoint) {
+      const path = `${basePath}${KEYCLOAK_ROUTES[endpoint]}`;
+      let open!: () => void;
+      const hold = { gate: new Promise<void>((resolve) => (open = resolve)), count: 0 };
+      holds.set(path, hold);
+      return {
+        held: () => hold.count,
+        release() {
+          if (holds.get(path) === hold) holds.delete(path);
+          open();
+        },
+      };
     },
     failNextRefresh(kind, times = 1) {
       for (let i = 0; i < times; i += 1) pendingRefreshFailures.push(kind);

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import type { Browser } from '../support/browser-login.js';
-import { logIn, logLines, logOut, me, sessionIdOf, waitUntil, type MeAnswer } from '../support/gateway-user.js';
+import { logIn, logLines, logOut, me, waitUntil, type MeAnswer } from '../support/gateway-user.js';
 import { scrapeMetrics } from '../support/scrape-metrics.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
@@ -183,16 +183,25 @@ describe('a gateway whose Redis goes away', () => {
     try {
       const cookie = browser.jar.cookieHeaderFor(gw.publicUrl)!;
       const grantsBefore = idp.counters.refreshGrants;
-      // The refresh takes a while: the replica's request, sent as soon as the lock is seen in Redis,
-      // must find it still taken, even on a loaded machine.
-      idp.setLatencyMs(3_000);
-      const first = fetch(`${gw.url}/api/first`, { headers: { cookie, 'x-csrf': '1' } });
-      await waitUntil('the refresh lock taken', 15_000, async () =>
-        (await redis.cli('EXISTS', `bff:lock:{session:${sessionIdOf(gw, browser)}}`)) === '1',
-      );
-      const second = fetch(`${replica.url}/api/second`, { headers: { cookie, 'x-csrf': '1' } });
+      // The grant waits at the provider until the replica has found the lock taken, whatever the machine's load:
+      // the lock is taken before the grant is sent, and each SET NX after the replica's first is a retry after a refusal.
+      const setCalls = async () => Number(/cmdstat_set:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
+      const hold = idp.holdRequests('token');
+      let first: Promise<Response>, second: Promise<Response>;
+      let heldSince = performance.now();
+      let heldMs = 0;
+      try {
+        first = fetch(`${gw.url}/api/first`, { headers: { cookie, 'x-csrf': '1' } });
+        await waitUntil('the refresh grant at the provider', 15_000, () => hold.held() === 1);
+        heldSince = performance.now();
+        const setsBefore = await setCalls();
+        second = fetch(`${replica.url}/api/second`, { headers: { cookie, 'x-csrf': '1' } });
+        await waitUntil('the replica to wait on the lock', 15_000, async () => (await setCalls()) - setsBefore >= 2);
+      } finally {
+        heldMs = performance.now() - heldSince;
+        hold.release();
+      }
       const answers = await Promise.all([first, second]);
-      idp.setLatencyMs(0);
 
       expect(answers.map((a) => a.status)).toEqual([200, 200]);
       const bearers = await Promise.all(answers.map(async (a) => ((await a.json()) as { headers: Record<string, string> }).headers['authorization']));
@@ -206,7 +215,8 @@ describe('a gateway whose Redis goes away', () => {
       expect(theirs.value('bff_refresh_lock_wait_seconds_sum')).toBeGreaterThan(0);
       expect(mine.value('bff_http_requests_total', { route: 'proxy:/api', method: 'GET', status: '200' })).toBe(1);
       expect(mine.value('bff_proxy_request_duration_seconds_count', { route: '/api' })).toBe(1);
-      expect(mine.value('bff_proxy_request_duration_seconds_sum', { route: '/api' })).toBeGreaterThan(2.5);
+      // The first request was under way for all the time its grant was held.
+      expect(mine.value('bff_proxy_request_duration_seconds_sum', { route: '/api' })).toBeGreaterThanOrEqual(heldMs / 1000);
       expect(mine.declares('bff_logouts_total')).toBe(true);
 
       expect(await logOut(gw, browser)).toBe(200);
