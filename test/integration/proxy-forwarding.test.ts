@@ -198,13 +198,16 @@ describe('what the upstream sees', () => {
 
   it('gets the session access token as bearer, never the client Authorization nor the gateway cookies', async () => {
     const headers = apiHeaders(`${cookie}; theme=dark; bff_session_tx_0123abcd=pending`, hostile);
-    const { headers: seen } = await echoOf(await get('/api/whoami', headers));
+    const response = await get('/api/whoami', headers);
+    const { headers: seen } = await echoOf(response);
     const bearer = seen['authorization'] ?? '';
     expect(bearer).toMatch(/^Bearer ey/);
     // The access token (audience "account"), not the ID token (audience: our client id).
     expect(decodeJwt(bearer.slice('Bearer '.length))).toMatchObject({ aud: 'account', typ: 'Bearer' });
     expect(seen['cookie']).toBe('theme=dark');
-    expect(seen['x-request-id']).toMatch(/./);
+    // The gateway's own id (a fresh UUID: the client sent none), the one its answer and access line carry.
+    expect(seen['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(seen['x-request-id']).toBe(response.headers.get('x-request-id'));
   });
 
   it('gets only the cookies PROXY_FORWARD_COOKIES names (a provider portal cookie on the same domain stays behind)', async () => {
