@@ -207,16 +207,23 @@ it('traces a back-channel logout from the provider', async () => {
 
 it("shows a refresh that waited for another replica's: outcome reused, the lock wait as a span", async () => {
   const cookie = await logIn();
-  idp.setLatencyMs(1_500); // the first replica holds the lock while the other polls, even on a busy machine
   const traceOf = (i: number) => `${String(i).repeat(32)}`;
   const call = (gw: GatewayProcess, i: number) =>
     fetch(`${gw.url}/api/things`, { headers: { cookie, 'x-csrf': '1', traceparent: `00-${traceOf(i)}-${BROWSER_SPAN_ID}-01` } });
+  // One replica's grant waits at the provider until the other is seen retrying the taken lock (a third SET NX:
+  // one each, then a retry), so one refreshes and the other reuses whatever the machine's load.
+  const setCalls = async () => Number(/cmdstat_set:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
+  const setsBefore = await setCalls();
+  const grant = idp.holdRequests('token');
+  let answers: Promise<Response[]>;
   try {
-    const answers = await Promise.all([call(gateway, 1), call(replica, 2)]);
-    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    answers = Promise.all([call(gateway, 1), call(replica, 2)]);
+    await waitUntil(() => grant.held() === 1, 15_000, 'one refresh grant at the provider');
+    await waitUntil(async () => (await setCalls()) - setsBefore >= 3, 15_000, 'the other replica retrying the lock');
   } finally {
-    idp.setLatencyMs(0);
+    grant.release();
   }
+  expect((await answers).map((a) => a.status)).toEqual([200, 200]);
   await rememberTokens(cookie, 'raced');
   const refreshOf = (traceId: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === 'token.refresh');
   await waitUntil(() => refreshOf(traceOf(1)) !== undefined && refreshOf(traceOf(2)) !== undefined, 10_000, 'both refresh spans');
