@@ -19,7 +19,7 @@ import { createAccessLog } from './ops/access-log.js';
 import { httpRecorder } from './ops/http-metrics.js';
 import { createLogger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
-import type { Tracing } from './ops/tracing.js';
+import type { Tracing } from './ops/tracing-api.js';
 import { createUpstream } from './proxy/forward-request.js';
 import { createProxyDispatch } from './proxy/proxy-dispatch.js';
 import { matchProxyRoute } from './proxy/proxy-path.js';

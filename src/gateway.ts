@@ -8,7 +8,7 @@ import { answerClientError } from './http/client-error.js';
 import type { OidcClient } from './oidc/oidc-client.js';
 import { createAdminApp } from './ops/admin-app.js';
 import { createAdminSessionRoutes } from './ops/admin-sessions.js';
-import type { Tracing } from './ops/tracing.js';
+import type { Tracing } from './ops/tracing-api.js';
 import type { SessionStore } from './session/session-store.js';
 
 export interface RunningGateway {

@@ -2,7 +2,7 @@ import { register } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
-import type { Tracing } from './tracing.js';
+import type { Tracing } from './tracing-api.js';
 
 // Probes and scrapes of the admin port, many a minute: no trace is worth having for them.
 const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
