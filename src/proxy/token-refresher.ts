@@ -118,10 +118,13 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
   async function refreshUnderLock(id: string, staleToken: string, log: Logger): Promise<SessionRecord> {
     const started = clock();
     const deadline = started + waitMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       const lock = await store.acquireLock(id, lockTtlMs);
       if (lock) {
-        const held = refreshHeld(id, staleToken, log).finally(() => lock.release().catch(() => undefined)); // it lapses by its TTL anyway
+        // Taken after a wait: the holder may have stored its tokens and let go between our read and this
+        // attempt; finding them now is the same wait for another replica's refresh, and is reported as one.
+        const waitedSince = attempt > 0 ? started : undefined;
+        const held = refreshHeld(id, staleToken, log, waitedSince).finally(() => lock.release().catch(() => undefined)); // it lapses by its TTL anyway
         return answeredWithin(held, waitMs, () => {
           // Never abandoned: with rotating refresh tokens the provider may have spent the old one already.
           log.warn({ event: 'refresh_slow', wait_ms: waitMs }, 'the provider has not answered the refresh yet; answering without it, its tokens will be stored when they come');
@@ -146,10 +149,11 @@ export function createTokenRefresher(deps: TokenRefresherDeps): TokenRefresher {
     }
   }
 
-  async function refreshHeld(id: string, staleToken: string, log: Logger): Promise<SessionRecord> {
+  async function refreshHeld(id: string, staleToken: string, log: Logger, waitedSince?: number): Promise<SessionRecord> {
     const current = await store.get(id);
     if (!current) throw new UnauthenticatedError();
     if (!stillStale(current, staleToken)) {
+      if (waitedSince !== undefined) deps.onLockWait?.((clock() - waitedSince) / 1000);
       outcome('reused');
       return current;
     }

@@ -42,9 +42,13 @@ function setup(options: { env?: Record<string, string>; answers: Array<TokenResp
   const store = options.store ?? createMemoryStore({ clock });
   const provider = scriptedProvider(options.answers);
   const outcomes: RefreshOutcome[] = [];
+  const lockWaits: number[] = [];
   const replica = () =>
-    createTokenRefresher({ config, store, oidc: provider.oidc, clock, logger: pino({ level: 'silent' }), pollIntervalMs: 2, onOutcome: (o) => outcomes.push(o) });
-  return { store, provider, outcomes, replica, advance: (ms: number) => (now += ms), clock };
+    createTokenRefresher({
+      config, store, oidc: provider.oidc, clock, logger: pino({ level: 'silent' }), pollIntervalMs: 2,
+      onOutcome: (o) => outcomes.push(o), onLockWait: (s) => lockWaits.push(s),
+    });
+  return { store, provider, outcomes, lockWaits, replica, advance: (ms: number) => (now += ms), clock };
 }
 
 const fresh = (n: number, extra: Partial<TokenResponse> = {}): TokenResponse => ({
@@ -66,6 +70,36 @@ describe('createTokenRefresher', () => {
     expect(t.provider.calls).toEqual([record.tokens.refresh_token]);
     expect(new Set(results.map((r) => r.tokens.access_token))).toEqual(new Set(['access-1']));
     expect((await t.store.get(record.id))?.tokens.refresh_token).toBe('refresh-1');
+  });
+
+  it("reports the wait for another replica's refresh also when its tokens turn up only once the lock is ours", async () => {
+    // The holder stores its tokens and lets go of the lock between this replica's read (still stale) and its
+    // next attempt: the lock is taken, the tokens are found, and that was a wait all the same (outcome reused).
+    const memory = createMemoryStore({ clock: () => T0 });
+    let between: (() => Promise<void>) | undefined;
+    const store: SessionStore = Object.assign(Object.create(memory) as SessionStore, {
+      async get(id: string) {
+        const seen = await memory.get(id);
+        const act = between;
+        between = undefined;
+        await act?.();
+        return seen;
+      },
+    });
+    const t = setup({ answers: [], store });
+    const record = sampleRecord(T0, { tokens: { ...sampleRecord(T0).tokens, access_expires_at_ms: T0 } });
+    await memory.create(record);
+    const holder = (await memory.acquireLock(record.id, 10_000))!;
+    between = async () => {
+      t.advance(50);
+      await memory.update(record.id, { tokens: { ...record.tokens, access_token: 'access-other', access_expires_at_ms: T0 + HOUR } });
+      await holder.release();
+    };
+    const result = await t.replica().ensureFresh(record);
+    expect(result.tokens.access_token).toBe('access-other');
+    expect(t.provider.calls).toEqual([]);
+    expect(t.outcomes).toEqual(['reused']);
+    expect(t.lockWaits).toEqual([0.05]);
   });
 
   it('keeps the login acr and auth_time across a refresh, and takes them from a refreshed ID token that states them', async () => {
