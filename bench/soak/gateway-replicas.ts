@@ -68,10 +68,13 @@ export interface GatewayReplicas {
   rollingRestart(haproxy: HaproxyProcess, onStep?: (what: string) => void, afterStop?: (replica: number) => Promise<void>): Promise<void>;
   /** The running process of each replica (pids change on restart). */
   running(): { replica: number; pid: number }[];
+  /** Every log file a replica process wrote to (a slot's restarts append to its own). */
+  logFiles(): string[];
 }
 
 /** `env.PUBLIC_URL` (the load balancer's address) is read at each start, so it can be filled in once HAProxy listens. */
-export async function createGatewayReplicas(count: number, env: Record<string, string>): Promise<GatewayReplicas> {
+export async function createGatewayReplicas(count: number, env: Record<string, string>, nodeArgs: string[] = []): Promise<GatewayReplicas> {
+  const logFiles = new Set<string>();
   const replicas: Replica[] = [];
   for (let index = 0; index < count; index++) {
     const slot = async (letter: string): Promise<Slot> => ({
@@ -87,7 +90,8 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
     const publicUrl = env['PUBLIC_URL'];
     if (!publicUrl) throw new Error('PUBLIC_URL must be set before a replica starts');
     await release(slot);
-    slot.process = await startGatewayProcess({ name: `soak-${slot.name}`, env, publicUrl, port: slot.port, adminPort: slot.adminPort, appendLog: true });
+    slot.process = await startGatewayProcess({ name: `soak-${slot.name}`, env, nodeArgs, publicUrl, port: slot.port, adminPort: slot.adminPort, appendLog: true });
+    logFiles.add(slot.process.logFile);
   };
   const stop = async (slot: Slot, signal: NodeJS.Signals) => {
     const child = slot.process?.child;
@@ -130,5 +134,6 @@ export async function createGatewayReplicas(count: number, env: Record<string, s
       }
     },
     running: () => replicas.flatMap((r) => (r.slots[r.active].process ? [{ replica: r.index + 1, pid: r.slots[r.active].process!.pid }] : [])),
+    logFiles: () => [...logFiles],
   };
 }

@@ -4,6 +4,7 @@
  * replicas flat after warm-up), then per event: answers by status and the
  * longest run of 503s.
  */
+import type { LiveHeapSample } from './gc-trace.js';
 import { Histogram } from './histogram.js';
 import type { HeldWebSockets } from './held-websockets.js';
 import type { ProcessSampler } from './process-sampler.js';
@@ -24,6 +25,8 @@ export interface SoakReportInput {
   readonly websocketCount: number;
   readonly websocketsOpenAtEnd: number;
   readonly processes: ProcessSampler;
+  /** Live heap after each full GC, by pid (gc-trace.ts). */
+  readonly liveHeap: ReadonlyMap<number, readonly LiveHeapSample[]>;
   readonly warmupS: number;
   readonly redis: { usedBytesBefore: number; usedBytesAfter: number; keys: number };
   readonly skipped: number;
@@ -64,22 +67,36 @@ interface Flatness {
   fdsDev: number;
   /** Share of one core over the sampled span. */
   cpu: number;
-  /** Last sample against the first after warm-up (median of three each, against GC's sawtooth): a leak drifts. */
+  /** The end of the process's life against its start after warm-up (drift()): a leak drifts. */
   rssDrift: number;
+  /** Live heap after full GCs past warm-up: count, first-quarter and last-quarter medians (MiB), drift. */
+  live: { count: number; first: number; last: number; drift: number } | undefined;
   fdsDrift: number;
   /** The same for the fds that are not an established connection (connections follow the load, not a leak). */
   otherFds: [number, number, number];
   otherFdsDrift: number;
 }
 
-/** Median of the first three against the median of the last three, as a share of the former. */
-function drift(xs: readonly number[]): number {
-  const median3 = (ys: readonly number[]) => [...ys].sort((a, b) => a - b)[Math.floor(ys.length / 2)]!;
-  const first = median3(xs.slice(0, 3));
-  return (median3(xs.slice(-3)) - first) / Math.max(1, first);
+const median = (ys: readonly number[]) => [...ys].sort((a, b) => a - b)[Math.floor(ys.length / 2)]!;
+
+/** The first and last quarter of the samples (at least three each), by their medians. */
+function ends(xs: readonly number[]): [number, number] {
+  const n = Math.max(3, Math.floor(xs.length / 4));
+  return [median(xs.slice(0, n)), median(xs.slice(-n))];
 }
 
-function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
+/**
+ * The last quarter's median against the first quarter's, as a share of the
+ * latter. RSS swings by ±10–20 % within a replica's life with GC's sawtooth,
+ * so three samples at each end (the first version of this check) judged
+ * where in a swing the run happened to end rather than a trend.
+ */
+export function drift(xs: readonly number[]): number {
+  const [first, last] = ends(xs);
+  return (last - first) / Math.max(1, first);
+}
+
+function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap'], warmupS: number): Flatness[] {
   const byPid = new Map<number, typeof processes.samples>();
   for (const s of processes.samples) {
     if (s.t < processes.firstSeen.get(s.pid)! + warmupS) continue;
@@ -87,19 +104,22 @@ function flatness(processes: ProcessSampler, warmupS: number): Flatness[] {
   }
   const stats = (xs: number[]): [[number, number, number], number] => {
     const sorted = [...xs].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
-    const dev = Math.max(median - sorted[0]!, sorted.at(-1)! - median) / median;
-    return [[sorted[0]!, median, sorted.at(-1)!], dev];
+    const mid = sorted[Math.floor(sorted.length / 2)]!;
+    const dev = Math.max(mid - sorted[0]!, sorted.at(-1)! - mid) / mid;
+    return [[sorted[0]!, mid, sorted.at(-1)!], dev];
   };
   return [...byPid].filter(([, s]) => s.length >= 3).map(([pid, s]) => {
     const [rss, rssDev] = stats(s.map((x) => x.rssKb / 1024));
     const [fds, fdsDev] = stats(s.map((x) => x.fds));
     const cpu = (s.at(-1)!.cpuMs - s[0]!.cpuMs) / 1000 / Math.max(1e-9, s.at(-1)!.t - s[0]!.t);
     const other = s.map((x) => x.fds - x.connections);
+    const heap = (liveHeap.get(pid) ?? []).filter((h) => h.t >= warmupS).map((h) => h.liveMb);
+    const [first, last] = heap.length >= 6 ? ends(heap) : [0, 0];
     return {
       replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
       rssDrift: drift(s.map((x) => x.rssKb)), fdsDrift: drift(s.map((x) => x.fds)),
       otherFds: stats(other)[0], otherFdsDrift: drift(other),
+      live: heap.length >= 6 ? { count: heap.length, first, last, drift: (last - first) / Math.max(1, first) } : undefined,
     };
   });
 }
@@ -128,7 +148,7 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
   const ws = input.websockets;
   const wsDropped = count(ws.dropped);
   if (input.websocketsOpenAtEnd < input.websocketCount) failed.push(`WebSockets open at the end: ${input.websocketsOpenAtEnd} of ${input.websocketCount}`);
-  const flat = flatness(input.processes, input.warmupS);
+  const flat = flatness(input.processes, input.liveHeap, input.warmupS);
   // Judged on drift, last against first: the spread also holds GC's sawtooth and connections moving with the load.
   // RSS fails only by growing: memory handed back after a stall (requests piled up during a pause) is no leak.
   const notFlat = flat.filter((f) => f.rssDrift > 0.1 || Math.abs(f.otherFdsDrift) > 0.1);
@@ -183,15 +203,15 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
   }
   md.push('', `Replicas after ${input.warmupS} s of their own life (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
   md.push(
-    '| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | fds other than connections min / median / max | last vs first: RSS (must ≤ +10 %), fds, other fds (must ±10 %) | CPU (share of a core) |',
-    '|---|---:|---:|---|---:|---|---:|---|---:|---:|',
+    '| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | fds other than connections min / median / max | last vs first quarter: RSS (must ≤ +10 %), fds, other fds (must ±10 %) | live heap after full GC: collections, first → last quarter (MiB), drift | CPU (share of a core) |',
+    '|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|',
   );
   for (const f of flat) {
     md.push(
-      `| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${f.otherFds.join(' / ')} | **${signed(f.rssDrift)}**, ${signed(f.fdsDrift)}, **${signed(f.otherFdsDrift)}** | ${pct(f.cpu)} |`,
+      `| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${f.otherFds.join(' / ')} | **${signed(f.rssDrift)}**, ${signed(f.fdsDrift)}, **${signed(f.otherFdsDrift)}** | ${f.live ? `${f.live.count}, ${f.live.first.toFixed(1)} → ${f.live.last.toFixed(1)}, ${signed(f.live.drift)}` : 'fewer than 6'} | ${pct(f.cpu)} |`,
     );
   }
-  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | | | |');
+  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | | | | |');
   md.push('', failed.length ? `**Musts not met:** ${failed.join('; ')}.` : '**Every must met.**', '');
   return { markdown: md.join('\n'), failed };
 }

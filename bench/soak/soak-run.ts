@@ -2,10 +2,13 @@
  * The soak itself: log N sessions in, run the steady load and the held
  * WebSockets, inject the failures, check every session at the end, report.
  */
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { availableParallelism, loadavg } from 'node:os';
 import { onStop } from '../child-processes.js';
 import { faultEvents, injectFaults } from './fault-injector.js';
+import { liveHeapByPid } from './gc-trace.js';
 import { holdWebSockets } from './held-websockets.js';
 import { sampleProcesses } from './process-sampler.js';
 import { summariseRefreshes } from './provider-ledger.js';
@@ -68,6 +71,11 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   log(`run over; ${wsOpenAtEnd} WebSockets were open at the end`);
 
   const refreshes = summariseRefreshes(topology.ledger, k.accessTokenTtlS, k.refreshSkewS);
+  const liveHeap = liveHeapByPid(topology.gateways.logFiles());
+  // The raw series, for a second look at a verdict without another run.
+  const rawFile = join(tmpdir(), `oidc-bff-soak-processes-${process.pid}.json`);
+  writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], liveHeap: [...liveHeap] }));
+  log(`process samples and live heap: ${rawFile}`);
   const heading = `Soak: ${k.label}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const svgName = writeBeside(k.reportFile, 'reliability-soak.svg', soakSvg(timeline, heading));
   const parameters = [
@@ -90,7 +98,8 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     websocketsOpenAtEnd: wsOpenAtEnd,
     websocketCount: k.websockets,
     processes,
-    warmupS: Math.min(k.warmupS, 60),
+    liveHeap,
+    warmupS: k.processWarmupS,
     redis: { usedBytesBefore: memBefore, usedBytesAfter: memAfter, keys },
     skipped: load.skipped(),
     svgFile: svgName,

@@ -80,7 +80,8 @@ export async function startTopology(options: TopologyOptions, log: (line: string
     LOGIN_RATE_LIMIT_PER_MINUTE: '0',
     ...options.gatewayEnv,
   };
-  const gateways = await createGatewayReplicas(options.replicas, env);
+  // --trace-gc: the live heap after each full collection, the report's leak check beside RSS (gc-trace.ts).
+  const gateways = await createGatewayReplicas(options.replicas, env, ['--trace-gc']);
   const haproxy = await startHaproxy(gateways.servers);
   log(`haproxy ${haproxy.url} (log ${haproxy.logFile})`);
   env['PUBLIC_URL'] = haproxy.url;
