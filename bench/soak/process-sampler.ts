@@ -23,8 +23,10 @@ export interface ProcessSample {
 
 export interface ProcessSampler {
   readonly samples: ProcessSample[];
-  /** First sample time of each pid (its start, near enough). */
+  /** First sample time of each pid (its start, for a replica started during the load). */
   readonly firstSeen: Map<number, number>;
+  /** When each pid started, on the same clock (before the sampling for the replicas started before the load). */
+  readonly startedAt: Map<number, number>;
   stop(): void;
 }
 
@@ -68,20 +70,39 @@ function sample(pid: number, established: Set<string>): { rssKb: number; fds: nu
   }
 }
 
+/** Seconds since the process started (/proc/<pid>/stat's starttime, in clock ticks since boot, against /proc/uptime). */
+function ageS(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the command name may hold spaces
+  const startTicks = Number(fields[19]); // field 22 of the line; fields[0] is field 3
+  const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return uptimeS - startTicks / CLOCK_TICKS;
+}
+// sysconf(_SC_CLK_TCK): 100 on every Linux architecture Node runs on.
+const CLOCK_TICKS = 100;
+
 export function sampleProcesses(running: () => { replica: number; pid: number }[], startedAt: number, everyMs: number): ProcessSampler {
   const samples: ProcessSample[] = [];
   const firstSeen = new Map<number, number>();
+  const started = new Map<number, number>();
   const tick = () => {
     const t = (Date.now() - startedAt) / 1000;
     const established = establishedInodes();
     for (const { replica, pid } of running()) {
       const s = sample(pid, established);
       if (!s) continue;
-      if (!firstSeen.has(pid)) firstSeen.set(pid, t);
+      if (!firstSeen.has(pid)) {
+        firstSeen.set(pid, t);
+        try {
+          started.set(pid, t - ageS(pid));
+        } catch {
+          started.set(pid, t); // exited meanwhile
+        }
+      }
       samples.push({ t, replica, pid, ...s });
     }
   };
   tick();
   const timer = setInterval(tick, everyMs);
-  return { samples, firstSeen, stop: () => clearInterval(timer) };
+  return { samples, firstSeen, startedAt: started, stop: () => clearInterval(timer) };
 }

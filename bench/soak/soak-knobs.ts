@@ -41,8 +41,12 @@ export const knobs = {
    */
   sentinelDownAfterMs: num('SOAK_SENTINEL_DOWN_AFTER_MS', 5000),
   warmupS: num('SOAK_WARMUP_S', 60),
-  /** Seconds of each replica process's own life left out of the RSS and fd flatness check (V8 sizing its heap to the load). */
-  processWarmupS: num('SOAK_PROCESS_WARMUP_S', 60),
+  /**
+   * Seconds of each replica process's life under load left out of the RSS and fd flatness check: its
+   * session cache filling and V8 sizing its heap to the load. A replica started into the full load reaches
+   * its live-heap plateau within about two minutes (docs/reliability.md).
+   */
+  processWarmupS: num('SOAK_PROCESS_WARMUP_S', 120),
   minRecoveryS: num('SOAK_MIN_RECOVERY_S', 30),
   clientPauseMs: num('SOAK_CLIENT_PAUSE_MS', 2000),
   providerDownS: num('SOAK_PROVIDER_DOWN_S', 15),

@@ -113,7 +113,9 @@ function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap
     const [fds, fdsDev] = stats(s.map((x) => x.fds));
     const cpu = (s.at(-1)!.cpuMs - s[0]!.cpuMs) / 1000 / Math.max(1e-9, s.at(-1)!.t - s[0]!.t);
     const other = s.map((x) => x.fds - x.connections);
-    const heap = (liveHeap.get(pid) ?? []).filter((h) => h.t >= warmupS).map((h) => h.liveMb);
+    // The trace's clock starts with the process, which for the first replicas was minutes before the load.
+    const from = processes.firstSeen.get(pid)! + warmupS - (processes.startedAt.get(pid) ?? processes.firstSeen.get(pid)!);
+    const heap = (liveHeap.get(pid) ?? []).filter((h) => h.t >= from).map((h) => h.liveMb);
     const [first, last] = heap.length >= 6 ? ends(heap) : [0, 0];
     return {
       replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
@@ -201,7 +203,7 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
       `| ${tag === 'steady' ? 'warm-up (no event)' : `${tag} + recovery`} | ${span?.actionEnd ? `${((span.actionEnd - span.start) / 1000).toFixed(1)} s` : '—'} | ${count(byStatus)} | ${listed(bad)} | ${window.count ? `${(window.ms / 1000).toFixed(2)} s (${window.count})` : '—'} | ${lat.total ? `${lat.quantile(0.99).toFixed(1)} ms` : '—'} | ${span?.notes.join('; ') ?? ''} |`,
     );
   }
-  md.push('', `Replicas after ${input.warmupS} s of their own life (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
+  md.push('', `Replicas after ${input.warmupS} s of their own life under load (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
   md.push(
     '| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | fds other than connections min / median / max | last vs first quarter: RSS (must ≤ +10 %), fds, other fds (must ±10 %) | live heap after full GC: collections, first → last quarter (MiB), drift | CPU (share of a core) |',
     '|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|',
