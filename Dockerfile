@@ -42,4 +42,8 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # child processes that would need reaping, so neither tini nor --init is needed.
 # otel-register starts OpenTelemetry tracing before the gateway's modules load,
 # and only when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md, Tracing).
-CMD ["node", "--import", "./dist/ops/otel-register.js", "dist/main.js"]
+# --max-semi-space-size=32: a young generation big enough that a proxied
+# request's objects die in it instead of being promoted between scavenges:
+# about 15 µs less CPU per request, p99 about halved, RSS unchanged
+# (docs/benchmarks.md, "The young generation"). `npm start` runs the same flags.
+CMD ["node", "--max-semi-space-size=32", "--import", "./dist/ops/otel-register.js", "dist/main.js"]

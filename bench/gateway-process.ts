@@ -1,12 +1,13 @@
 /**
- * The gateway as production runs it: `node --import ./dist/ops/otel-register.js dist/main.js` in its own process,
- * configured through the environment, pinned to the proxy core.
+ * The gateway as production runs it: the Dockerfile's CMD (`node <flags> --import ./dist/ops/otel-register.js
+ * dist/main.js`) in its own process, configured through the environment, pinned to the proxy core.
  */
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseDockerfile, readRepoFile } from '../test/support/deploy-files.js';
 import { findFreePort } from '../test/support/start-redis.js';
 import { startChild } from './child-processes.js';
 
@@ -31,6 +32,8 @@ export interface GatewayProcessOptions {
   cores?: string | undefined;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** Leave out the container's node flags (containerNodeFlags): V8's defaults, for a side-by-side row. */
+  v8Defaults?: boolean;
   /** Another build's dist/main.js (BENCH_COMPARE); default this checkout's. */
   main?: string;
   /** Fixed ports (a replica restarted where the load balancer expects it); default free ones. */
@@ -57,7 +60,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   // As the container runs it; a BENCH_COMPARE build from before tracing has no otel-register.
   const register = join(dirname(main), 'ops', 'otel-register.js');
   const preload = existsSync(register) ? ['--import', pathToFileURL(register).href] : [];
-  const child = startChild(process.execPath, [...(options.nodeArgs ?? []), ...preload, main], {
+  const flags = options.v8Defaults ? [] : containerNodeFlags();
+  const child = startChild(process.execPath, [...flags, ...(options.nodeArgs ?? []), ...preload, main], {
     cores: options.cores,
     stdio: ['ignore', out, out],
     env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: options.publicUrl ?? url },
@@ -72,4 +76,12 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { name: options.name, pid: child.pid!, url, adminUrl, logFile, port, adminPort, child };
+}
+
+/** The node flags of the Dockerfile's CMD, before its --import: what the container runs the gateway with. */
+export function containerNodeFlags(): string[] {
+  const cmd = parseDockerfile(readRepoFile('Dockerfile')).filter((i) => i.keyword === 'CMD').at(-1);
+  if (!cmd) throw new Error('the Dockerfile has no CMD');
+  const argv = JSON.parse(cmd.args) as string[];
+  return argv.slice(1, argv.indexOf('--import'));
 }

@@ -126,6 +126,15 @@ async function main(): Promise<void> {
       redis: small,
       seed: 9,
     },
+    // The same gateway without the container's node flags (the Dockerfile's CMD): what the bigger young generation buys.
+    {
+      id: 'redis-10-v8-defaults',
+      name: "gateway, Redis, 10 sessions, V8's default young generation",
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url },
+      redis: small,
+      seed: 9,
+      v8Defaults: true,
+    },
     ...(await clusterGatewaySpecs(wanted)),
     ...(env['BENCH_OTEL'] ? [await tracedGatewaySpec(small)] : []),
     // The same route through ROUTES_FILE with a policy that does work per request (a role check and the
@@ -170,6 +179,7 @@ async function main(): Promise<void> {
       env: gatewayEnv(spec.env),
       cores: layout.proxy,
       nodeArgs,
+      v8Defaults: spec.v8Defaults === true,
       ...(spec.main ? { main: spec.main } : {}),
     });
     gateways.push(Object.assign(gw, { spec }));
@@ -354,6 +364,8 @@ interface GatewaySpec {
   /** Sessions of other users to seed into that Redis. */
   seed: number;
   main?: string;
+  /** Without the container's node flags (gateway-process.ts). */
+  v8Defaults?: boolean;
 }
 
 /** What the local session cache buys: the same Redis, read by every proxied request. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { containerNodeFlags } from '../../../bench/gateway-process.js';
 import { envSchema } from '../../../src/config/env-schema.js';
 import { parseDockerfile, readRepoFile } from '../../support/deploy-files.js';
 
@@ -53,8 +54,15 @@ describe('Dockerfile', () => {
   it('starts node directly in exec form, so node receives SIGTERM', () => {
     const cmd = runtime('CMD');
     expect(cmd).toHaveLength(1);
-    expect(JSON.parse(cmd[0]!.args)).toEqual(['node', '--import', './dist/ops/otel-register.js', 'dist/main.js']);
+    expect(JSON.parse(cmd[0]!.args)).toEqual(['node', '--max-semi-space-size=32', '--import', './dist/ops/otel-register.js', 'dist/main.js']);
     expect(runtime('ENTRYPOINT')).toEqual([]);
+  });
+
+  it('runs the gateway with the flags `npm start` and the bench use', () => {
+    const cmd = JSON.parse(runtime('CMD')[0]!.args) as string[];
+    const start = (JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> }).scripts['start']!;
+    expect(start).toBe(cmd.join(' '));
+    expect(containerNodeFlags()).toEqual(cmd.slice(1, cmd.indexOf('--import')));
   });
 });
 
