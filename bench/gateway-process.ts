@@ -78,10 +78,14 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   return { name: options.name, pid: child.pid!, url, adminUrl, logFile, port, adminPort, child };
 }
 
-/** The node flags of the Dockerfile's CMD, before its --import: what the container runs the gateway with. */
+let flagsRead: string[] | undefined;
+
+/** The node flags of the Dockerfile's CMD, before its --import: what the container runs the gateway with. Read once. */
 export function containerNodeFlags(): string[] {
+  if (flagsRead) return flagsRead;
   const cmd = parseDockerfile(readRepoFile('Dockerfile')).filter((i) => i.keyword === 'CMD').at(-1);
   if (!cmd) throw new Error('the Dockerfile has no CMD');
   const argv = JSON.parse(cmd.args) as string[];
-  return argv.slice(1, argv.indexOf('--import'));
+  flagsRead = argv.slice(1, argv.indexOf('--import'));
+  return flagsRead;
 }

@@ -91,6 +91,11 @@ function ends(xs: readonly number[]): [number, number] {
  * so three samples at each end (the first version of this check) judged
  * where in a swing the run happened to end rather than a trend.
  */
+const quarters = (xs: readonly number[]) => {
+  const [first, last] = ends(xs);
+  return { first, last };
+};
+
 export function drift(xs: readonly number[]): number {
   const [first, last] = ends(xs);
   return (last - first) / Math.max(1, first);
@@ -116,12 +121,11 @@ function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap
     // The trace's clock starts with the process, which for the first replicas was minutes before the load.
     const from = processes.firstSeen.get(pid)! + warmupS - (processes.startedAt.get(pid) ?? processes.firstSeen.get(pid)!);
     const heap = (liveHeap.get(pid) ?? []).filter((h) => h.t >= from).map((h) => h.liveMb);
-    const [first, last] = heap.length >= 6 ? ends(heap) : [0, 0];
     return {
       replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
       rssDrift: drift(s.map((x) => x.rssKb)), fdsDrift: drift(s.map((x) => x.fds)),
       otherFds: stats(other)[0], otherFdsDrift: drift(other),
-      live: heap.length >= 6 ? { count: heap.length, first, last, drift: (last - first) / Math.max(1, first) } : undefined,
+      live: heap.length >= 6 ? { count: heap.length, ...quarters(heap), drift: drift(heap) } : undefined,
     };
   });
 }

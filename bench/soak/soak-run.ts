@@ -74,7 +74,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   const liveHeap = liveHeapByPid(topology.gateways.logFiles());
   // The raw series, for a second look at a verdict without another run.
   const rawFile = join(tmpdir(), `oidc-bff-soak-processes-${process.pid}.json`);
-  writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], liveHeap: [...liveHeap] }));
+  writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], startedAt: [...processes.startedAt], liveHeap: [...liveHeap] }));
   log(`process samples and live heap: ${rawFile}`);
   const heading = `Soak: ${k.label}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const svgName = writeBeside(k.reportFile, 'reliability-soak.svg', soakSvg(timeline, heading));
