@@ -20,6 +20,11 @@ export const knobs = {
   /** Gateway sessions logged in through the provider. */
   sessions: num('SOAK_SESSIONS', 10_000),
   minutes: num('SOAK_MINUTES', 10),
+  /**
+   * The events are spread over the first this-many minutes (default: the whole run); the rest is steady
+   * load, long enough for the replicas' RSS to be judged over several of GC's sawtooth periods.
+   */
+  eventsMinutes: num('SOAK_EVENTS_MINUTES', num('SOAK_MINUTES', 10)),
   /** Proxied GETs per second, spread round robin over the sessions. */
   rps: num('SOAK_RPS', 500),
   /** Keep-alive connections from the load generator to HAProxy. */

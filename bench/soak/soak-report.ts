@@ -4,7 +4,7 @@
  * replicas flat after warm-up), then per event: answers by status and the
  * longest run of 503s.
  */
-import type { LiveHeapSample } from './gc-trace.js';
+import type { CommittedHeapSample, LiveHeapSample } from './gc-trace.js';
 import { Histogram } from './histogram.js';
 import type { HeldWebSockets } from './held-websockets.js';
 import type { ProcessSampler } from './process-sampler.js';
@@ -27,6 +27,8 @@ export interface SoakReportInput {
   readonly processes: ProcessSampler;
   /** Live heap after each full GC, by pid (gc-trace.ts). */
   readonly liveHeap: ReadonlyMap<number, readonly LiveHeapSample[]>;
+  /** V8's committed heap after every GC, by pid (gc-trace.ts): RSS growing while this stays flat is native memory. */
+  readonly committedHeap: ReadonlyMap<number, readonly CommittedHeapSample[]>;
   readonly warmupS: number;
   readonly redis: { usedBytesBefore: number; usedBytesAfter: number; keys: number };
   readonly skipped: number;
@@ -71,6 +73,8 @@ interface Flatness {
   rssDrift: number;
   /** Live heap after full GCs past warm-up: count, first-quarter and last-quarter medians (MiB), drift. */
   live: { count: number; first: number; last: number; drift: number } | undefined;
+  /** V8's committed heap past warm-up: first-quarter and last-quarter medians (MiB), drift. */
+  committed: { first: number; last: number; drift: number } | undefined;
   fdsDrift: number;
   /** The same for the fds that are not an established connection (connections follow the load, not a leak). */
   otherFds: [number, number, number];
@@ -101,7 +105,7 @@ export function drift(xs: readonly number[]): number {
   return (last - first) / Math.max(1, first);
 }
 
-function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap'], warmupS: number): Flatness[] {
+function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap'], committedHeap: SoakReportInput['committedHeap'], warmupS: number): Flatness[] {
   const byPid = new Map<number, typeof processes.samples>();
   for (const s of processes.samples) {
     if (s.t < processes.firstSeen.get(s.pid)! + warmupS) continue;
@@ -121,11 +125,13 @@ function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap
     // The trace's clock starts with the process, which for the first replicas was minutes before the load.
     const from = processes.firstSeen.get(pid)! + warmupS - (processes.startedAt.get(pid) ?? processes.firstSeen.get(pid)!);
     const heap = (liveHeap.get(pid) ?? []).filter((h) => h.t >= from).map((h) => h.liveMb);
+    const committed = (committedHeap.get(pid) ?? []).filter((h) => h.t >= from).map((h) => h.committedMb);
     return {
       replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
       rssDrift: drift(s.map((x) => x.rssKb)), fdsDrift: drift(s.map((x) => x.fds)),
       otherFds: stats(other)[0], otherFdsDrift: drift(other),
       live: heap.length >= 6 ? { count: heap.length, ...quarters(heap), drift: drift(heap) } : undefined,
+      committed: committed.length >= 6 ? { ...quarters(committed), drift: drift(committed) } : undefined,
     };
   });
 }
@@ -154,7 +160,7 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
   const ws = input.websockets;
   const wsDropped = count(ws.dropped);
   if (input.websocketsOpenAtEnd < input.websocketCount) failed.push(`WebSockets open at the end: ${input.websocketsOpenAtEnd} of ${input.websocketCount}`);
-  const flat = flatness(input.processes, input.liveHeap, input.warmupS);
+  const flat = flatness(input.processes, input.liveHeap, input.committedHeap, input.warmupS);
   // Judged on drift, last against first: the spread also holds GC's sawtooth and connections moving with the load.
   // RSS fails only by growing: memory handed back after a stall (requests piled up during a pause) is no leak.
   const notFlat = flat.filter((f) => f.rssDrift > 0.1 || Math.abs(f.otherFdsDrift) > 0.1);
@@ -209,15 +215,15 @@ export function soakReport(input: SoakReportInput): SoakVerdict {
   }
   md.push('', `Replicas after ${input.warmupS} s of their own life under load (a restarted replica is a new process), sampled every few seconds from /proc:`, '');
   md.push(
-    '| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | fds other than connections min / median / max | last vs first quarter: RSS (must ≤ +10 %), fds, other fds (must ±10 %) | live heap after full GC: collections, first → last quarter (MiB), drift | CPU (share of a core) |',
-    '|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|',
+    '| replica | pid | samples | RSS min / median / max (MiB) | RSS spread | open fds min / median / max | fds spread | fds other than connections min / median / max | last vs first quarter: RSS (must ≤ +10 %), fds, other fds (must ±10 %) | live heap after full GC: collections, first → last quarter (MiB), drift | V8 committed heap after GC: first → last quarter (MiB), drift | CPU (share of a core) |',
+    '|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|',
   );
   for (const f of flat) {
     md.push(
-      `| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${f.otherFds.join(' / ')} | **${signed(f.rssDrift)}**, ${signed(f.fdsDrift)}, **${signed(f.otherFdsDrift)}** | ${f.live ? `${f.live.count}, ${f.live.first.toFixed(1)} → ${f.live.last.toFixed(1)}, ${signed(f.live.drift)}` : 'fewer than 6'} | ${pct(f.cpu)} |`,
+      `| ${f.replica} | ${f.pid} | ${f.samples} | ${f.rssMb.map((v) => v.toFixed(1)).join(' / ')} | ±${pct(f.rssDev)} | ${f.fds.join(' / ')} | ±${pct(f.fdsDev)} | ${f.otherFds.join(' / ')} | **${signed(f.rssDrift)}**, ${signed(f.fdsDrift)}, **${signed(f.otherFdsDrift)}** | ${f.live ? `${f.live.count}, ${f.live.first.toFixed(1)} → ${f.live.last.toFixed(1)}, ${signed(f.live.drift)}` : 'fewer than 6'} | ${f.committed ? `${f.committed.first.toFixed(1)} → ${f.committed.last.toFixed(1)}, ${signed(f.committed.drift)}` : 'fewer than 6 GCs'} | ${pct(f.cpu)} |`,
     );
   }
-  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | | | | |');
+  if (flat.length === 0) md.push('| — | | | no process lived past its warm-up long enough for three samples | | | | | | | | |');
   md.push('', failed.length ? `**Musts not met:** ${failed.join('; ')}.` : '**Every must met.**', '');
   return { markdown: md.join('\n'), failed };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { onStop } from '../child-processes.js';
 import { faultEvents, injectFaults } from './fault-injector.js';
-import { liveHeapByPid } from './gc-trace.js';
+import { committedHeapByPid, liveHeapByPid } from './gc-trace.js';
 import { holdWebSockets } from './held-websockets.js';
 import { sampleProcesses } from './process-sampler.js';
 import { summariseRefreshes } from './provider-ledger.js';
@@ -55,7 +55,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     (e) => !k.events || k.events.some((wanted) => e.name.toLowerCase().includes(wanted)),
   );
   if (events.length === 0) throw new Error(`SOAK_EVENTS matches no event: ${k.events?.join(',')}`);
-  const slotS = Math.max(k.minRecoveryS, (k.minutes * 60 - k.warmupS) / events.length);
+  const slotS = Math.max(k.minRecoveryS, (Math.min(k.eventsMinutes, k.minutes) * 60 - k.warmupS) / events.length);
   await injectFaults(events, timeline, { warmupS: k.warmupS, slotS, minRecoveryS: k.minRecoveryS }, log);
   const endAt = timeline.started + k.minutes * 60_000;
   if (Date.now() < endAt) await sleep(endAt - Date.now());
@@ -72,9 +72,10 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
 
   const refreshes = summariseRefreshes(topology.ledger, k.accessTokenTtlS, k.refreshSkewS);
   const liveHeap = liveHeapByPid(topology.gateways.logFiles());
+  const committedHeap = committedHeapByPid(topology.gateways.logFiles());
   // The raw series, for a second look at a verdict without another run.
   const rawFile = join(tmpdir(), `oidc-bff-soak-processes-${process.pid}.json`);
-  writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], startedAt: [...processes.startedAt], liveHeap: [...liveHeap] }));
+  writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], startedAt: [...processes.startedAt], liveHeap: [...liveHeap], committedHeap: [...committedHeap] }));
   log(`process samples and live heap: ${rawFile}`);
   const heading = `Soak: ${k.label}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const svgName = writeBeside(k.reportFile, 'reliability-soak.svg', soakSvg(timeline, heading));
@@ -82,7 +83,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     `Parameters: ${k.sessions.toLocaleString('en-US')} sessions (logged in through the provider in ${loginS.toFixed(0)} s, ${k.loginConcurrency} at once), `,
     `${k.minutes} min, ${k.rps} proxied GET/s through HAProxy over ${k.connections} connections, ${k.websockets} WebSockets held, `,
     `access tokens ${k.accessTokenTtlS} s, gateway refresh skew ${k.refreshSkewS} s, Sentinel down-after ${k.sentinelDownAfterMs} ms, ${k.replicas} replicas, warm-up ${k.warmupS} s, `,
-    `${k.events ? `only the events matching ${k.events.join(', ')}, ` : ''}events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each). `,
+    `${k.events ? `only the events matching ${k.events.join(', ')}, ` : ''}events every ${slotS.toFixed(0)} s (at least ${k.minRecoveryS} s of recovery each)${k.eventsMinutes < k.minutes ? `, all within the first ${k.eventsMinutes} min, then steady load` : ''}. `,
     `This script (provider, echo API, load generator, WebSocket clients) used ${(scriptCpu * 100).toFixed(0)} % of a core during the load. `,
     `Machine: ${availableParallelism()} cores, Node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
   ].join('');
@@ -99,6 +100,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
     websocketCount: k.websockets,
     processes,
     liveHeap,
+    committedHeap,
     warmupS: k.processWarmupS,
     redis: { usedBytesBefore: memBefore, usedBytesAfter: memAfter, keys },
     skipped: load.skipped(),

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { liveHeapByPid } from '../../../bench/soak/gc-trace.js';
+import { committedHeapByPid, liveHeapByPid } from '../../../bench/soak/gc-trace.js';
 import { REUSE_DETAIL, summariseRefreshes, type ProviderLedger } from '../../../bench/soak/provider-ledger.js';
 import { drift, longest503Window } from '../../../bench/soak/soak-report.js';
 
@@ -34,7 +34,7 @@ describe('soak verdicts', () => {
     expect(drift(Array.from({ length: 40 }, (_, i) => 100 + i))).toBeGreaterThan(0.25);
   });
 
-  it('reads the live heap after each full GC from --trace-gc lines, by pid', () => {
+  it('reads the live heap after each full GC, and the committed heap after every GC, from --trace-gc lines, by pid', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'gc-trace-')), 'gateway.log');
     writeFileSync(
       file,
@@ -48,6 +48,11 @@ describe('soak verdicts', () => {
     expect([...liveHeapByPid([file])]).toEqual([
       [8168, [{ t: 62, liveMb: 61.2 }]],
       [8170, [{ t: 90.5, liveMb: 55.5 }]],
+    ]);
+    // V8's committed heap after every collection, scavenges included: its share of RSS.
+    expect([...committedHeapByPid([file])]).toEqual([
+      [8168, [{ t: 61.234, committedMb: 95 }, { t: 62, committedMb: 118 }]],
+      [8170, [{ t: 90.5, committedMb: 80 }]],
     ]);
   });
 });
