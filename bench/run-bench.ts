@@ -17,6 +17,8 @@
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
  * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on),
+ * BENCH_VARIANTS (semicolon list of label=node flags, e.g. "semi24=--max-semi-space-size=24": this build with
+ * these flags after the container's, Redis with 10 sessions, side by side with the shipped flags),
  * BENCH_OTEL (set: one more gateway, Redis with 10 sessions, tracing every request to a local OTLP sink that
  * drops what it receives, so the cost of tracing at 100 % sampling stands beside the same gateway with it off).
  */
@@ -167,9 +169,24 @@ async function main(): Promise<void> {
     const cacheOn = { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'true' };
     return { id: `build-${label}`, name: `build ${label}, Redis, 10 sessions`, env: cacheOn, redis: small, seed: 9, main };
   });
+  // This build with other node flags (BENCH_VARIANTS): what a runtime flag buys, before it goes into the Dockerfile.
+  for (const entry of env['BENCH_VARIANTS']?.split(';').filter(Boolean) ?? []) {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new Error(`BENCH_VARIANTS entries are label=flags, got "${entry}"`);
+    const label = entry.slice(0, at);
+    const flags = entry.slice(at + 1);
+    compared.push({
+      id: `variant-${label}`,
+      name: `gateway, Redis, 10 sessions, ${flags}`,
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url },
+      redis: small,
+      seed: 9,
+      nodeArgs: flags.split(' ').filter(Boolean),
+    });
+  }
   const extraFiles = env['BENCH_EXTRA']?.split(',').filter(Boolean) ?? [];
   const chosen = rowFilter(wanted, [...informational, ...allGatewaySpecs, ...compared, ...extraFiles.map((file) => ({ id: file, name: file }))]);
-  // BENCH_COMPARE and BENCH_EXTRA rows run whenever they are given.
+  // BENCH_COMPARE, BENCH_VARIANTS and BENCH_EXTRA rows run whenever they are given.
   const gatewaySpecs = [...allGatewaySpecs.filter(chosen), ...compared];
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
@@ -178,7 +195,7 @@ async function main(): Promise<void> {
       name: spec.name.replace(/[^a-z0-9]+/gi, '-'),
       env: gatewayEnv(spec.env),
       cores: layout.proxy,
-      nodeArgs,
+      nodeArgs: [...nodeArgs, ...(spec.nodeArgs ?? [])],
       v8Defaults: spec.v8Defaults === true,
       ...(spec.main ? { main: spec.main } : {}),
     });
@@ -366,6 +383,8 @@ interface GatewaySpec {
   main?: string;
   /** Without the container's node flags (gateway-process.ts). */
   v8Defaults?: boolean;
+  /** Node flags after the container's (BENCH_VARIANTS; later flags win). */
+  nodeArgs?: string[];
 }
 
 /** What the local session cache buys: the same Redis, read by every proxied request. */
