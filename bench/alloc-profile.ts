@@ -8,9 +8,14 @@
  * requests. Byte counts do not depend on the machine's load, so unlike the
  * bench this can run beside other work.
  *
+ * ALLOC_KEPT=promoted keeps only what outlived the young generation (objects a
+ * scavenge collected are dropped from the profile): what is promoted, the old
+ * generation's garbage and so its mark-compacts and RSS.
+ *
  * Knobs: ALLOC_TARGET (gateway | bare: the bench's baseline proxy, for
- * comparison), ALLOC_REQUESTS (20000), ALLOC_LOG_LEVEL (warn), ALLOC_TOP (30),
- * ALLOC_SAMPLING_BYTES (1024).
+ * comparison), ALLOC_KEPT (all | promoted), ALLOC_REQUESTS (20000),
+ * ALLOC_CONCURRENCY (8), ALLOC_LOG_LEVEL (warn), ALLOC_NODE_ARGS (extra node
+ * flags, after the container's), ALLOC_TOP (30), ALLOC_SAMPLING_BYTES (1024).
  */
 import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
@@ -25,6 +30,10 @@ const env = process.env;
 const REQUESTS = Number(env['ALLOC_REQUESTS'] ?? 20_000);
 const TARGET = env['ALLOC_TARGET'] ?? 'gateway';
 if (TARGET !== 'gateway' && TARGET !== 'bare') throw new Error(`ALLOC_TARGET must be gateway or bare, got "${TARGET}"`);
+const KEPT = env['ALLOC_KEPT'] ?? 'all';
+if (KEPT !== 'all' && KEPT !== 'promoted') throw new Error(`ALLOC_KEPT must be all or promoted, got "${KEPT}"`);
+const CONCURRENCY = Number(env['ALLOC_CONCURRENCY'] ?? 8);
+const NODE_ARGS = env['ALLOC_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const TOP = Number(env['ALLOC_TOP'] ?? 30);
 const SAMPLING_BYTES = Number(env['ALLOC_SAMPLING_BYTES'] ?? 1024);
 const PATH = '/api/items/42';
@@ -58,7 +67,7 @@ async function inspector(port: number): Promise<{ call: (method: string, params?
   return { call, close: () => ws.close() };
 }
 
-async function drive(url: string, headers: Record<string, string>, count: number, concurrency = 8): Promise<void> {
+async function drive(url: string, headers: Record<string, string>, count: number, concurrency = CONCURRENCY): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next++ < count) {
@@ -93,7 +102,7 @@ function bySite(head: ProfileNode): { sites: Map<string, number>; files: Map<str
 /** The proxy under the profiler, listening with its inspector on `inspectPort`: the URL to load and the headers to send. */
 async function startTarget(inspectPort: number): Promise<{ url: string; headers: Record<string, string> }> {
   const upstream = await startServerProcess('./json-upstream.ts', {}, undefined);
-  const inspect = [`--inspect=127.0.0.1:${inspectPort}`];
+  const inspect = [...NODE_ARGS, `--inspect=127.0.0.1:${inspectPort}`];
   if (TARGET === 'bare') {
     copySharedBaseline();
     const bare = await startSharedBaseline(upstream.url, undefined, inspect);
@@ -135,7 +144,7 @@ async function main(): Promise<void> {
   await session.call('HeapProfiler.startSampling', {
     samplingInterval: SAMPLING_BYTES,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMinorGC: KEPT === 'all',
   });
   await drive(url, headers, REQUESTS);
   const { profile } = (await session.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
@@ -144,8 +153,9 @@ async function main(): Promise<void> {
   const { sites, files, total } = bySite(profile.head);
   const perRequest = (bytes: number) => (bytes / REQUESTS).toFixed(0);
   const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
+  const what = KEPT === 'all' ? 'allocated' : 'promoted (outlived the young generation)';
   const out = [
-    `${TARGET === 'bare' ? 'The bare proxy' : 'The gateway'} allocated per proxied request (sampled every ${SAMPLING_BYTES} bytes, collected objects included, ${REQUESTS} requests, LOG_LEVEL=${env['ALLOC_LOG_LEVEL'] ?? 'warn'}): ${perRequest(total)} bytes`,
+    `${TARGET === 'bare' ? 'The bare proxy' : 'The gateway'} ${what} per proxied request (sampled every ${SAMPLING_BYTES} bytes, ${REQUESTS} requests, ${CONCURRENCY} at a time, LOG_LEVEL=${env['ALLOC_LOG_LEVEL'] ?? 'warn'}${NODE_ARGS.length ? `, ${NODE_ARGS.join(' ')}` : ''}): ${perRequest(total)} bytes`,
     '',
     '| bytes/req | share | allocation site |',
     '|---:|---:|---|',

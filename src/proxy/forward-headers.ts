@@ -10,6 +10,8 @@ export interface RequestHeaderInput {
   incoming: IncomingHttpHeaders;
   /** Undefined: no Authorization at all (a route with `token: none`, or `auth: optional` without a session). */
   accessToken: string | undefined;
+  /** `Bearer <accessToken>` made once already (a cached session's); absent: made here. */
+  authorization?: string | undefined;
   /** X-User-* headers a route opted into (lower-case names). */
   userHeaders?: Readonly<Record<string, string>> | undefined;
   /** Is this cookie one of the gateway's own (session, login binding)? */
@@ -54,7 +56,7 @@ export function upstreamRequestHeaders(input: RequestHeaderInput): Record<string
   const { isGatewayCookie, isForwardedCookie } = input;
   const cookies = filterCookieHeader(incoming.cookie, isForwardedCookie ? (name) => isGatewayCookie(name) || !isForwardedCookie(name) : isGatewayCookie);
   if (cookies) out['cookie'] = cookies;
-  if (input.accessToken !== undefined) out['authorization'] = `Bearer ${input.accessToken}`;
+  if (input.accessToken !== undefined) out['authorization'] = input.authorization ?? `Bearer ${input.accessToken}`;
   if (input.userHeaders) Object.assign(out, input.userHeaders);
   out['x-request-id'] = input.requestId;
 

@@ -7,7 +7,7 @@ import { CsrfRequiredError, InvalidRequestError, OriginMismatchError, Unauthenti
 import { carriesCsrfHeader, isForeignOrigin } from '../http/csrf.js';
 import type { GatewayState } from '../http/gateway-state.js';
 import type { SessionAccess } from '../http/session-access.js';
-import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
+import type { DpopPrivateJwk, SessionRecord, SessionTokens } from '../session/session-store.js';
 import { createDpopProofs, type DpopProofs } from './dpop-proof.js';
 import { createUpstreamRequest } from './upstream-request.js';
 import type { OwnHeaders, Upstream } from './forward-request.js';
@@ -35,6 +35,8 @@ export interface ProxyDeps {
 /** What a proxied request sends upstream on the user's behalf. */
 export interface ProxyAccess {
   readonly accessToken: string | undefined;
+  /** `Bearer <accessToken>` made once for a cached session's tokens (cachedTokenAccess); absent: made per request. */
+  readonly authorization?: string | undefined;
   readonly userHeaders?: Readonly<Record<string, string>> | undefined;
   /** The session's DPoP key on a `dpop: true` route with a token to send (route-policy.ts). */
   readonly dpopKey?: DpopPrivateJwk | undefined;
@@ -99,7 +101,7 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
 
     accessNow(policy, session) {
       if (policy !== undefined && !policy.defaultAccess) return undefined;
-      return refresher.needsRefresh(session) ? undefined : userTokenAccess(session);
+      return refresher.needsRefresh(session) ? undefined : cachedTokenAccess(session);
     },
 
     clearsCookie(err, policy, cookieSent) {
@@ -139,6 +141,25 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
 }
 
 const userTokenAccess = (session: SessionRecord): ProxyAccess => ({ accessToken: session.tokens.access_token });
+
+/**
+ * The access of a session held in the session cache, made once per token set
+ * (a refresh brings a new one): its `Authorization` value is one string,
+ * flattened by undici's first header check and then reused. Made per request,
+ * the 1.5 KB concatenation was flattened anew each time and V8 promoted it
+ * into the old generation, which then filled with dead copies of the token
+ * (`npm run bench:alloc`, docs/benchmarks.md).
+ */
+const cachedAccess = new WeakMap<SessionTokens, ProxyAccess>();
+function cachedTokenAccess(session: SessionRecord): ProxyAccess {
+  let access = cachedAccess.get(session.tokens);
+  if (access === undefined) {
+    const token = session.tokens.access_token;
+    access = { accessToken: token, authorization: `Bearer ${token}` };
+    cachedAccess.set(session.tokens, access);
+  }
+  return access;
+}
 
 type Ctx = Context & { state: GatewayState };
 

@@ -7,6 +7,8 @@ import { upstreamRequestHeaders } from './forward-headers.js';
 /** What a request sends upstream on the user's behalf (route-policy.ts's answer, or the user's token). */
 export interface UpstreamCredentials {
   readonly accessToken: string | undefined;
+  /** `Bearer <accessToken>` when the caller made it once already (proxy-middleware.ts's cachedTokenAccess). */
+  readonly authorization?: string | undefined;
   readonly userHeaders?: Readonly<Record<string, string>> | undefined;
   readonly dpopKey?: DpopPrivateJwk | undefined;
 }
@@ -36,6 +38,7 @@ export function createUpstreamRequest(deps: UpstreamRequestDeps) {
     const headers = upstreamRequestHeaders({
       incoming: req.headers,
       accessToken,
+      authorization: credentials.authorization,
       userHeaders: credentials.userHeaders,
       isGatewayCookie,
       isForwardedCookie,
