@@ -1,5 +1,6 @@
 /** Turns the rounds' measurements into the markdown table of docs/benchmarks.md. */
 import type { LoadResult } from './load-generator.js';
+import { median } from './stats.js';
 
 export interface Measurement extends LoadResult {
   readonly target: string;
@@ -13,11 +14,6 @@ export interface Measurement extends LoadResult {
   readonly accessLog?: { lines: number; bytes: number };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 export interface Row {
   target: string;

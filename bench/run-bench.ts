@@ -41,6 +41,7 @@ import { processCpuMs } from './process-cpu.js';
 import { processRssMiB } from './process-memory.js';
 import { markdownTable, summarise, type Measurement } from './report-table.js';
 import { bytesOfOneLogin } from './session-bytes.js';
+import { median } from './stats.js';
 import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
 
 const env = process.env;
@@ -312,7 +313,6 @@ async function main(): Promise<void> {
  */
 function sessionCountComparison(measurements: readonly Measurement[]): string {
   const lines: string[] = [];
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
   for (const suffix of ['', `, ${NO_CACHE}`]) {
     for (const c of CONNECTIONS) {

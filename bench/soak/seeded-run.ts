@@ -12,6 +12,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openBenchStore, seedSessions, waitForStore } from '../bench-store.js';
 import { keycloakSizedSession } from '../keycloak-sized-session.js';
+import { median } from '../stats.js';
 import { measureLatency, type LatencyResult } from './closed-loop-latency.js';
 import { usedMemory } from './redis-info.js';
 import { writeReportSection } from './report-file.js';
@@ -68,7 +69,6 @@ export async function runSeeded(k: Knobs, log: (line: string) => void): Promise<
   const control = await logInSessions(haproxy.url, MEASURED_SESSIONS, MEASURED_SESSIONS);
   const fewAgain = await measure(`${MEASURED_SESSIONS} sessions again (after FLUSHALL)`, control);
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const p50Before = median(few.map((r) => r.p50));
   const p50Again = median(fewAgain.map((r) => r.p50));
   const p50Few = (p50Before + p50Again) / 2;

@@ -5,6 +5,7 @@
  * longest run of 503s.
  */
 import type { CommittedHeapSample, LiveHeapSample } from './gc-trace.js';
+import { median } from '../stats.js';
 import { Histogram } from './histogram.js';
 import type { HeldWebSockets } from './held-websockets.js';
 import type { ProcessSampler } from './process-sampler.js';
@@ -81,7 +82,6 @@ interface Flatness {
   otherFdsDrift: number;
 }
 
-const median = (ys: readonly number[]) => [...ys].sort((a, b) => a - b)[Math.floor(ys.length / 2)]!;
 
 /** The first and last quarter of the samples (at least three each), by their medians. */
 function ends(xs: readonly number[]): [number, number] {
@@ -113,7 +113,7 @@ function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap
   }
   const stats = (xs: number[]): [[number, number, number], number] => {
     const sorted = [...xs].sort((a, b) => a - b);
-    const mid = sorted[Math.floor(sorted.length / 2)]!;
+    const mid = median(sorted);
     const dev = Math.max(mid - sorted[0]!, sorted.at(-1)! - mid) / mid;
     return [[sorted[0]!, mid, sorted.at(-1)!], dev];
   };
