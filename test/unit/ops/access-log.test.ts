@@ -44,14 +44,29 @@ describe('access log line', () => {
     expect(parsed(fast.lines())[0]!['time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
-  it('writes the lines of one event-loop turn in one write, after the turn', async () => {
+  it('batches lines: requests answered over several turns go out in one write, within 100 ms', async () => {
     const out = capture();
     const access = createAccessLog(createLogger({ level: 'info', destination: out.destination }));
-    for (let i = 0; i < 5; i++) access.record({ ...entry, requestId: `req-${i}` });
+    for (let i = 0; i < 5; i++) {
+      access.record({ ...entry, requestId: `req-${i}` });
+      await nextTurn();
+    }
     expect(out.writes).toEqual([]);
-    await nextTurn();
+    await new Promise((resolve) => setTimeout(resolve, 150));
     expect(out.writes).toHaveLength(1);
-    expect(out.lines()).toHaveLength(5);
+    expect(out.lines().map((l) => (JSON.parse(l) as { request_id: string }).request_id)).toEqual(['req-0', 'req-1', 'req-2', 'req-3', 'req-4']);
+    access.close();
+  });
+
+  it('writes at once when a batch reaches 32 KiB, so a burst is never held in memory', () => {
+    const out = capture();
+    const access = createAccessLog(createLogger({ level: 'info', destination: out.destination }));
+    // About 200 bytes a line: 32 KiB is reached within 200 lines.
+    for (let i = 0; i < 200; i++) access.record({ ...entry, requestId: `req-${i}` });
+    expect(out.writes.length).toBeGreaterThanOrEqual(1);
+    expect(out.lines().length).toBeGreaterThan(100);
+    access.close();
+    expect(out.lines()).toHaveLength(200);
   });
 
   it('writes nothing below info', () => {
