@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { finishLogin, loginThroughProvider, startLogin } from '../support/browser-login.js';
+import { waitUntil } from '../support/gateway-user.js';
 import { json } from '../support/http.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -97,7 +98,10 @@ describe('headers on every answer', () => {
     const { browser } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
     const response = await browser.fetch(`${gw.url}/api/trace`, { headers: { 'x-csrf': '1', 'x-request-id': 'trace-abc-123' } });
     expect((await json(response)).headers['x-request-id']).toBe('trace-abc-123');
-    expect(gw.logs.some((line) => line.includes('"request_id":"trace-abc-123"') && line.includes('"path":"/api/trace"'))).toBe(true);
+    // Access lines are batched (up to 100 ms, docs/operations.md).
+    const logged = () => gw.logs.some((line) => line.includes('"request_id":"trace-abc-123"') && line.includes('"path":"/api/trace"'));
+    await waitUntil('the access line', 5_000, logged);
+    expect(logged()).toBe(true);
   });
 });
 
