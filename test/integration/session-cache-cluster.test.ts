@@ -144,10 +144,11 @@ describe('session cache on two replicas sharing one Redis Cluster', () => {
     const keys = (await src.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
     expect(keys).toContain(`session:${id}`);
     await src.cli('MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
-    for (const node of await clusterNodes()) {
-      if (node.master) await server(node.port).cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
-    }
-    expect(await dst.cli('EXISTS', `session:${id}`)).toBe('1');
+    // As redis-cli --cluster does it: the target first (it bumps its config epoch, so its claim wins the
+    // gossip), then the source, then the other masters.
+    const others = (await clusterNodes()).filter((n) => n.master && n.id !== target.id && n.id !== source.id);
+    for (const node of [target, source, ...others]) await server(node.port).cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
+    await waitUntil('the target master to own the slot', 10_000, async () => (await dst.cli('EXISTS', `session:${id}`)) === '1');
 
     await waitUntil('the migrated session served by the other replica', 15_000, async () => (await proxied(b, cookie)) === 200);
     expect(await proxied(b, cookie)).toBe(200);
