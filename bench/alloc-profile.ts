@@ -46,13 +46,13 @@ interface ProfileNode {
 }
 
 /** A Chrome DevTools Protocol session over the inspector's WebSocket: one call at a time is all this needs. */
-async function inspector(port: number): Promise<{ call: (method: string, params?: object) => Promise<any>; close: () => void }> {
+async function inspector(port: number): Promise<{ call: (method: string, params?: object) => Promise<unknown>; close: () => void }> {
   const [target] = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const ws = new WebSocket(target!.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   let id = 0;
   const call = (method: string, params: object = {}) =>
-    new Promise<any>((resolve, reject) => {
+    new Promise<unknown>((resolve, reject) => {
       const mine = ++id;
       const onMessage = (data: Buffer) => {
         const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
