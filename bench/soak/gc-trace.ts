@@ -45,24 +45,19 @@ function* gcSamples(logFiles: readonly string[]): Generator<GcSample> {
   }
 }
 
-function byPid<T>(logFiles: readonly string[], pick: (s: GcSample) => T | undefined): Map<number, T[]> {
-  const out = new Map<number, T[]>();
+/** Both series from one read of the logs (a 30-minute run's traces are tens of MB). */
+export function heapTraceByPid(logFiles: readonly string[]): { live: Map<number, LiveHeapSample[]>; committed: Map<number, CommittedHeapSample[]> } {
+  const live = new Map<number, LiveHeapSample[]>();
+  const committed = new Map<number, CommittedHeapSample[]>();
+  const add = <T>(map: Map<number, T[]>, pid: number, value: T) => {
+    const list = map.get(pid);
+    if (list) list.push(value);
+    else map.set(pid, [value]);
+  };
   for (const s of gcSamples(logFiles)) {
-    const value = pick(s);
-    if (value === undefined) continue;
-    const list = out.get(s.pid) ?? [];
-    list.push(value);
-    out.set(s.pid, list);
+    // The heap still in use after each full collection; the heap V8 has committed after every one.
+    if (s.full) add(live, s.pid, { t: s.t, liveMb: s.usedMb });
+    add(committed, s.pid, { t: s.t, committedMb: s.committedMb });
   }
-  return out;
-}
-
-/** The heap still in use after each full collection. */
-export function liveHeapByPid(logFiles: readonly string[]): Map<number, LiveHeapSample[]> {
-  return byPid(logFiles, (s) => (s.full ? { t: s.t, liveMb: s.usedMb } : undefined));
-}
-
-/** The heap V8 has committed after every collection. */
-export function committedHeapByPid(logFiles: readonly string[]): Map<number, CommittedHeapSample[]> {
-  return byPid(logFiles, (s) => ({ t: s.t, committedMb: s.committedMb }));
+  return { live, committed };
 }

@@ -82,7 +82,6 @@ interface Flatness {
   otherFdsDrift: number;
 }
 
-
 /** The first and last quarter of the samples (at least three each), by their medians. */
 function ends(xs: readonly number[]): [number, number] {
   const n = Math.max(3, Math.floor(xs.length / 4));
@@ -95,14 +94,13 @@ function ends(xs: readonly number[]): [number, number] {
  * so three samples at each end (the first version of this check) judged
  * where in a swing the run happened to end rather than a trend.
  */
-const quarters = (xs: readonly number[]) => {
+function quarterDrift(xs: readonly number[]): { first: number; last: number; drift: number } {
   const [first, last] = ends(xs);
-  return { first, last };
-};
+  return { first, last, drift: (last - first) / Math.max(1, first) };
+}
 
 export function drift(xs: readonly number[]): number {
-  const [first, last] = ends(xs);
-  return (last - first) / Math.max(1, first);
+  return quarterDrift(xs).drift;
 }
 
 function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap'], committedHeap: SoakReportInput['committedHeap'], warmupS: number): Flatness[] {
@@ -130,8 +128,8 @@ function flatness(processes: ProcessSampler, liveHeap: SoakReportInput['liveHeap
       replica: s[0]!.replica, pid, samples: s.length, rssMb: rss, rssDev, fds, fdsDev, cpu,
       rssDrift: drift(s.map((x) => x.rssKb)), fdsDrift: drift(s.map((x) => x.fds)),
       otherFds: stats(other)[0], otherFdsDrift: drift(other),
-      live: heap.length >= 6 ? { count: heap.length, ...quarters(heap), drift: drift(heap) } : undefined,
-      committed: committed.length >= 6 ? { ...quarters(committed), drift: drift(committed) } : undefined,
+      live: heap.length >= 6 ? { count: heap.length, ...quarterDrift(heap) } : undefined,
+      committed: committed.length >= 6 ? quarterDrift(committed) : undefined,
     };
   });
 }

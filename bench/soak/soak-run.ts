@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { onStop } from '../child-processes.js';
 import { faultEvents, injectFaults } from './fault-injector.js';
-import { committedHeapByPid, liveHeapByPid } from './gc-trace.js';
+import { heapTraceByPid } from './gc-trace.js';
 import { holdWebSockets } from './held-websockets.js';
 import { sampleProcesses } from './process-sampler.js';
 import { summariseRefreshes } from './provider-ledger.js';
@@ -71,8 +71,7 @@ export async function runSoak(k: Knobs, log: (line: string) => void): Promise<nu
   log(`run over; ${wsOpenAtEnd} WebSockets were open at the end`);
 
   const refreshes = summariseRefreshes(topology.ledger, k.accessTokenTtlS, k.refreshSkewS);
-  const liveHeap = liveHeapByPid(topology.gateways.logFiles());
-  const committedHeap = committedHeapByPid(topology.gateways.logFiles());
+  const { live: liveHeap, committed: committedHeap } = heapTraceByPid(topology.gateways.logFiles());
   // The raw series, for a second look at a verdict without another run.
   const rawFile = join(tmpdir(), `oidc-bff-soak-processes-${process.pid}.json`);
   writeFileSync(rawFile, JSON.stringify({ samples: processes.samples, firstSeen: [...processes.firstSeen], startedAt: [...processes.startedAt], liveHeap: [...liveHeap], committedHeap: [...committedHeap] }));

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { committedHeapByPid, liveHeapByPid } from '../../../bench/soak/gc-trace.js';
+import { heapTraceByPid } from '../../../bench/soak/gc-trace.js';
 import { REUSE_DETAIL, summariseRefreshes, type ProviderLedger } from '../../../bench/soak/provider-ledger.js';
 import { drift, longest503Window } from '../../../bench/soak/soak-report.js';
 
@@ -45,12 +45,13 @@ describe('soak verdicts', () => {
         '[8170:0x18aadd80]   90500 ms: Mark-Compact (reduce) 70.0 (90.0) -> 55.5 (80.0) MB, 10.0 / 0.0 ms  (average mu = 0.9) external memory pressure',
       ].join('\n'),
     );
-    expect([...liveHeapByPid([file])]).toEqual([
+    const { live, committed } = heapTraceByPid([file]);
+    expect([...live]).toEqual([
       [8168, [{ t: 62, liveMb: 61.2 }]],
       [8170, [{ t: 90.5, liveMb: 55.5 }]],
     ]);
     // V8's committed heap after every collection, scavenges included: its share of RSS.
-    expect([...committedHeapByPid([file])]).toEqual([
+    expect([...committed]).toEqual([
       [8168, [{ t: 61.234, committedMb: 95 }, { t: 62, committedMb: 118 }]],
       [8170, [{ t: 90.5, committedMb: 80 }]],
     ]);
