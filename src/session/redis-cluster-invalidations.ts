@@ -105,10 +105,14 @@ export function createRedisClusterInvalidations(deps: RedisClusterInvalidationsD
     const probe = {
       ping: async () => {
         const demoted = !/^role:master\r?$/m.test(await node.info('replication'));
+        // At every beat until the client's slot map drops this node (sync then closes this feed): a
+        // refresh answered by a node that has not heard of the failover yet brings back the old map, and
+        // ioredis skips a refresh asked for while one is running. Nothing else would ask again while this
+        // replica serves no traffic.
+        if (demoted) cluster.refreshSlotsCache();
         if (demoted === feed.demoted) return;
         feed.demoted = demoted;
         recompute(`Redis ${key} is ${demoted ? 'no longer' : 'again'} a master`);
-        if (demoted) cluster.refreshSlotsCache();
       },
     };
     const feed: Feed = {
