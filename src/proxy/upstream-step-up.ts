@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { StepUpRequiredError } from '../errors.js';
 
 /** An acr value the gateway repeats in a quoted header and a space-separated query: printable ASCII, no `"` or `\`. */
@@ -7,8 +6,6 @@ const ACR_VALUE = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
 const TOKEN = /[!#$%&'*+.^_`|~0-9A-Za-z-]+/y;
 /** A param value: a quoted-string (group 1, escapes kept) or a token (group 2). */
 const VALUE = /"((?:[^"\\]|\\.)*)"|([!#$%&'*+.^_`|~0-9A-Za-z-]+)/y;
-/** Upstream bodies of a replaced 401 read (and dropped) at most, in bytes; the rest is cut. */
-const MAX_DROPPED_BODY_BYTES = 64 * 1024;
 
 /**
  * RFC 9470 §3: an upstream's 401 whose `WWW-Authenticate` carries a Bearer
@@ -37,19 +34,6 @@ export function upstreamStepUp(statusCode: number, headers: Readonly<Record<stri
     }
   }
   return undefined;
-}
-
-/** Where the body of a replaced upstream answer goes: read and dropped, so the connection can be reused. */
-export function droppedBody(): Writable {
-  let bytes = 0;
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      // An endless body must not hold the answer back: cutting it aborts the upstream call.
-      if (bytes > MAX_DROPPED_BODY_BYTES) done(new Error('upstream 401 body too large to drop'));
-      else done();
-    },
-  });
 }
 
 interface Challenge {

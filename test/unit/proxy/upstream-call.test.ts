@@ -1,0 +1,124 @@
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StepUpRequiredError, UpstreamUnreachableError } from '../../../src/errors.js';
+import { createUpstream, type Upstream } from '../../../src/proxy/forward-request.js';
+import { waitFor } from '../../support/wait-for.js';
+
+// The upstream call's own paths, between two real sockets: what the client sees, what the upstream saw.
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const servers: Server[] = [];
+const upstreams: Upstream[] = [];
+afterEach(async () => {
+  await Promise.all(upstreams.splice(0).map((u) => u.close()));
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+async function listen(handler: Handler): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+interface Outcome {
+  /** forward()'s own end: 'resolved' or the error it rejected with. */
+  settled?: 'resolved' | Error;
+}
+
+/** A gateway stand-in whose only job is upstream.forward(); its outcome is kept for the test. */
+async function proxyTo(origin: string, extra: Partial<Parameters<Upstream['forward']>[0]> = {}): Promise<{ url: string; outcome: Outcome }> {
+  const upstream = createUpstream({ headersTimeoutMs: 5_000 });
+  upstreams.push(upstream);
+  const outcome: Outcome = {};
+  const url = await listen((req, res) => {
+    upstream
+      .forward({ req, res, origin, path: req.url!, headers: { 'x-attempt': '1' }, isGatewayCookie: () => false, ...extra })
+      .then(
+        () => (outcome.settled = 'resolved'),
+        (err: Error) => {
+          outcome.settled = err;
+          res.writeHead(err instanceof StepUpRequiredError ? 401 : 502).end(err.constructor.name);
+        },
+      );
+  });
+  return { url, outcome };
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.text() };
+}
+
+const stepUpChallenge = 'Bearer error="insufficient_user_authentication", acr_values="2"';
+
+describe('the upstream call', () => {
+  it('passes the final answer after an informational 103', async () => {
+    const origin = await listen((_req, res) => {
+      res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('after the hints');
+    });
+    const { url } = await proxyTo(origin);
+    expect(await get(`${url}/x`)).toEqual({ status: 200, body: 'after the hints' });
+  });
+
+  it("answers an upstream's step-up challenge itself even when the 401's body never ends, and lets that call go", async () => {
+    let upstreamClosed = false;
+    const origin = await listen((req, res) => {
+      res.writeHead(401, { 'www-authenticate': stepUpChallenge });
+      const timer = setInterval(() => res.write(Buffer.alloc(16 * 1024, 0x61)), 5);
+      req.socket.once('close', () => {
+        clearInterval(timer);
+        upstreamClosed = true;
+      });
+    });
+    const { url, outcome } = await proxyTo(origin);
+    expect(await get(`${url}/x`)).toEqual({ status: 401, body: 'StepUpRequiredError' });
+    expect(outcome.settled).toBeInstanceOf(StepUpRequiredError);
+    await waitFor(() => upstreamClosed, { what: 'the upstream call to be cut' });
+  });
+
+  it('sends a request once more with the headers onAnswer returns, dropping the first answer, and only once', async () => {
+    const attempts: (string | undefined)[] = [];
+    const origin = await listen((req, res) => {
+      attempts.push(req.headers['x-attempt'] as string | undefined);
+      res.writeHead(401, { 'content-type': 'text/plain' }).end(`refused attempt ${attempts.length}`);
+    });
+    const { url } = await proxyTo(origin, { onAnswer: (status, _headers, canReplay) => (status === 401 && canReplay ? { 'x-attempt': '2' } : undefined) });
+    // The replay is refused as well: its answer is the client's, and no third attempt is made.
+    expect(await get(`${url}/x`)).toEqual({ status: 401, body: 'refused attempt 2' });
+    expect(attempts).toEqual(['1', '2']);
+  });
+
+  it('aborts the upstream call of a client that hangs up before the answer, and settles without an error', async () => {
+    let arrived = false;
+    let upstreamClosed = false;
+    const origin = await listen((req) => {
+      arrived = true; // and never answers
+      req.socket.once('close', () => (upstreamClosed = true));
+    });
+    const { url, outcome } = await proxyTo(origin);
+    const client = httpRequest(`${url}/x`);
+    client.on('error', () => {});
+    client.end();
+    await waitFor(() => arrived, { what: 'the request upstream' });
+    client.destroy();
+    await waitFor(() => upstreamClosed && outcome.settled === 'resolved', { what: 'the upstream call aborted and forward() settled' });
+  });
+
+  it('rejects as unreachable when nothing listens, before any answer was sent', async () => {
+    const closed = await listen(() => {});
+    const gone = servers.pop()!;
+    gone.close();
+    await once(gone, 'close');
+    const { url, outcome } = await proxyTo(closed);
+    expect((await get(`${url}/x`)).status).toBe(502);
+    expect(outcome.settled).toBeInstanceOf(UpstreamUnreachableError);
+  });
+});
