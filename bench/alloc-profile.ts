@@ -17,18 +17,14 @@
  * ALLOC_CONCURRENCY (8), ALLOC_LOG_LEVEL (warn), ALLOC_NODE_ARGS (extra node
  * flags, after the container's), ALLOC_TOP (30), ALLOC_SAMPLING_BYTES (1024).
  */
-import { loginThroughProvider } from '../test/support/browser-login.js';
-import { startIdentityProvider } from '../test/support/start-identity-provider.js';
-import { findFreePort, startRedis } from '../test/support/start-redis.js';
 import { WebSocket } from 'ws';
-import { onStop, stopAll } from './child-processes.js';
-import { startGatewayProcess } from './gateway-process.js';
-import { startServerProcess } from './node-server-process.js';
-import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
+import { findFreePort } from '../test/support/start-redis.js';
+import { stopAll } from './child-processes.js';
+import { drive, startProfileTarget } from './profile-target.js';
 
 const env = process.env;
 const REQUESTS = Number(env['ALLOC_REQUESTS'] ?? 20_000);
-const TARGET = env['ALLOC_TARGET'] ?? 'gateway';
+const TARGET = (env['ALLOC_TARGET'] ?? 'gateway') as 'gateway' | 'bare';
 if (TARGET !== 'gateway' && TARGET !== 'bare') throw new Error(`ALLOC_TARGET must be gateway or bare, got "${TARGET}"`);
 const KEPT = env['ALLOC_KEPT'] ?? 'all';
 if (KEPT !== 'all' && KEPT !== 'promoted') throw new Error(`ALLOC_KEPT must be all or promoted, got "${KEPT}"`);
@@ -36,7 +32,6 @@ const CONCURRENCY = Number(env['ALLOC_CONCURRENCY'] ?? 8);
 const NODE_ARGS = env['ALLOC_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const TOP = Number(env['ALLOC_TOP'] ?? 30);
 const SAMPLING_BYTES = Number(env['ALLOC_SAMPLING_BYTES'] ?? 1024);
-const PATH = '/api/items/42';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface ProfileNode {
@@ -67,18 +62,6 @@ async function inspector(port: number): Promise<{ call: (method: string, params?
   return { call, close: () => ws.close() };
 }
 
-async function drive(url: string, headers: Record<string, string>, count: number, concurrency = CONCURRENCY): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next++ < count) {
-      const res = await fetch(url, { headers });
-      if (res.status !== 200) throw new Error(`proxied request answered ${res.status}`);
-      await res.arrayBuffer();
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-}
-
 /** Self bytes by allocation site ("function file:line"), and by file. */
 function bySite(head: ProfileNode): { sites: Map<string, number>; files: Map<string, number>; total: number } {
   const sites = new Map<string, number>();
@@ -99,45 +82,14 @@ function bySite(head: ProfileNode): { sites: Map<string, number>; files: Map<str
   return { sites, files, total };
 }
 
-/** The proxy under the profiler, listening with its inspector on `inspectPort`: the URL to load and the headers to send. */
-async function startTarget(inspectPort: number): Promise<{ url: string; headers: Record<string, string> }> {
-  const upstream = await startServerProcess('./json-upstream.ts', {}, undefined);
-  const inspect = [...NODE_ARGS, `--inspect=127.0.0.1:${inspectPort}`];
-  if (TARGET === 'bare') {
-    copySharedBaseline();
-    const bare = await startSharedBaseline(upstream.url, undefined, inspect);
-    return { url: `${bare.url}${PATH}`, headers: {} };
-  }
-  const idp = await startIdentityProvider({ accessTokenTtlSeconds: 7200, idTokenTtlSeconds: 7200, refreshTokenTtlSeconds: 7200 });
-  onStop(() => idp.close());
-  const redis = await startRedis();
-  onStop(() => redis.stop());
-  const gw = await startGatewayProcess({
-    name: 'alloc-profile',
-    nodeArgs: inspect,
-    env: {
-      NODE_ENV: 'production',
-      OIDC_ALLOW_INSECURE_HTTP: 'true',
-      OIDC_ISSUER: idp.issuer,
-      OIDC_CLIENT_ID: idp.client.client_id,
-      OIDC_CLIENT_SECRET: idp.client.client_secret ?? '',
-      SESSION_SECRET: 'bench-session-secret-0123456789abcdef-xyz',
-      LOG_LEVEL: env['ALLOC_LOG_LEVEL'] ?? 'warn',
-      PROXY_ROUTES: `/api=${upstream.url}`,
-      REDIS_ENABLED: 'true',
-      REDIS_URL: redis.url,
-    },
-  });
-  await idp.updateClient({ redirect_uris: [`${gw.url}/auth/callback`] });
-  const { browser, finalResponse } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
-  if (finalResponse.status !== 302) throw new Error(`login answered ${finalResponse.status}`);
-  return { url: `${gw.url}${PATH}`, headers: { cookie: `bff_session=${browser.jar.get(gw.url, 'bff_session')!.value}`, 'x-csrf': '1' } };
-}
-
 async function main(): Promise<void> {
   const inspectPort = await findFreePort();
-  const { url, headers } = await startTarget(inspectPort);
-  await drive(url, headers, 5000); // warm-up: JIT, pools, the session cache
+  const { url, headers } = await startProfileTarget({
+    target: TARGET,
+    nodeArgs: [...NODE_ARGS, `--inspect=127.0.0.1:${inspectPort}`],
+    logLevel: env['ALLOC_LOG_LEVEL'] ?? 'warn',
+  });
+  await drive(url, headers, 5000, CONCURRENCY); // warm-up: JIT, pools, the session cache
   const session = await inspector(inspectPort);
   await session.call('HeapProfiler.enable');
   await session.call('HeapProfiler.collectGarbage');
@@ -146,7 +98,7 @@ async function main(): Promise<void> {
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: KEPT === 'all',
   });
-  await drive(url, headers, REQUESTS);
+  await drive(url, headers, REQUESTS, CONCURRENCY);
   const { profile } = (await session.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
   session.close();
 

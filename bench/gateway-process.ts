@@ -43,6 +43,10 @@ export interface GatewayProcessOptions {
   publicUrl?: string;
   /** Append to the log file instead of truncating it (a restarted replica). */
   appendLog?: boolean;
+  /** A command the gateway runs under, e.g. valgrind's (bench:instructions); default none. */
+  launcher?: readonly string[];
+  /** How long start-up may take; default 20 s. */
+  readyTimeoutMs?: number;
 }
 
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
@@ -61,18 +65,20 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const register = join(dirname(main), 'ops', 'otel-register.js');
   const preload = existsSync(register) ? ['--import', pathToFileURL(register).href] : [];
   const flags = options.v8Defaults ? [] : containerNodeFlags();
-  const child = startChild(process.execPath, [...flags, ...(options.nodeArgs ?? []), ...preload, main], {
+  const [command, ...launcherArgs] = [...(options.launcher ?? []), process.execPath];
+  const child = startChild(command!, [...launcherArgs, ...flags, ...(options.nodeArgs ?? []), ...preload, main], {
     cores: options.cores,
     stdio: ['ignore', out, out],
     env: { ...process.env, ...options.env, PORT: String(port), ADMIN_PORT: String(adminPort), PUBLIC_URL: options.publicUrl ?? url },
   });
   closeSync(out);
-  const deadline = Date.now() + 20_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway ${options.name} exited ${child.exitCode} at start-up; see ${logFile}`);
     const ready = await fetch(`${adminUrl}/readyz`).then((r) => r.ok, () => false);
     if (ready) break;
-    if (Date.now() > deadline) throw new Error(`gateway ${options.name} not ready after 20 s; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`gateway ${options.name} not ready after ${readyTimeoutMs / 1000} s; see ${logFile}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { name: options.name, pid: child.pid!, url, adminUrl, logFile, port, adminPort, child };

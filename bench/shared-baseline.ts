@@ -28,17 +28,26 @@ export function copySharedBaseline(): string {
   return COPY;
 }
 
-/** Starts the copied baseline proxying /api/* to `upstream`, pinned to `cores`, and waits until it answers. */
-export async function startSharedBaseline(upstream: string, cores: string | undefined, nodeArgs: readonly string[]): Promise<ServerProcess> {
+/**
+ * Starts the copied baseline proxying /api/* to `upstream`, pinned to `cores`, and waits until it answers;
+ * under `launcher` when given (valgrind's, bench:instructions), which may take `readyTimeoutMs` to start.
+ */
+export async function startSharedBaseline(
+  upstream: string,
+  cores: string | undefined,
+  nodeArgs: readonly string[],
+  { launcher = [], readyTimeoutMs = 10_000 }: { launcher?: readonly string[]; readyTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
   const script = copySharedBaseline();
   const port = await findFreePort();
-  const child = startChild(process.execPath, [...nodeArgs, script], {
+  const [command, ...launcherArgs] = [...launcher, process.execPath];
+  const child = startChild(command!, [...launcherArgs, ...nodeArgs, script], {
     cores,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, PORT: String(port), UPSTREAM: upstream },
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the baseline (${script}) exited ${child.exitCode} at start-up`);
     // Anything outside /api answers 404: it is listening.
@@ -50,7 +59,7 @@ export async function startSharedBaseline(upstream: string, cores: string | unde
       () => false,
     );
     if (answered) break;
-    if (Date.now() > deadline) throw new Error(`the baseline (${script}) did not answer on ${url} within 10 s`);
+    if (Date.now() > deadline) throw new Error(`the baseline (${script}) did not answer on ${url} within ${readyTimeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { pid: child.pid!, url };
