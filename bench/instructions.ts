@@ -14,7 +14,8 @@
  * Knobs: INSTR_TARGETS (comma list of bare, gateway or label=/path/to/dist/main.js
  * for another build; default "bare,gateway"), INSTR_REQUESTS (3000), INSTR_WARMUP
  * (10000), INSTR_ROUNDS (5), INSTR_CONCURRENCY (8), INSTR_LOG_LEVEL (warn),
- * INSTR_NODE_ARGS (extra node flags after the container's).
+ * INSTR_NODE_ARGS (extra node flags after the container's), INSTR_ENV (space-separated NAME=value
+ * settings for the gateways, e.g. "REDIS_SESSION_CACHE=false").
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -31,6 +32,13 @@ const ROUNDS = Number(env['INSTR_ROUNDS'] ?? 5);
 const CONCURRENCY = Number(env['INSTR_CONCURRENCY'] ?? 8);
 const LOG_LEVEL = env['INSTR_LOG_LEVEL'] ?? 'warn';
 const NODE_ARGS = env['INSTR_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+const GATEWAY_ENV = Object.fromEntries(
+  (env['INSTR_ENV']?.split(' ').filter(Boolean) ?? []).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`INSTR_ENV entries are NAME=value, got "${pair}"`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Target {
@@ -68,7 +76,7 @@ function newestDumpTotal(dir: string, pid: number, dumpsBefore: number): number 
 async function measure(target: Target, dir: string): Promise<number[]> {
   const launcher = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${dir}/callgrind.%p`];
   log(`${target.label}: starting under callgrind (a minute or two)…`);
-  const proxy = await startProfileTarget({ target: target.kind, nodeArgs: NODE_ARGS, logLevel: LOG_LEVEL, launcher, main: target.main, readyTimeoutMs: 600_000 });
+  const proxy = await startProfileTarget({ target: target.kind, nodeArgs: NODE_ARGS, logLevel: LOG_LEVEL, launcher, main: target.main, readyTimeoutMs: 600_000, env: GATEWAY_ENV });
   await drive(proxy.url, proxy.headers, WARMUP, CONCURRENCY);
   const perRequest: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -90,7 +98,7 @@ async function main(): Promise<void> {
   const bare = rows.find((r) => r.target.kind === 'bare');
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const out = [
-    `User-space instructions per proxied request (callgrind; ${REQUESTS} requests × ${ROUNDS} rounds after ${WARMUP} of warm-up, ${CONCURRENCY} at a time, LOG_LEVEL=${LOG_LEVEL}${NODE_ARGS.length ? `, ${NODE_ARGS.join(' ')}` : ''})`,
+    `User-space instructions per proxied request (callgrind; ${REQUESTS} requests × ${ROUNDS} rounds after ${WARMUP} of warm-up, ${CONCURRENCY} at a time, LOG_LEVEL=${LOG_LEVEL}${NODE_ARGS.length ? `, ${NODE_ARGS.join(' ')}` : ''}${env['INSTR_ENV'] ? `, ${env['INSTR_ENV']}` : ''})`,
     '',
     `| proxy | instructions/req median (min–max) |${bare ? ' ÷ bare |' : ''}`,
     `|---|---:|${bare ? '---:|' : ''}`,

@@ -25,6 +25,8 @@ export interface ProfileTargetOptions {
   main?: string | undefined;
   /** Start-up allowance for the proxy (a launcher slows it down). */
   readyTimeoutMs?: number;
+  /** Gateway settings over the defaults here, e.g. REDIS_SESSION_CACHE=false. */
+  env?: Record<string, string>;
 }
 
 export interface ProfileTarget {
@@ -64,6 +66,7 @@ export async function startProfileTarget(options: ProfileTargetOptions): Promise
       REDIS_URL: redis.url,
       // Set, not defaulted: an older build (main) may have had the cache off by default.
       REDIS_SESSION_CACHE: 'true',
+      ...options.env,
     },
   });
   await idp.updateClient({ redirect_uris: [`${gw.url}/auth/callback`] });

@@ -17,8 +17,9 @@
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
  * label=/path/to/dist/main.js: other builds of the gateway measured side by side, Redis with 10 sessions, cache on),
- * BENCH_VARIANTS (semicolon list of label=node flags, e.g. "semi24=--max-semi-space-size=24": this build with
- * these flags after the container's, Redis with 10 sessions, side by side with the shipped flags),
+ * BENCH_VARIANTS (semicolon list of label=node flags and settings, e.g. "semi24=--max-semi-space-size=24" or
+ * "nocache=REDIS_SESSION_CACHE=false": this build with these flags after the container's and NAME=value
+ * words as gateway settings, Redis with 10 sessions, side by side with the shipped flags),
  * BENCH_OTEL (set: one more gateway, Redis with 10 sessions, tracing every request to a local OTLP sink that
  * drops what it receives, so the cost of tracing at 100 % sampling stands beside the same gateway with it off).
  */
@@ -170,19 +171,22 @@ async function main(): Promise<void> {
     const cacheOn = { REDIS_ENABLED: 'true', REDIS_URL: small.url, REDIS_SESSION_CACHE: 'true' };
     return { id: `build-${label}`, name: `build ${label}, Redis, 10 sessions`, env: cacheOn, redis: small, seed: 9, main };
   });
-  // This build with other node flags (BENCH_VARIANTS): what a runtime flag buys, before it goes into the Dockerfile.
+  // This build with other node flags or settings (BENCH_VARIANTS): what a runtime flag or a setting buys.
   for (const entry of env['BENCH_VARIANTS']?.split(';').filter(Boolean) ?? []) {
     const at = entry.indexOf('=');
     if (at <= 0) throw new Error(`BENCH_VARIANTS entries are label=flags, got "${entry}"`);
     const label = entry.slice(0, at);
-    const flags = entry.slice(at + 1);
+    const words = entry.slice(at + 1).split(' ').filter(Boolean);
+    // NAME=value words are the gateway's settings, the rest node flags.
+    const isSetting = (word: string) => /^[A-Z][A-Z0-9_]*=/.test(word);
+    const settings = Object.fromEntries(words.filter(isSetting).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
     compared.push({
       id: `variant-${label}`,
-      name: `gateway, Redis, 10 sessions, ${flags}`,
-      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url },
+      name: `gateway, Redis, 10 sessions, ${words.join(' ')}`,
+      env: { REDIS_ENABLED: 'true', REDIS_URL: small.url, ...settings },
       redis: small,
       seed: 9,
-      nodeArgs: flags.split(' ').filter(Boolean),
+      nodeArgs: words.filter((w) => !isSetting(w)),
     });
   }
   const extraFiles = env['BENCH_EXTRA']?.split(',').filter(Boolean) ?? [];
