@@ -1,5 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { ProxyRoute, RoutePolicy, RouteToken, UserHeader } from './config.js';
 import { checkRoutePrefix, normalisePrefix, parseRouteTarget } from './parse-proxy-routes.js';
 import { routesSchema } from './routes-schema.js';
@@ -21,9 +21,14 @@ interface RawRoute {
   maxAuthAgeSeconds?: number;
 }
 
+// The YAML parser and the schema validator load only for a ROUTES_FILE: loaded by every gateway, they held
+// 1.2 MiB of its V8 heap (docs/benchmarks.md). loadConfig is synchronous, hence require() and not import().
+const require = createRequire(import.meta.url);
+
 let validator: ValidateFunction | undefined;
 
 function validate(value: unknown): readonly ErrorObject[] {
+  const { Ajv } = require('ajv') as typeof import('ajv');
   validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(routesSchema);
   return validator(value) ? [] : (validator.errors ?? []);
 }
@@ -47,6 +52,7 @@ export function readRoutesFile(path: string, readFile: (path: string) => string)
 export function parseRoutesFile(text: string): { routes: ProxyRoute[]; problems: string[] } {
   let doc: unknown;
   try {
+    const { parse: parseYaml } = require('yaml') as typeof import('yaml');
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
     return { routes: [], problems: [`is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`] };
