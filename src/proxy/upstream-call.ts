@@ -71,6 +71,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   ) {
     // on, not once: a response closes once, and once() wraps the listener in a closure of its own per call.
     input.res.on('close', this.onClientClose);
+    // Closed already (nothing async ran since the caller looked, but a 'close' that was emitted cannot be heard):
+    // the call is aborted as soon as undici starts it, instead of waiting on a 'drain' that never comes.
+    if (input.res.destroyed) this.clientGone = true;
   }
 
   send(headers: Record<string, string | string[]>, canReplay: boolean): void {
@@ -136,7 +139,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.replayHeaders) {
       const replay = this.replayHeaders;
       this.replayHeaders = undefined;
-      this.send(replay, false);
+      // Sent once undici's parser has returned: this runs inside it, and a dispatch may read another socket.
+      queueMicrotask(() => this.send(replay, false));
       return;
     }
     this.done();

@@ -33,12 +33,17 @@ interface Outcome {
 }
 
 /** A gateway stand-in whose only job is upstream.forward(); its outcome is kept for the test. */
-async function proxyTo(origin: string, extra: Partial<Parameters<Upstream['forward']>[0]> = {}): Promise<{ url: string; outcome: Outcome }> {
+async function proxyTo(
+  origin: string,
+  extra: Partial<Parameters<Upstream['forward']>[0]> = {},
+  before: (res: ServerResponse) => Promise<unknown> | void = () => {},
+): Promise<{ url: string; outcome: Outcome }> {
   const upstream = createUpstream({ headersTimeoutMs: 5_000 });
   upstreams.push(upstream);
   const outcome: Outcome = {};
-  const url = await listen((req, res) => {
-    upstream
+  const url = await listen(async (req, res) => {
+    await before(res);
+    await upstream
       .forward({ req, res, origin, path: req.url!, headers: { 'x-attempt': '1' }, isGatewayCookie: () => false, ...extra })
       .then(
         () => (outcome.settled = 'resolved'),
@@ -110,6 +115,19 @@ describe('the upstream call', () => {
     await waitFor(() => arrived, { what: 'the request upstream' });
     client.destroy();
     await waitFor(() => upstreamClosed && outcome.settled === 'resolved', { what: 'the upstream call aborted and forward() settled' });
+  });
+
+  it('settles, and leaves the upstream connection free, for a response closed before the call began', async () => {
+    let calls = 0;
+    const origin = await listen((_req, res) => {
+      calls += 1;
+      res.end(Buffer.alloc(4 * 1024 * 1024, 0x61)); // more than one write: a full socket would wait for 'drain'
+    });
+    // Closed and its 'close' already emitted when forward() begins: no close listener can hear it any more.
+    const { url, outcome } = await proxyTo(origin, {}, (res) => once(res.destroy(), 'close'));
+    await fetch(`${url}/x`).catch(() => undefined); // the client sees its connection cut
+    await waitFor(() => outcome.settled === 'resolved', { what: 'forward() to settle' });
+    expect(calls).toBeLessThanOrEqual(1);
   });
 
   it('rejects as unreachable when nothing listens, before any answer was sent', async () => {
