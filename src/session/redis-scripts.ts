@@ -39,19 +39,10 @@ const scripts = {
   },
   bffPutSettings: {
     numberOfKeys: 2,
-    // The session's own expiry instant (PEXPIRETIME, Redis 7), not its PTTL added to the clock again: within
-    // a script Redis 7.0 reads the remaining time against the script's start and sets PX against the time
-    // now, so the settings could outlive the session by a millisecond. Redis 6.2 has only PTTL.
     lua: `
-      local at = redis.pcall('PEXPIRETIME', KEYS[1])
-      if type(at) == 'table' then
-        local ttl = redis.call('PTTL', KEYS[1])
-        if ttl <= 0 then return 0 end
-        redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
-        return 1
-      end
-      if at < 0 then return 0 end
-      redis.call('SET', KEYS[2], ARGV[1], 'PXAT', at)
+      local ttl = redis.call('PTTL', KEYS[1])
+      if ttl <= 0 then return 0 end
+      redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
       return 1`,
   },
   bffUpdateSession: {
