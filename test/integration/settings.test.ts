@@ -96,7 +96,12 @@ describe('GET/PUT /auth/settings', () => {
     // Absolute expiry times (PEXPIRETIME), so how long apart the two reads ran does not matter.
     const [sessionEnd, settingsEnd] = await Promise.all([redis.cli('PEXPIRETIME', `session:${session.id}`), redis.cli('PEXPIRETIME', settingsKey)]);
     expect(Number(sessionEnd)).toBeGreaterThan(Date.now());
-    expect(Number(settingsEnd)).toBe(Number(sessionEnd));
+    // The script copies the session's PTTL onto the settings (SET PX). Within a script Redis 7.0 reads PTTL
+    // against the script's start and applies PX against the clock now, so a millisecond that ticks over in
+    // between ends the settings 1 ms after the session (a CI run saw it). PEXPIRETIME would make it exact,
+    // but it is not in the minimal ACL that docs/production-redis.md gives operators.
+    expect(Number(settingsEnd) - Number(sessionEnd)).toBeGreaterThanOrEqual(0);
+    expect(Number(settingsEnd) - Number(sessionEnd)).toBeLessThanOrEqual(1);
 
     const logout = await fetch(`${gwB.url}/auth/logout`, { method: 'POST', headers: { cookie: session.cookie, 'x-csrf': '1', accept: 'application/json' } });
     expect(logout.status).toBe(200);
