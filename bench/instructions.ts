@@ -26,10 +26,10 @@ import { drive, startProfileTarget } from './profile-target.js';
 import { median } from './stats.js';
 
 const env = process.env;
-const REQUESTS = Number(env['INSTR_REQUESTS'] ?? 3000);
-const WARMUP = Number(env['INSTR_WARMUP'] ?? 10_000);
-const ROUNDS = Number(env['INSTR_ROUNDS'] ?? 5);
-const CONCURRENCY = Number(env['INSTR_CONCURRENCY'] ?? 8);
+const REQUESTS = positiveInteger('INSTR_REQUESTS', 3000);
+const WARMUP = positiveInteger('INSTR_WARMUP', 10_000);
+const ROUNDS = positiveInteger('INSTR_ROUNDS', 5);
+const CONCURRENCY = positiveInteger('INSTR_CONCURRENCY', 8);
 const LOG_LEVEL = env['INSTR_LOG_LEVEL'] ?? 'warn';
 const NODE_ARGS = env['INSTR_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const GATEWAY_ENV = Object.fromEntries(
@@ -41,6 +41,12 @@ const GATEWAY_ENV = Object.fromEntries(
 );
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+function positiveInteger(name: string, fallback: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0, got "${env[name]}"`);
+  return value;
+}
+
 interface Target {
   label: string;
   kind: 'bare' | 'gateway';
@@ -49,7 +55,8 @@ interface Target {
 
 function targets(): Target[] {
   return (env['INSTR_TARGETS'] ?? 'bare,gateway').split(',').map((entry) => {
-    const [label, main] = entry.trim().split('=') as [string, string | undefined];
+    const at = entry.indexOf('=');
+    const [label, main] = at === -1 ? [entry.trim(), undefined] : [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
     if (main) return { label, kind: 'gateway', main };
     if (label !== 'bare' && label !== 'gateway') throw new Error(`INSTR_TARGETS entries are bare, gateway or label=/path/to/dist/main.js, got "${entry}"`);
     return { label, kind: label };
