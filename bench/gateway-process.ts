@@ -13,6 +13,28 @@ import { startChild } from './child-processes.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
+/**
+ * What every bench gateway is set to (bench, soak, profiling tools): production mode against the bench's own
+ * provider over plain HTTP, one `/api` route to the bench's upstream.
+ */
+export function benchGatewayEnv(o: {
+  idp: { issuer: string; client: { client_id: string; client_secret?: string | undefined } };
+  upstreamUrl: string;
+  sessionSecret: string;
+  logLevel: string;
+}): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    OIDC_ALLOW_INSECURE_HTTP: 'true',
+    OIDC_ISSUER: o.idp.issuer,
+    OIDC_CLIENT_ID: o.idp.client.client_id,
+    OIDC_CLIENT_SECRET: o.idp.client.client_secret ?? '',
+    SESSION_SECRET: o.sessionSecret,
+    LOG_LEVEL: o.logLevel,
+    PROXY_ROUTES: `/api=${o.upstreamUrl}`,
+  };
+}
+
 export interface GatewayProcess {
   readonly name: string;
   readonly pid: number;

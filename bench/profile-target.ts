@@ -8,7 +8,7 @@ import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
 import { startRedis } from '../test/support/start-redis.js';
 import { onStop } from './child-processes.js';
-import { startGatewayProcess } from './gateway-process.js';
+import { benchGatewayEnv, startGatewayProcess } from './gateway-process.js';
 import { startServerProcess } from './node-server-process.js';
 import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
 
@@ -54,14 +54,7 @@ export async function startProfileTarget(options: ProfileTargetOptions): Promise
     ...(readyTimeoutMs ? { readyTimeoutMs } : {}),
     ...(options.main ? { main: options.main } : {}),
     env: {
-      NODE_ENV: 'production',
-      OIDC_ALLOW_INSECURE_HTTP: 'true',
-      OIDC_ISSUER: idp.issuer,
-      OIDC_CLIENT_ID: idp.client.client_id,
-      OIDC_CLIENT_SECRET: idp.client.client_secret ?? '',
-      SESSION_SECRET: 'bench-session-secret-0123456789abcdef-xyz',
-      LOG_LEVEL: options.logLevel,
-      PROXY_ROUTES: `/api=${upstream.url}`,
+      ...benchGatewayEnv({ idp, upstreamUrl: upstream.url, sessionSecret: 'bench-session-secret-0123456789abcdef-xyz', logLevel: options.logLevel }),
       REDIS_ENABLED: 'true',
       REDIS_URL: redis.url,
       // Set, not defaulted: an older build (main) may have had the cache off by default.

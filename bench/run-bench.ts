@@ -33,7 +33,7 @@ import { startRedis, startRedisCluster, type RedisClusterSetup, type RedisServer
 import { emptyLog, logLines } from './access-log.js';
 import { openBenchStore, seedSessions, waitForStore } from './bench-store.js';
 import { coreLayout, onStop, pinProcess, stopAll } from './child-processes.js';
-import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
+import { benchGatewayEnv, startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { keycloakSizedSession, KEYCLOAK_TOKEN_BYTES } from './keycloak-sized-session.js';
 import { chooseLoadGenerator, runLoad } from './load-generator.js';
 import { startServerProcess } from './node-server-process.js';
@@ -98,14 +98,7 @@ async function main(): Promise<void> {
   const bare = await startSharedBaseline(upstream.url, layout.proxy, profileArgs);
 
   const gatewayEnv = (extra: Record<string, string>) => ({
-    NODE_ENV: 'production',
-    OIDC_ALLOW_INSECURE_HTTP: 'true',
-    OIDC_ISSUER: idp.issuer,
-    OIDC_CLIENT_ID: idp.client.client_id,
-    OIDC_CLIENT_SECRET: idp.client.client_secret ?? '',
-    SESSION_SECRET,
-    LOG_LEVEL,
-    PROXY_ROUTES: `/api=${upstream.url}`,
+    ...benchGatewayEnv({ idp, upstreamUrl: upstream.url, sessionSecret: SESSION_SECRET, logLevel: LOG_LEVEL }),
     ...extra,
   });
   const nodeArgs = [...profileArgs, ...(env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])];

@@ -8,6 +8,7 @@ import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../../test/support/start-identity-provider.js';
 import { startRedisSentinel, type RedisServer, type RedisSentinelSetup } from '../../test/support/start-redis.js';
 import { onStop } from '../child-processes.js';
+import { benchGatewayEnv } from '../gateway-process.js';
 import { createGatewayReplicas, type GatewayReplicas } from './gateway-replicas.js';
 import { startHaproxy, type HaproxyProcess } from './haproxy-process.js';
 import { recordProviderGrants, type ProviderLedger } from './provider-ledger.js';
@@ -61,14 +62,7 @@ export async function startTopology(options: TopologyOptions, log: (line: string
   onStop(() => echo.close());
 
   const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    OIDC_ALLOW_INSECURE_HTTP: 'true',
-    OIDC_ISSUER: idp.issuer,
-    OIDC_CLIENT_ID: idp.client.client_id,
-    OIDC_CLIENT_SECRET: idp.client.client_secret ?? '',
-    SESSION_SECRET: SOAK_SESSION_SECRET,
-    LOG_LEVEL: options.logLevel,
-    PROXY_ROUTES: `/api=${echo.url}`,
+    ...benchGatewayEnv({ idp, upstreamUrl: echo.url, sessionSecret: SOAK_SESSION_SECRET, logLevel: options.logLevel }),
     REDIS_ENABLED: 'true',
     REDIS_SENTINELS: redis.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
     REDIS_SENTINEL_NAME: redis.masterName,

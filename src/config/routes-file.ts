@@ -28,8 +28,7 @@ const require = createRequire(import.meta.url);
 let validator: ValidateFunction | undefined;
 
 function validate(value: unknown): readonly ErrorObject[] {
-  const { Ajv } = require('ajv') as typeof import('ajv');
-  validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(routesSchema);
+  validator ??= new (require('ajv') as typeof import('ajv')).Ajv({ allErrors: true, strict: true, verbose: true }).compile(routesSchema);
   return validator(value) ? [] : (validator.errors ?? []);
 }
 

@@ -1,7 +1,5 @@
 import { Pool } from 'undici';
-import { UpstreamCall, type OwnHeaders, type UpstreamCallInput } from './upstream-call.js';
-
-export type { OwnHeaders };
+import { UpstreamCall, type UpstreamCallInput } from './upstream-call.js';
 
 export interface Upstream {
   /** Streams `req` to `origin + path` and the answer back into `res`. */

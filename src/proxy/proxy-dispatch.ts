@@ -12,7 +12,7 @@ import { answeredStatus } from '../ops/answered-status.js';
 import type { HttpRecorder, RouteCounter } from '../ops/http-metrics.js';
 import type { TallyHistogramChild } from '../ops/tally-metrics.js';
 import { requestIdFrom } from '../request-id.js';
-import type { OwnHeaders } from './forward-request.js';
+import type { OwnHeaders } from './upstream-call.js';
 import type { ProxySteps } from './proxy-middleware.js';
 import { matchProxyRoute } from './proxy-path.js';
 import type { SessionSource } from './route-policy.js';

@@ -59,7 +59,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private readonly onClientClose = () => {
     if (this.input.res.writableFinished) return;
     this.clientGone = true;
-    this.controller?.abort(new undiciErrors.RequestAbortedError('the client went away'));
+    this.controller?.abort(clientWentAway());
   };
 
   constructor(
@@ -89,7 +89,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.clientGone) controller.abort(new undiciErrors.RequestAbortedError('the client went away'));
+    if (this.clientGone) controller.abort(clientWentAway());
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -190,6 +190,8 @@ function appendUnlessPresent(list: (string | string[])[], own: OwnHeaders): void
     if (!present) list.push(own.list[i]!, own.list[i + 1]!);
   }
 }
+
+const clientWentAway = () => new undiciErrors.RequestAbortedError('the client went away');
 
 function mapUpstreamError(err: unknown): Error {
   if (err instanceof undiciErrors.HeadersTimeoutError) return new UpstreamTimeoutError(err);
