@@ -11,12 +11,13 @@ export function parseRolesClaims(text: string, clientId: string): { paths: strin
   const paths: string[][] = [];
   for (const entry of text.split(',').map((s) => s.trim())) {
     if (entry === '') continue;
-    const keys = entry.split('.').map((key) => (key === CLIENT_ID_PLACEHOLDER ? clientId : key));
-    if (keys.some((key) => key === '' || /\s/.test(key))) {
+    const written = entry.split('.');
+    // Checked as written: a missing OIDC_CLIENT_ID is reported on its own, not as a bad entry of the default.
+    if (written.some((key) => key === '' || /\s/.test(key))) {
       problems.push(`OIDC_ROLES_CLAIMS entry "${entry}" must be claim names separated by dots`);
       continue;
     }
-    paths.push(keys);
+    paths.push(written.map((key) => (key === CLIENT_ID_PLACEHOLDER ? clientId : key)));
   }
   if (paths.length === 0 && problems.length === 0) problems.push('OIDC_ROLES_CLAIMS must name at least one claim');
   return { paths, problems };

@@ -190,6 +190,8 @@ describe('loadConfig', () => {
     ]);
     expect(loadConfig({ ...minimal, OIDC_ROLES_CLAIMS: 'groups, realm_access.roles' }).oidc.rolesClaims).toEqual([['groups'], ['realm_access', 'roles']]);
     expect(problemsOf({ ...minimal, OIDC_ROLES_CLAIMS: 'groups,a..b' })).toEqual([expect.stringMatching(/^OIDC_ROLES_CLAIMS entry "a..b"/)]);
+    // The default names {client_id}: a missing client id is one problem, not a second one about the default.
+    expect(problemsOf({ OIDC_ISSUER: minimal.OIDC_ISSUER })).toEqual(['OIDC_CLIENT_ID is required']);
   });
 
   it('reads PROXY_FORWARD_COOKIES: all by default, none, or cookie names', () => {
