@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { util as undiciUtil } from 'undici';
 
 // RFC 9110 §7.6.1: connection-specific fields never cross a proxy.
 const HOP_BY_HOP = new Set([
@@ -75,41 +76,55 @@ export function downstreamResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   isGatewayCookie: (name: string) => boolean,
 ): Record<string, string | string[]> {
-  const list = downstreamHeaderList(headers, isGatewayCookie, []);
+  const raw: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
+  }
   const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1]!;
+  const list = downstreamHeaderList(raw, isGatewayCookie);
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const seen = out[name];
+    out[name] = seen === undefined ? (name === 'set-cookie' ? [list[i + 1]!] : list[i + 1]!) : [...(Array.isArray(seen) ? seen : [seen]), list[i + 1]!];
+  }
   return out;
 }
 
 /**
- * The same as downstreamResponseHeaders, appended to `out` as a flat
- * [name, value, name, value…] list: what one res.writeHead() takes without
- * building a header object first.
+ * The answer's headers for the browser as a flat [name, value, name, value…]
+ * list, what one res.writeHead() takes: read from the upstream's raw list
+ * (undici's Buffers, or Node's rawHeaders), names lower-cased, a repeated
+ * header kept as its lines. Drops hop-by-hop headers, the ones the gateway
+ * owns, those the Connection header lists, and every Set-Cookie for a
+ * gateway cookie name. No header object is built on the way (undici's
+ * parseHeaders, then a walk over it: docs/benchmarks.md).
  */
-export function downstreamHeaderList(
-  headers: Record<string, string | string[] | undefined>,
-  isGatewayCookie: (name: string) => boolean,
-  out: (string | string[])[],
-): (string | string[])[] {
-  const dropped = listedInConnection(headers['connection']);
-  for (const rawName in headers) {
-    const value = headers[rawName];
-    if (value === undefined) continue;
-    // undici hands names over in lower case already; anything else is lowered once.
-    const name = isLowerCase(rawName) ? rawName : rawName.toLowerCase();
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || (dropped !== NONE_LISTED && dropped.has(name))) continue;
-    if (name === 'set-cookie') {
-      const kept = (Array.isArray(value) ? value : [value]).filter((c) => {
-        const cookieName = setCookieName(c);
-        // A nameless cookie ("=bff_session=…") comes back from the browser as "bff_session=…": never let one through.
-        return cookieName !== '' && !isGatewayCookie(cookieName);
-      });
-      if (kept.length > 0) out.push(name, kept);
+export function downstreamHeaderList(raw: readonly (Buffer | string)[], isGatewayCookie: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = undiciUtil.headerNameToString(raw[i]!);
+    const rawValue = raw[i + 1]!;
+    const value = typeof rawValue === 'string' ? rawValue : rawValue.toString('latin1');
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
+    }
+    if (GATEWAY_OWNED.has(name)) continue;
+    if (name === 'set-cookie') {
+      const cookieName = setCookieName(value);
+      // A nameless cookie ("=bff_session=…") comes back from the browser as "bff_session=…": never let one through.
+      if (cookieName === '' || isGatewayCookie(cookieName)) continue;
     }
     out.push(name, value);
   }
-  return out;
+  const dropped = listedInConnection(connection);
+  if (dropped === NONE_LISTED) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!dropped.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /**
@@ -154,14 +169,6 @@ function listedInConnection(value: string | string[] | undefined): ReadonlySet<s
 
 function headerText(value: string | string[] | undefined): string {
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
-}
-
-function isLowerCase(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) return false;
-  }
-  return true;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { errors as undiciErrors, util as undiciUtil, type Dispatcher } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
 import { downstreamHeaderList } from './forward-headers.js';
 import { upstreamStepUp } from './upstream-step-up.js';
@@ -44,9 +44,17 @@ export interface UpstreamCallInput {
  * AsyncResource, a promise, the signal's listeners and stream.finished()'s
  * five listeners on `res` (docs/benchmarks.md). One instance per forwarded
  * request; `send` runs again for the one replay a DPoP nonce refusal earns.
+ *
+ * It implements undici's raw handler methods (onConnect, onHeaders, onData,
+ * onComplete, onError), the ones undici's own `stream()` and `request()` are
+ * built on: a handler with the newer controller methods is wrapped per call
+ * in two more objects, and each answer's raw header list parsed into an
+ * object first. The answer's headers go to the client straight from the raw
+ * list; only a 401 or a DPoP route, which read them, get an object.
  */
 export class UpstreamCall implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+  private abort: ((err: Error) => void) | undefined;
+  private resumeUndici: (() => void) | undefined;
   private clientGone = false;
   /** The answer's head went to the client: from now on a failure can only cut the stream. */
   private answering = false;
@@ -55,11 +63,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private canReplay = false;
   private replayHeaders: Record<string, string | string[]> | undefined;
   private stepUp: StepUpRequiredError | undefined;
-  private readonly resume = () => this.controller?.resume();
+  private readonly resume = () => this.resumeUndici?.();
   private readonly onClientClose = () => {
     if (this.input.res.writableFinished) return;
     this.clientGone = true;
-    this.controller?.abort(clientWentAway());
+    this.abort?.(clientWentAway());
   };
 
   constructor(
@@ -79,7 +87,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   send(headers: Record<string, string | string[]>, canReplay: boolean): void {
     const { req, path, headersTimeoutMs } = this.input;
     this.canReplay = canReplay;
-    this.controller = undefined;
+    this.abort = undefined;
     this.dispatcher.dispatch(
       // headersTimeout undefined = the pool's own (PROXY_TIMEOUT_MS).
       { path, method: req.method as Dispatcher.HttpMethod, headers, body: this.hasBody ? req : null, headersTimeout: headersTimeoutMs },
@@ -87,47 +95,55 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     );
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.clientGone) controller.abort(clientWentAway());
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.clientGone) abort(clientWentAway());
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200) return; // 1xx (103 Early Hints): the final answer follows
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx (103 Early Hints): the final answer follows
+    this.resumeUndici = resume;
     const { res, onAnswer, isGatewayCookie, ownHeaders } = this.input;
-    if (onAnswer) {
-      const replay = onAnswer(statusCode, headers, this.canReplay);
-      if (replay && this.canReplay) {
-        this.replayHeaders = replay;
-        this.dropped = 0;
-        return;
+    if (onAnswer || statusCode === 401) {
+      const headers = undiciUtil.parseHeaders(rawHeaders);
+      if (onAnswer) {
+        const replay = onAnswer(statusCode, headers, this.canReplay);
+        if (replay && this.canReplay) {
+          this.replayHeaders = replay;
+          this.dropped = 0;
+          return true;
+        }
       }
-    }
-    // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
-    this.stepUp = upstreamStepUp(statusCode, headers);
-    if (this.stepUp) {
-      this.dropped = 0;
-      return;
+      // RFC 9470: the upstream's own step-up challenge is answered by the gateway, once its body is dropped.
+      this.stepUp = upstreamStepUp(statusCode, headers);
+      if (this.stepUp) {
+        this.dropped = 0;
+        return true;
+      }
     }
     this.answering = true;
     // One writeHead with a flat list: no setHeader per header, no header object built and then assembled
     // lazily by Node. Headers set on `res` before (the Koa path) merge as setHeader would: the upstream's win.
-    const list = downstreamHeaderList(headers, isGatewayCookie, []);
+    const list = downstreamHeaderList(rawHeaders, isGatewayCookie);
     if (ownHeaders) appendUnlessPresent(list, ownHeaders);
-    res.writeHead(statusCode, list as string[]);
+    res.writeHead(statusCode, list);
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     if (this.dropped !== undefined) {
       this.dropped += chunk.length;
       // An endless body must not hold the answer back: cutting it aborts the upstream call.
-      if (this.dropped > MAX_DROPPED_BODY_BYTES) controller.abort(new Error('upstream body too large to drop'));
-      return;
+      if (this.dropped > MAX_DROPPED_BODY_BYTES) this.abort?.(new Error('upstream body too large to drop'));
+      return true;
     }
-    if (!this.input.res.write(chunk)) this.pause(controller);
+    if (this.input.res.write(chunk)) return true;
+    // undici stops reading the upstream until resume(): on the client's 'drain'.
+    this.input.res.once('drain', this.resume);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.answering) {
       this.done();
       this.input.res.end();
@@ -148,7 +164,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     else this.resolve();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     this.done();
     const { req, res } = this.input;
     if (this.stepUp && !this.clientGone) return this.reject(this.stepUp); // its dropped body broke off: the answer is ours all the same
@@ -165,18 +181,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.reject(mapUpstreamError(err));
   }
 
-  private pause(controller: Dispatcher.DispatchController): void {
-    controller.pause();
-    this.input.res.once('drain', this.resume);
-  }
-
   private done(): void {
     this.input.res.off('close', this.onClientClose);
   }
 }
 
 /** Adds the gateway's headers the upstream did not send itself (the upstream owns its content). */
-function appendUnlessPresent(list: (string | string[])[], own: OwnHeaders): void {
+function appendUnlessPresent(list: string[], own: OwnHeaders): void {
   const upstreamCount = list.length;
   for (let i = 0; i < own.list.length; i += 2) {
     const lower = own.lowerNames[i >> 1]!;

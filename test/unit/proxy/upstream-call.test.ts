@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepUpRequiredError, UpstreamUnreachableError } from '../../../src/errors.js';
 import { createUpstream, type Upstream } from '../../../src/proxy/forward-request.js';
@@ -11,7 +11,9 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const servers: Server[] = [];
 const upstreams: Upstream[] = [];
+const nets: NetServer[] = [];
 afterEach(async () => {
+  for (const server of nets.splice(0)) server.close();
   await Promise.all(upstreams.splice(0).map((u) => u.close()));
   for (const server of servers.splice(0)) {
     server.closeAllConnections();
@@ -128,6 +130,41 @@ describe('the upstream call', () => {
     await fetch(`${url}/x`).catch(() => undefined); // the client sees its connection cut
     await waitFor(() => outcome.settled === 'resolved', { what: 'forward() to settle' });
     expect(calls).toBeLessThanOrEqual(1);
+  });
+
+  it("passes the upstream's header lines as sent, minus hop-by-hop, Connection-listed, gateway-owned and gateway-cookie ones", async () => {
+    // Written byte for byte: mixed-case names and repeated lines, as a real upstream may send them.
+    const upstream = createNetServer((socket) => {
+      socket.once('data', () =>
+        socket.end(
+          'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: bff_session=stolen; Path=/\r\nSet-Cookie: app=1\r\n' +
+            'Set-Cookie: =bff_session=nameless\r\nset-cookie: lang=en\r\nVary: Accept\r\nVARY: Origin\r\nConnection: keep-alive, X-Hop\r\n' +
+            'X-Hop: 1\r\nX-Request-Id: upstream-own\r\nX-Frame-Options: SAMEORIGIN\r\nContent-Length: 2\r\n\r\nok',
+        ),
+      );
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    nets.push(upstream);
+    const { url } = await proxyTo(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, {
+      isGatewayCookie: (name) => name === 'bff_session',
+      ownHeaders: { list: ['X-Request-Id', 'gw-1', 'X-Frame-Options', 'DENY', 'X-Content-Type-Options', 'nosniff'], lowerNames: ['x-request-id', 'x-frame-options', 'x-content-type-options'] },
+    });
+    const answer = await new Promise<IncomingMessage>((resolve, reject) => httpRequest(`${url}/x`, resolve).on('error', reject).end());
+    answer.resume();
+    const lines: string[] = [];
+    for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]!.toLowerCase()}: ${answer.rawHeaders[i + 1]}`);
+    expect(lines.filter((line) => !/^(date|connection|keep-alive):/.test(line))).toEqual([
+      'content-type: text/plain',
+      'set-cookie: app=1',
+      'set-cookie: lang=en',
+      'vary: Accept',
+      'vary: Origin',
+      'x-frame-options: SAMEORIGIN', // the upstream owns its content's headers
+      'content-length: 2',
+      'x-request-id: gw-1', // the gateway's: the one in its access line
+      'x-content-type-options: nosniff',
+    ]);
   });
 
   it('rejects as unreachable when nothing listens, before any answer was sent', async () => {
