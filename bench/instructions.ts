@@ -15,7 +15,9 @@
  * for another build; default "bare,gateway"), INSTR_REQUESTS (3000), INSTR_WARMUP
  * (10000), INSTR_ROUNDS (5), INSTR_CONCURRENCY (8), INSTR_LOG_LEVEL (warn),
  * INSTR_NODE_ARGS (extra node flags after the container's), INSTR_ENV (space-separated NAME=value
- * settings for the gateways, e.g. "REDIS_SESSION_CACHE=false").
+ * settings for the gateways, e.g. "REDIS_SESSION_CACHE=false"), INSTR_ROUTE_POLICY (YAML policy of the
+ * gateways' /api route, which then comes from a ROUTES_FILE: "roles: { anyOf: [admin] }" is what a role check
+ * costs next to a run without it; the bench's user has the role admin).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -39,6 +41,7 @@ const GATEWAY_ENV = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+const ROUTE_POLICY = env['INSTR_ROUTE_POLICY'] ? [`    ${env['INSTR_ROUTE_POLICY']}`] : undefined;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function positiveInteger(name: string, fallback: number): number {
@@ -83,7 +86,7 @@ function newestDumpTotal(dir: string, pid: number, dumpsBefore: number): number 
 async function measure(target: Target, dir: string): Promise<number[]> {
   const launcher = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${dir}/callgrind.%p`];
   log(`${target.label}: starting under callgrind (a minute or two)…`);
-  const proxy = await startProfileTarget({ target: target.kind, nodeArgs: NODE_ARGS, logLevel: LOG_LEVEL, launcher, main: target.main, readyTimeoutMs: 600_000, env: GATEWAY_ENV });
+  const proxy = await startProfileTarget({ target: target.kind, nodeArgs: NODE_ARGS, logLevel: LOG_LEVEL, launcher, main: target.main, readyTimeoutMs: 600_000, env: GATEWAY_ENV, routePolicy: ROUTE_POLICY });
   await drive(proxy.url, proxy.headers, WARMUP, CONCURRENCY);
   const perRequest: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
   const bare = rows.find((r) => r.target.kind === 'bare');
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const out = [
-    `User-space instructions per proxied request (callgrind; ${REQUESTS} requests × ${ROUNDS} rounds after ${WARMUP} of warm-up, ${CONCURRENCY} at a time, LOG_LEVEL=${LOG_LEVEL}${NODE_ARGS.length ? `, ${NODE_ARGS.join(' ')}` : ''}${env['INSTR_ENV'] ? `, ${env['INSTR_ENV']}` : ''})`,
+    `User-space instructions per proxied request (callgrind; ${REQUESTS} requests × ${ROUNDS} rounds after ${WARMUP} of warm-up, ${CONCURRENCY} at a time, LOG_LEVEL=${LOG_LEVEL}${NODE_ARGS.length ? `, ${NODE_ARGS.join(' ')}` : ''}${env['INSTR_ENV'] ? `, ${env['INSTR_ENV']}` : ''}${ROUTE_POLICY ? `, /api route policy ${env['INSTR_ROUTE_POLICY']}` : ''})`,
     '',
     `| proxy | instructions/req median (min–max) |${bare ? ' ÷ bare |' : ''}`,
     `|---|---:|${bare ? '---:|' : ''}`,

@@ -10,6 +10,7 @@ import { startRedis } from '../test/support/start-redis.js';
 import { onStop } from './child-processes.js';
 import { benchGatewayEnv, startGatewayProcess } from './gateway-process.js';
 import { startServerProcess } from './node-server-process.js';
+import { routesFile } from './routes-file.js';
 import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
 
 export const PROFILE_PATH = '/api/items/42';
@@ -27,6 +28,8 @@ export interface ProfileTargetOptions {
   readyTimeoutMs?: number;
   /** Gateway settings over the defaults here, e.g. REDIS_SESSION_CACHE=false. */
   env?: Record<string, string>;
+  /** Policy lines (indented YAML) for the gateway's /api route, which then comes from a ROUTES_FILE. */
+  routePolicy?: readonly string[] | undefined;
 }
 
 export interface ProfileTarget {
@@ -59,6 +62,7 @@ export async function startProfileTarget(options: ProfileTargetOptions): Promise
       REDIS_URL: redis.url,
       // Set, not defaulted: an older build (main) may have had the cache off by default.
       REDIS_SESSION_CACHE: 'true',
+      ...(options.routePolicy ? { PROXY_ROUTES: '', ROUTES_FILE: routesFile(upstream.url, options.routePolicy) } : {}),
       ...options.env,
     },
   });

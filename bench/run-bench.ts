@@ -23,9 +23,8 @@
  * BENCH_OTEL (set: one more gateway, Redis with 10 sessions, tracing every request to a local OTLP sink that
  * drops what it receives, so the cost of tracing at 100 % sampling stands beside the same gateway with it off).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loginThroughProvider } from '../test/support/browser-login.js';
 import { startIdentityProvider } from '../test/support/start-identity-provider.js';
@@ -40,6 +39,7 @@ import { startServerProcess } from './node-server-process.js';
 import { startOtlpSink } from './otlp-sink.js';
 import { processCpuMs } from './process-cpu.js';
 import { processRssMiB } from './process-memory.js';
+import { routesFile } from './routes-file.js';
 import { markdownTable, summarise, type Measurement } from './report-table.js';
 import { bytesOfOneLogin } from './session-bytes.js';
 import { median } from './stats.js';
@@ -447,11 +447,4 @@ try {
 /** A routes file whose /api route checks a role and sends the X-User-* headers (the bench user is admin). */
 function policyRoutesFile(upstreamUrl: string): string {
   return routesFile(upstreamUrl, ['    roles: { anyOf: [admin] }', '    userHeaders: [X-User-Sub, X-User-Email, X-User-Roles]']);
-}
-
-/** A routes file with one /api route to the upstream, with these (indented YAML) policy lines. */
-function routesFile(upstreamUrl: string, policyLines: string[]): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'bench-routes-')), 'routes.yaml');
-  writeFileSync(file, ['routes:', '  - prefix: /api', `    target: ${upstreamUrl}`, ...policyLines, ''].join('\n'));
-  return file;
 }
