@@ -13,7 +13,8 @@ import { createUpstreamRequest } from './upstream-request.js';
 import type { Upstream } from './forward-request.js';
 import type { OwnHeaders } from './upstream-call.js';
 import { matchProxyRoute, type ProxyMatch } from './proxy-path.js';
-import { createRouteAccess, type SessionSource } from './route-policy.js';
+import { bearerAuthorization } from './bearer-authorization.js';
+import { createRouteAccess, createRouteAccessNow, type SessionSource } from './route-policy.js';
 import type { RouteTokens } from './route-token.js';
 import type { TokenRefresher } from './token-refresher.js';
 
@@ -36,7 +37,7 @@ export interface ProxyDeps {
 /** What a proxied request sends upstream on the user's behalf. */
 export interface ProxyAccess {
   readonly accessToken: string | undefined;
-  /** `Bearer <accessToken>` made once for a cached session's tokens (cachedTokenAccess); absent: made per request. */
+  /** `Bearer <accessToken>` made once per token set (bearer-authorization.ts); absent: made per request. */
   readonly authorization?: string | undefined;
   readonly userHeaders?: Readonly<Record<string, string>> | undefined;
   /** The session's DPoP key on a `dpop: true` route with a token to send (route-policy.ts). */
@@ -60,7 +61,8 @@ export interface ProxySteps {
   access(policy: RoutePolicy | undefined, sessions: SessionSource, log: () => Logger): Promise<ProxyAccess>;
   /**
    * access() without a promise for a session already in hand (a cache hit): the default path's answer when the
-   * token needs no refresh; undefined when access() must run (a ROUTES_FILE policy, a refresh due).
+   * token needs no refresh, a ROUTES_FILE policy's when it needs nothing asynchronous (route-policy.ts's
+   * routeAccessNow); undefined when access() must run (a refresh due, another token, a refusal to make).
    */
   accessNow(policy: RoutePolicy | undefined, session: SessionRecord): ProxyAccess | undefined;
   /**
@@ -84,6 +86,7 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   const { config, refresher, upstream, isGatewayCookie, isForwardedCookie } = deps;
   const publicOrigin = config.publicUrl.origin;
   const resolveRouteAccess = createRouteAccess({ refresher, tokens: deps.routeTokens, clock: deps.clock });
+  const routeAccessNow = createRouteAccessNow({ refresher, clock: deps.clock });
   const upstreamRequest = createUpstreamRequest({ config, isGatewayCookie, isForwardedCookie, dpopProofs: deps.dpopProofs ?? createDpopProofs() });
 
   return {
@@ -101,8 +104,8 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
     },
 
     accessNow(policy, session) {
-      if (policy !== undefined && !policy.defaultAccess) return undefined;
-      return refresher.needsRefresh(session) ? undefined : cachedTokenAccess(session);
+      if (policy !== undefined && !policy.defaultAccess) return routeAccessNow(policy, session);
+      return refresher.needsRefresh(session) ? undefined : userTokenAccess(session);
     },
 
     clearsCookie(err, policy, cookieSent) {
@@ -141,23 +144,18 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   }
 }
 
-const userTokenAccess = (session: SessionRecord): ProxyAccess => ({ accessToken: session.tokens.access_token });
-
 /**
- * The access of a session held in the session cache, made once per token set
- * (a refresh brings a new one): its `Authorization` value is one string,
- * flattened by undici's first header check and then reused. Made per request,
- * the 1.5 KB concatenation was flattened anew each time and V8 promoted it
- * into the old generation, which then filled with dead copies of the token
- * (`npm run bench:alloc`, docs/benchmarks.md).
+ * The default path's access for a session's token set, made once per set (a
+ * refresh brings a new one) and shared by every request of the session,
+ * whether it came from the cache or the promise path: no object and no
+ * `Authorization` string made per request (bearer-authorization.ts).
  */
-const cachedAccess = new WeakMap<SessionTokens, ProxyAccess>();
-function cachedTokenAccess(session: SessionRecord): ProxyAccess {
-  let access = cachedAccess.get(session.tokens);
+const accessOfTokens = new WeakMap<SessionTokens, ProxyAccess>();
+function userTokenAccess(session: SessionRecord): ProxyAccess {
+  let access = accessOfTokens.get(session.tokens);
   if (access === undefined) {
-    const token = session.tokens.access_token;
-    access = { accessToken: token, authorization: `Bearer ${token}` };
-    cachedAccess.set(session.tokens, access);
+    access = { accessToken: session.tokens.access_token, authorization: bearerAuthorization(session.tokens) };
+    accessOfTokens.set(session.tokens, access);
   }
   return access;
 }

@@ -1,17 +1,20 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { RoutePolicy } from '../config/config.js';
-import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, UnauthenticatedError, type GatewayError } from '../errors.js';
 import { decodeJwtOrNull } from '../oidc/user-claims.js';
 import type { DpopPrivateJwk, SessionRecord } from '../session/session-store.js';
 import type { RouteTokens } from './route-token.js';
-import { assertStepUpSatisfied } from './step-up-check.js';
+import { bearerAuthorization } from './bearer-authorization.js';
+import { stepUpRefusal } from './step-up-check.js';
 import type { TokenRefresher } from './token-refresher.js';
 
 /** What a route's policy grants one request: the bearer token (if any) and the X-User-* headers it opts into. */
 export interface RouteAccess {
   readonly session: SessionRecord | null;
   readonly accessToken: string | undefined;
+  /** `Bearer <accessToken>` made once per token set, when the token is the session's own. */
+  readonly authorization?: string | undefined;
   readonly userHeaders: Readonly<Record<string, string>> | undefined;
   /** The session's DPoP key on a `dpop: true` route with a token to send: the token goes as `Authorization: DPoP` with a proof. */
   readonly dpopKey: DpopPrivateJwk | undefined;
@@ -42,16 +45,11 @@ export function createRouteAccess(deps: RouteAccessDeps) {
 
   return async function resolveRouteAccess(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<RouteAccess> {
     const session = await sessionFor(policy, sessions, log);
-    if (policy.roles && (session === null || !rolesAllow(policy.roles, roleSetOf(session)))) {
-      // auth: required is enforced by loadConfig for routes with roles, so a null session never gets here.
-      throw new ForbiddenError();
-    }
-    // After the roles: stepping up would not help a user who lacks them (403, not 401). After the refresh
-    // too, which may bring a refreshed ID token's acr. auth: required is enforced here as for roles.
-    if (session !== null && (policy.acr || policy.maxAuthAgeSeconds !== undefined)) assertStepUpSatisfied(policy, session, clock());
+    // After the refresh, which may bring a refreshed ID token's acr.
+    const refusal = refusalOf(policy, session, clock);
+    if (refusal) throw refusal;
     const accessToken = await tokens.tokenFor(policy.token, session, log);
-    const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
-    return { session, accessToken, userHeaders, dpopKey: policy.dpop && accessToken !== undefined ? dpopKeyOf(session) : undefined };
+    return grantOf(policy, session, accessToken);
   };
 
   async function sessionFor(policy: RoutePolicy, sessions: SessionSource, log: () => Logger): Promise<SessionRecord | null> {
@@ -70,6 +68,42 @@ export function createRouteAccess(deps: RouteAccessDeps) {
       throw err;
     });
   }
+}
+
+/**
+ * resolveRouteAccess for a session already in hand (a session cache hit),
+ * without a promise: the same checks and the same grant, for a policy that
+ * needs nothing asynchronous (the user's token, fresh, or none). Undefined
+ * whenever resolveRouteAccess must run: another token type, a refresh due,
+ * a refused check or a missing DPoP key (whose errors are made there).
+ */
+export function createRouteAccessNow(deps: { refresher: Pick<TokenRefresher, 'needsRefresh'>; clock: Clock }) {
+  const { refresher, clock } = deps;
+  return function routeAccessNow(policy: RoutePolicy, session: SessionRecord): RouteAccess | undefined {
+    if (policy.auth === 'none') return undefined;
+    const userToken = policy.token.type === 'user';
+    if (!userToken && policy.token.type !== 'none') return undefined;
+    if (userToken && (refresher.needsRefresh(session) || (policy.dpop && !session.dpop_key))) return undefined;
+    if (refusalOf(policy, session, clock)) return undefined;
+    return grantOf(policy, session, userToken ? session.tokens.access_token : undefined);
+  };
+}
+
+/** Roles, then step-up: the error that refuses `session` on this route, or undefined when it may pass. */
+function refusalOf(policy: RoutePolicy, session: SessionRecord | null, clock: Clock): GatewayError | undefined {
+  // auth: required is enforced by loadConfig for routes with roles, so a null session never gets here.
+  if (policy.roles && (session === null || !rolesAllow(policy.roles, roleSetOf(session)))) return new ForbiddenError();
+  // After the roles: stepping up would not help a user who lacks them (403, not 401). auth: required is
+  // enforced here as for roles.
+  if (session !== null && (policy.acr || policy.maxAuthAgeSeconds !== undefined)) return stepUpRefusal(policy, session, clock());
+  return undefined;
+}
+
+/** What passing the checks grants: the token, its Authorization value when it is the session's own, the X-User-* headers, the DPoP key. */
+function grantOf(policy: RoutePolicy, session: SessionRecord | null, accessToken: string | undefined): RouteAccess {
+  const userHeaders = session !== null && policy.userHeaders.length > 0 ? userHeadersOf(policy, session) : undefined;
+  const authorization = session !== null && accessToken !== undefined && accessToken === session.tokens.access_token ? bearerAuthorization(session.tokens) : undefined;
+  return { session, accessToken, authorization, userHeaders, dpopKey: policy.dpop && accessToken !== undefined ? dpopKeyOf(session) : undefined };
 }
 
 /**
