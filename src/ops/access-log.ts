@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isoTime } from './iso-time.js';
 import { knownLoggerOutput } from './logger.js';
 
 /** What one access line says about a request (the same fields, names and meaning on either path). */
@@ -67,7 +68,7 @@ export function createAccessLog(logger: Logger): AccessLog {
     enabled: () => logger.isLevelEnabled('info'),
     record(entry) {
       pending +=
-        `{"level":"info","time":"${isoNow()}",${prefix}"request_id":${jsonString(entry.requestId)},` +
+        `{"level":"info","time":"${isoTime(Date.now())}",${prefix}"request_id":${jsonString(entry.requestId)},` +
         `"method":${jsonString(entry.method)},"path":${jsonString(cutPath(entry.path))},"status":${entry.status},` +
         `"duration_ms":${roundedMs(entry.durationMs)},"completed":${entry.completed},"msg":"request"}\n`;
       if (pending.length >= BATCH_CHARS) flush();
@@ -96,19 +97,6 @@ function viaPino(logger: Logger): AccessLog {
     flush() {},
     close() {},
   };
-}
-
-// The time of the last line: under load several lines end in the same millisecond, and toISOString is
-// about a third of a line's cost.
-let lastMs = -1;
-let lastIso = '';
-function isoNow(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
 }
 
 /** Milliseconds to the microsecond: a clock difference would otherwise print 16 digits nobody reads. */
