@@ -126,7 +126,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     // lazily by Node. Headers set on `res` before (the Koa path) merge as setHeader would: the upstream's win.
     const list = downstreamHeaderList(rawHeaders, isGatewayCookie);
     if (ownHeaders) appendUnlessPresent(list, ownHeaders);
-    res.writeHead(statusCode, list);
+    // Node 20 applies a list with setHeader once headers are set on `res`, so a repeated name would keep its
+    // last line only: then each name's lines go as one array.
+    res.writeHead(statusCode, res.getHeaderNames().length > 0 ? linesByName(list) : list);
     return true;
   }
 
@@ -200,6 +202,25 @@ function appendUnlessPresent(list: string[], own: OwnHeaders): void {
     }
     if (!present) list.push(own.list[i]!, own.list[i + 1]!);
   }
+}
+
+/** The list with a repeated name's lines gathered into one array, where the name first appears. */
+function linesByName(list: readonly string[]): (string | string[])[] {
+  const out: (string | string[])[] = [];
+  const at = new Map<string, number>();
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    const seen = at.get(name);
+    if (seen === undefined) {
+      at.set(name, out.length + 1);
+      out.push(name, value);
+    } else {
+      const lines = out[seen]!;
+      out[seen] = Array.isArray(lines) ? [...lines, value] : [lines, value];
+    }
+  }
+  return out;
 }
 
 const clientWentAway = () => new undiciErrors.RequestAbortedError('the client went away');

@@ -7,7 +7,7 @@ import { upstreamRequestHeaders } from './forward-headers.js';
 /** What a request sends upstream on the user's behalf (route-policy.ts's answer, or the user's token). */
 export interface UpstreamCredentials {
   readonly accessToken: string | undefined;
-  /** `Bearer <accessToken>` when the caller made it once already (proxy-middleware.ts's cachedTokenAccess). */
+  /** `Bearer <accessToken>` made once per token set (bearer-authorization.ts). */
   readonly authorization?: string | undefined;
   readonly userHeaders?: Readonly<Record<string, string>> | undefined;
   readonly dpopKey?: DpopPrivateJwk | undefined;

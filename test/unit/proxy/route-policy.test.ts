@@ -69,6 +69,7 @@ describe('a policy for a session already in hand (routeAccessNow)', () => {
     ['the X-User-* headers', { roles: { allOf: ['admin'] }, userHeaders: ['X-User-Sub', 'X-User-Email', 'X-User-Roles'] }],
     ['an acr and a login age it meets', { acr: ['silver'], maxAuthAgeSeconds: 300 }],
     ['no token', { token: { type: 'none' }, auth: 'optional' }],
+    ["an optional login and the user's token", { auth: 'optional' }],
   ])('grants what the promise path grants: %s', async (_, change) => {
     const policy = { ...plain, ...change };
     const granted = inHand(policy);
@@ -76,10 +77,10 @@ describe('a policy for a session already in hand (routeAccessNow)', () => {
     expect(granted).toEqual(await resolved(policy));
   });
 
-  it("sends the session's token with its Authorization value made once per token set", () => {
-    const granted = inHand(plain)!;
-    expect(granted.authorization).toBe(`Bearer ${record.tokens.access_token}`);
-    expect(inHand(plain)!.authorization).toBe(granted.authorization);
+  it("sends the session's own token as its Authorization, and a refreshed record's new one", () => {
+    expect(inHand(plain)!.authorization).toBe(`Bearer ${record.tokens.access_token}`);
+    const refreshed = { ...record, tokens: { ...record.tokens, access_token: 'after.the.refresh' } };
+    expect(createRouteAccessNow({ refresher: refresher(false), clock })(plain, refreshed)!.authorization).toBe('Bearer after.the.refresh');
   });
 
   it.each<[string, Partial<RoutePolicy>, boolean?]>([
@@ -90,6 +91,7 @@ describe('a policy for a session already in hand (routeAccessNow)', () => {
     ["the gateway's own token", { token: { type: 'client' } }],
     ['a DPoP route and a session without a key', { dpop: true }],
     ['a refresh due', {}, true],
+    ['no login at all (auth: none)', { auth: 'none', token: { type: 'none' } }],
   ])('leaves the promise path to answer: %s', async (_, change, due) => {
     const policy = { ...plain, ...change };
     expect(inHand(policy, due)).toBeUndefined();

@@ -132,38 +132,46 @@ describe('the upstream call', () => {
     expect(calls).toBeLessThanOrEqual(1);
   });
 
-  it("passes the upstream's header lines as sent, minus hop-by-hop, Connection-listed, gateway-owned and gateway-cookie ones", async () => {
-    // Written byte for byte: mixed-case names and repeated lines, as a real upstream may send them.
-    const upstream = createNetServer((socket) => {
-      socket.once('data', () =>
-        socket.end(
-          'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: bff_session=stolen; Path=/\r\nSet-Cookie: app=1\r\n' +
-            'Set-Cookie: =bff_session=nameless\r\nset-cookie: lang=en\r\nVary: Accept\r\nVARY: Origin\r\nConnection: keep-alive, X-Hop\r\n' +
-            'X-Hop: 1\r\nX-Request-Id: upstream-own\r\nX-Frame-Options: SAMEORIGIN\r\nContent-Length: 2\r\n\r\nok',
-        ),
-      );
-    });
+  // Written byte for byte: mixed-case names and repeated lines, as a real upstream may send them.
+  const rawAnswer =
+    'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: bff_session=stolen; Path=/\r\nSet-Cookie: app=1\r\n' +
+    'Set-Cookie: =bff_session=nameless\r\nset-cookie: lang=en\r\nVary: Accept\r\nVARY: Origin\r\nConnection: keep-alive, X-Hop\r\n' +
+    'X-Hop: 1\r\nX-Request-Id: upstream-own\r\nX-Frame-Options: SAMEORIGIN\r\nContent-Length: 2\r\n\r\nok';
+  const ownList = ['X-Request-Id', 'gw-1', 'X-Frame-Options', 'DENY', 'X-Content-Type-Options', 'nosniff'];
+
+  it.each([
+    ['sent in its writeHead (the dispatch path)', true],
+    ['set on the response before (the Koa path)', false],
+  ])("passes the upstream's header lines, minus hop-by-hop, Connection-listed, gateway-owned and gateway-cookie ones, with the gateway's own %s", async (_, inWriteHead) => {
+    const upstream = createNetServer((socket) => socket.once('data', () => socket.end(rawAnswer)));
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     nets.push(upstream);
-    const { url } = await proxyTo(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, {
-      isGatewayCookie: (name) => name === 'bff_session',
-      ownHeaders: { list: ['X-Request-Id', 'gw-1', 'X-Frame-Options', 'DENY', 'X-Content-Type-Options', 'nosniff'], lowerNames: ['x-request-id', 'x-frame-options', 'x-content-type-options'] },
-    });
+    const { url } = await proxyTo(
+      `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      {
+        isGatewayCookie: (name) => name === 'bff_session',
+        ...(inWriteHead ? { ownHeaders: { list: ownList, lowerNames: ['x-request-id', 'x-frame-options', 'x-content-type-options'] } } : {}),
+      },
+      (res) => {
+        if (!inWriteHead) for (let i = 0; i < ownList.length; i += 2) res.setHeader(ownList[i]!, ownList[i + 1]!);
+      },
+    );
     const answer = await new Promise<IncomingMessage>((resolve, reject) => httpRequest(`${url}/x`, resolve).on('error', reject).end());
     answer.resume();
     const lines: string[] = [];
     for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]!.toLowerCase()}: ${answer.rawHeaders[i + 1]}`);
-    expect(lines.filter((line) => !/^(date|connection|keep-alive):/.test(line))).toEqual([
+    // The order differs between the two paths (Node writes headers set before first); the lines do not.
+    expect(lines.filter((line) => !/^(date|connection|keep-alive):/.test(line)).sort()).toEqual([
+      'content-length: 2',
       'content-type: text/plain',
       'set-cookie: app=1',
       'set-cookie: lang=en',
       'vary: Accept',
       'vary: Origin',
-      'x-frame-options: SAMEORIGIN', // the upstream owns its content's headers
-      'content-length: 2',
-      'x-request-id: gw-1', // the gateway's: the one in its access line
       'x-content-type-options: nosniff',
+      'x-frame-options: SAMEORIGIN', // the upstream owns its content's headers
+      'x-request-id: gw-1', // the gateway's: the one in its access line
     ]);
   });
 
