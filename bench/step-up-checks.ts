@@ -4,7 +4,7 @@
  * route's acr / auth-age check. `npx tsx bench/step-up-checks.ts`
  */
 import type { RoutePolicy } from '../src/config/config.js';
-import { assertStepUpSatisfied } from '../src/proxy/step-up-check.js';
+import { stepUpRefusal } from '../src/proxy/step-up-check.js';
 import { upstreamStepUp } from '../src/proxy/upstream-step-up.js';
 import type { SessionRecord } from '../src/session/session-store.js';
 
@@ -45,4 +45,4 @@ measure('upstream answer 401 invalid_token', () => upstreamStepUp(401, { 'www-au
 measure('upstream answer 401 insufficient_user_authentication (parsed, answered by the gateway)', () =>
   upstreamStepUp(401, { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="2 3", max_age=30' }),
 );
-measure('step-up route check, passing', () => assertStepUpSatisfied(policy, session, Date.now()));
+measure('step-up route check, passing', () => stepUpRefusal(policy, session, Date.now()));

@@ -83,11 +83,30 @@ export function downstreamResponseHeaders(
     for (const one of Array.isArray(value) ? value : [value]) raw.push(name, one);
   }
   const out: Record<string, string | string[]> = {};
-  const list = downstreamHeaderList(raw, isGatewayCookie);
+  const list = linesByName(downstreamHeaderList(raw, isGatewayCookie));
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const lines = list[i + 1]!;
+    out[name] = name === 'set-cookie' && !Array.isArray(lines) ? [lines] : lines;
+  }
+  return out;
+}
+
+/** The list with a repeated name's lines gathered into one array, where the name first appears. */
+export function linesByName(list: readonly string[]): (string | string[])[] {
+  const out: (string | string[])[] = [];
+  const at = new Map<string, number>();
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!;
-    const seen = out[name];
-    out[name] = seen === undefined ? (name === 'set-cookie' ? [list[i + 1]!] : list[i + 1]!) : [...(Array.isArray(seen) ? seen : [seen]), list[i + 1]!];
+    const value = list[i + 1]!;
+    const seen = at.get(name);
+    if (seen === undefined) {
+      at.set(name, out.length + 1);
+      out.push(name, value);
+    } else {
+      const lines = out[seen]!;
+      out[seen] = Array.isArray(lines) ? [...lines, value] : [lines, value];
+    }
   }
   return out;
 }

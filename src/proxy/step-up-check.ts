@@ -24,8 +24,3 @@ export function stepUpRefusal(policy: RoutePolicy, session: SessionRecord, nowMs
   );
 }
 
-/** stepUpRefusal's error thrown, for the promise paths. */
-export function assertStepUpSatisfied(policy: RoutePolicy, session: SessionRecord, nowMs: number): void {
-  const refusal = stepUpRefusal(policy, session, nowMs);
-  if (refusal) throw refusal;
-}

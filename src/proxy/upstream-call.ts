@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { errors as undiciErrors, util as undiciUtil, type Dispatcher } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError, type StepUpRequiredError } from '../errors.js';
-import { downstreamHeaderList } from './forward-headers.js';
+import { downstreamHeaderList, linesByName } from './forward-headers.js';
 import { upstreamStepUp } from './upstream-step-up.js';
 
 /** Upstream bodies of a replaced answer (a step-up 401, a DPoP nonce refusal) read and dropped at most, in bytes. */
@@ -202,25 +202,6 @@ function appendUnlessPresent(list: string[], own: OwnHeaders): void {
     }
     if (!present) list.push(own.list[i]!, own.list[i + 1]!);
   }
-}
-
-/** The list with a repeated name's lines gathered into one array, where the name first appears. */
-function linesByName(list: readonly string[]): (string | string[])[] {
-  const out: (string | string[])[] = [];
-  const at = new Map<string, number>();
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!;
-    const value = list[i + 1]!;
-    const seen = at.get(name);
-    if (seen === undefined) {
-      at.set(name, out.length + 1);
-      out.push(name, value);
-    } else {
-      const lines = out[seen]!;
-      out[seen] = Array.isArray(lines) ? [...lines, value] : [lines, value];
-    }
-  }
-  return out;
 }
 
 const clientWentAway = () => new undiciErrors.RequestAbortedError('the client went away');

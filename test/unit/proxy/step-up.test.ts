@@ -3,7 +3,7 @@ import type { RoutePolicy } from '../../../src/config/config.js';
 import { StepUpRequiredError } from '../../../src/errors.js';
 import { returnToFromReferer } from '../../../src/http/return-to.js';
 import { stepUpAnswer } from '../../../src/http/step-up-answer.js';
-import { assertStepUpSatisfied } from '../../../src/proxy/step-up-check.js';
+import { stepUpRefusal } from '../../../src/proxy/step-up-check.js';
 import { upstreamStepUp } from '../../../src/proxy/upstream-step-up.js';
 import type { SessionRecord } from '../../../src/session/session-store.js';
 
@@ -29,34 +29,29 @@ const session = (extra: Partial<SessionRecord>): SessionRecord => ({
   ...extra,
 });
 
-function challengeOf(fn: () => void): StepUpRequiredError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof StepUpRequiredError) return err;
-    throw err;
-  }
-  throw new Error('no step-up required');
+function challengeOf(refusal: StepUpRequiredError | undefined): StepUpRequiredError {
+  if (refusal === undefined) throw new Error('no step-up required');
+  return refusal;
 }
 
-describe('assertStepUpSatisfied', () => {
+describe('stepUpRefusal', () => {
   const now = 1_000_000_000_000;
 
   it('lets any one of the listed acr values through, compared as names', () => {
-    expect(() => assertStepUpSatisfied(policy({ acr: ['2', 'gold'] }), session({ acr: 'gold' }), now)).not.toThrow();
-    const err = challengeOf(() => assertStepUpSatisfied(policy({ acr: ['2', 'gold'] }), session({ acr: '1' }), now));
+    expect(stepUpRefusal(policy({ acr: ['2', 'gold'] }), session({ acr: 'gold' }), now)).toBeUndefined();
+    const err = challengeOf(stepUpRefusal(policy({ acr: ['2', 'gold'] }), session({ acr: '1' }), now));
     expect(err.challenge).toEqual({ acrValues: ['2', 'gold'] });
-    expect(challengeOf(() => assertStepUpSatisfied(policy({ acr: ['2'] }), session({}), now)).challenge).toEqual({ acrValues: ['2'] });
+    expect(challengeOf(stepUpRefusal(policy({ acr: ['2'] }), session({}), now)).challenge).toEqual({ acrValues: ['2'] });
   });
 
   it('asks for max_age only when the login is too old, and repeats the route acr values then', () => {
     const route = policy({ acr: ['2'], maxAuthAgeSeconds: 60 });
-    expect(() => assertStepUpSatisfied(route, session({ acr: '2', auth_time_ms: now - 60_000 }), now)).not.toThrow();
-    expect(challengeOf(() => assertStepUpSatisfied(route, session({ acr: '2', auth_time_ms: now - 61_000 }), now)).challenge).toEqual({
+    expect(stepUpRefusal(route, session({ acr: '2', auth_time_ms: now - 60_000 }), now)).toBeUndefined();
+    expect(challengeOf(stepUpRefusal(route, session({ acr: '2', auth_time_ms: now - 61_000 }), now)).challenge).toEqual({
       acrValues: ['2'],
       maxAgeSeconds: 60,
     });
-    expect(challengeOf(() => assertStepUpSatisfied(policy({ maxAuthAgeSeconds: 60 }), session({}), now)).challenge).toEqual({ maxAgeSeconds: 60 });
+    expect(challengeOf(stepUpRefusal(policy({ maxAuthAgeSeconds: 60 }), session({}), now)).challenge).toEqual({ maxAgeSeconds: 60 });
   });
 });
 
