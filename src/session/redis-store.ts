@@ -5,6 +5,7 @@ import { forEachMaster, redisServerInfo } from './redis-client.js';
 import { createRedisKeys } from './redis-keys.js';
 import type { ConfirmedWrites } from './sentinel-confirmed-writes.js';
 import { defineRedisScripts } from './redis-scripts.js';
+import { createWriteBatch } from './redis-write-batch.js';
 import type { SessionRecordCodec } from './session-record-codec.js';
 import type { SessionRecord, SessionStore, SessionUpdate, StoreStatus } from './session-store.js';
 import { StoreError } from './store-error.js';
@@ -37,6 +38,8 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
    * the lock, or the promoted replica a later write of the same flight had to move to.
    */
   const held = new Map<string, { conn: Redis }>();
+  // Every request reads its session here when the local cache is off: the GETs of one loop turn leave together.
+  const batchWrites = createWriteBatch();
 
   // Every backend failure becomes StoreError: callers answer 503, never "no session".
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -63,6 +66,7 @@ export function createRedisStore(deps: RedisStoreDeps): SessionStore {
   };
 
   const readRaw = async (id: string, conn: Redis | Cluster = held.get(id)?.conn ?? client): Promise<{ json: string; record: SessionRecord } | null> => {
+    batchWrites(conn);
     const json = await call('GET', () => conn.get(keys.session(id)));
     if (json === null) return null;
     const record = await codec.decode(id, json);
