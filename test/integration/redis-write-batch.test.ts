@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../support/start-redis.js';
+import { startRedis, startRedisCluster, type RedisClusterSetup, type RedisServer } from '../support/start-redis.js';
 import { redisConfig, redisStoreHarness } from '../support/redis-store-harness.js';
 import { sampleRecord } from '../support/session-store-contract.js';
 import { waitFor } from '../support/wait-for.js';
@@ -9,14 +9,16 @@ import { waitFor } from '../support/wait-for.js';
 // event-loop turn leave in one write (redis-write-batch.ts). Redis counts the reads it made from its clients.
 
 let redis: RedisServer;
+let cluster: RedisClusterSetup;
 beforeAll(async () => {
-  redis = await startRedis();
-}, 30_000);
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster({ masters: 3 })]);
+}, 60_000);
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
 
-const readsProcessed = async () => Number(/total_reads_processed:(\d+)/.exec(await redis.cli('INFO', 'stats'))?.[1]);
+const readsOf = async (server: RedisServer) => Number(/total_reads_processed:(\d+)/.exec(await server.cli('INFO', 'stats'))?.[1]);
+const readsProcessed = () => readsOf(redis);
 
 describe('session reads of one event-loop turn', () => {
   it('reach Redis in one read, and each gets its own session', async () => {
@@ -31,6 +33,24 @@ describe('session reads of one event-loop turn', () => {
       // The GETs, then each redis-cli call reading INFO (one read each); 40 GETs written one by one would be ~40.
       expect((await readsProcessed()) - before).toBeLessThanOrEqual(3);
       expect(read.map((r) => r?.sub)).toEqual(records.map((r) => r.sub));
+      expect(read.map((r) => r?.tokens.access_token)).toEqual(records.map((r) => r.tokens.access_token));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('reach each Cluster master in one read', async () => {
+    const h = await redisStoreHarness(redisConfig({ mode: 'cluster', nodes: cluster.nodes, url: 'redis://' }));
+    try {
+      const now = Date.now();
+      const records = Array.from({ length: 60 }, (_, i) => sampleRecord(now, { sub: `user-${i}`, sid: `sid-${i}` }));
+      await Promise.all(records.map((r) => h.store.create(r)));
+
+      const before = await Promise.all(cluster.servers.map(readsOf));
+      const read = await Promise.all(records.map((r) => h.store.get(r.id)));
+      const after = await Promise.all(cluster.servers.map(readsOf));
+      // Per master: the GETs, then the INFO of `after` (one read each); 60 GETs one by one would be ~20 each.
+      after.forEach((n, i) => expect(n - before[i]!, `master ${i}`).toBeLessThanOrEqual(3));
       expect(read.map((r) => r?.tokens.access_token)).toEqual(records.map((r) => r.tokens.access_token));
     } finally {
       await h.close();
