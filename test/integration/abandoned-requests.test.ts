@@ -7,7 +7,8 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
-import { apiHeaders, loginCookie, waitUntil } from '../support/proxy-test-kit.js';
+import { apiHeaders, loginCookie } from '../support/proxy-test-kit.js';
+import { waitUntil } from '../support/wait-for.js';
 import { scrapeMetrics } from '../support/scrape-metrics.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -55,10 +56,10 @@ describe('a client that leaves before the answer', () => {
     const [before404, before499] = [await proxiedRequests('404'), await proxiedRequests('499')];
     const req = get('/api/slow?ms=30000&tag=abandoned');
     const upstreamCall = () => echo.requests.find((r) => r.query['tag'] === 'abandoned');
-    await waitUntil(() => upstreamCall() !== undefined, 15_000, 'the request to reach the upstream');
+    await waitUntil('the request to reach the upstream', 15_000, () => upstreamCall() !== undefined);
     req.destroy();
-    await waitUntil(() => upstreamCall()!.aborted, 15_000, 'the upstream call to be aborted');
-    await waitUntil(() => accessLinesFor('/api/slow').length > 0, 15_000, 'the access log line');
+    await waitUntil('the upstream call to be aborted', 15_000, () => upstreamCall()!.aborted);
+    await waitUntil('the access log line', 15_000, () => accessLinesFor('/api/slow').length > 0);
 
     expect(accessLinesFor('/api/slow')).toEqual([expect.objectContaining({ method: 'GET', status: 499, completed: false })]);
     expect(await proxiedRequests('499')).toBe(before499 + 1);
@@ -73,7 +74,7 @@ describe('a client that leaves before the answer', () => {
     expect(res.statusCode).toBe(200);
     await new Promise<void>((resolve) => res.once('data', () => resolve()));
     req.destroy();
-    await waitUntil(() => accessLinesFor('/api/bytes').length > 0, 15_000, 'the access log line');
+    await waitUntil('the access log line', 15_000, () => accessLinesFor('/api/bytes').length > 0);
 
     expect(accessLinesFor('/api/bytes')).toEqual([expect.objectContaining({ method: 'GET', status: 200, completed: false })]);
     expect(await proxiedRequests('200')).toBe(before + 1);

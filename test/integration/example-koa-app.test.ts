@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { createExampleApp } from '../../examples/koa-app/app.js';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { createBrowser, loginThroughProvider, type Browser } from '../support/browser-login.js';
-import { waitUntil } from '../support/gateway-user.js';
+import { waitUntil } from '../support/wait-for.js';
 import { TEST_SECRET } from '../support/redis-store-harness.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { findFreePort, startRedis, type RedisServer } from '../support/start-redis.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { finishLogin, loginThroughProvider, startLogin } from '../support/browser-login.js';
-import { waitUntil } from '../support/gateway-user.js';
+import { waitUntil } from '../support/wait-for.js';
 import { json } from '../support/http.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';

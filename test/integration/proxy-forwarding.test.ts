@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
-import { apiHeaders, loginCookie, waitUntil } from '../support/proxy-test-kit.js';
+import { apiHeaders, loginCookie } from '../support/proxy-test-kit.js';
+import { waitUntil } from '../support/wait-for.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { findFreePort, startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -314,11 +315,11 @@ describe('upstream failures', () => {
   it('cancels the upstream call when the client goes away', async () => {
     const abort = new AbortController();
     const call = fetch(`${gateway.url}/api/slow?ms=20000&tag=abort`, { headers: apiHeaders(cookie), signal: abort.signal });
-    await waitUntil(() => api.requests.some((r) => r.query['tag'] === 'abort'), 15_000, 'the upstream call');
+    await waitUntil('the upstream call', 15_000, () => api.requests.some((r) => r.query['tag'] === 'abort'));
     abort.abort();
     await expect(call).rejects.toThrow();
     const upstreamCall = api.requests.find((r) => r.query['tag'] === 'abort')!;
-    await waitUntil(() => upstreamCall.aborted, 15_000, 'the upstream call to be aborted');
+    await waitUntil('the upstream call to be aborted', 15_000, () => upstreamCall.aborted);
     expect(upstreamCall.finished).toBe(false);
   });
 });

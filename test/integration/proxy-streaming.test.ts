@@ -5,7 +5,8 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
-import { apiHeaders, loginCookie, waitUntil } from '../support/proxy-test-kit.js';
+import { apiHeaders, loginCookie } from '../support/proxy-test-kit.js';
+import { waitUntil } from '../support/wait-for.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -141,9 +142,9 @@ describe('streaming through the proxy', () => {
     req.on('error', () => undefined);
     for (let i = 0; i < 32; i += 1) req.write(CHUNK);
     const upstreamCall = () => echo.requests.find((r) => r.query['tag'] === 'upload-abort');
-    await waitUntil(() => (upstreamCall()?.body_bytes ?? 0) > 0, 15_000, 'the upload to reach the upstream');
+    await waitUntil('the upload to reach the upstream', 15_000, () => (upstreamCall()?.body_bytes ?? 0) > 0);
     req.destroy();
-    await waitUntil(() => upstreamCall()!.aborted, 15_000, 'the upstream call to be aborted');
+    await waitUntil('the upstream call to be aborted', 15_000, () => upstreamCall()!.aborted);
     expect(upstreamCall()!.body_bytes).toBeLessThan(SIZE);
   });
 
@@ -155,7 +156,7 @@ describe('streaming through the proxy', () => {
     await new Promise<void>((resolve) => res.once('data', () => resolve()));
     req.destroy();
     const upstreamCall = echo.requests.find((r) => r.query['tag'] === 'download-abort')!;
-    await waitUntil(() => upstreamCall.aborted, 15_000, 'the upstream call to be aborted');
+    await waitUntil('the upstream call to be aborted', 15_000, () => upstreamCall.aborted);
     expect(upstreamCall.finished).toBe(false);
   });
 });

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../support/browser-login.js';
-import { logIn, logLines, me, sessionIdOf, waitUntil } from '../support/gateway-user.js';
+import { logIn, logLines, me, sessionIdOf } from '../support/gateway-user.js';
+import { waitUntil } from '../support/wait-for.js';
 import { redisConfig, redisStoreHarness } from '../support/redis-store-harness.js';
 import { runSessionStoreContract } from '../support/session-store-contract.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { scrapeMetrics } from '../support/scrape-metrics.js';
-import { apiHeaders, createTestClock, loginCookie, sessionIdOf, waitUntil, type TestClock } from '../support/proxy-test-kit.js';
+import { apiHeaders, createTestClock, loginCookie, sessionIdOf, type TestClock } from '../support/proxy-test-kit.js';
+import { waitUntil } from '../support/wait-for.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';
@@ -205,14 +206,14 @@ describe('refresh failures', () => {
     let logout: Promise<Response> | undefined;
     try {
       pending = api(replicaA, cookie);
-      await waitUntil(() => grant.held() === 1, 15_000, 'the refresh grant at the provider');
+      await waitUntil('the refresh grant at the provider', 15_000, () => grant.held() === 1);
       logout = fetch(`${replicaB.url}/auth/logout`, {
         method: 'POST',
         headers: { cookie, 'x-csrf': '1', accept: 'application/json' },
       });
-      await waitUntil(() => revocation.held() === 1, 15_000, 'the logout revoking its refresh token');
+      await waitUntil('the logout revoking its refresh token', 15_000, () => revocation.held() === 1);
       grant.release();
-      await waitUntil(() => idp.counters.refreshGrants === grantsBefore + 1, 15_000, 'the refresh granted');
+      await waitUntil('the refresh granted', 15_000, () => idp.counters.refreshGrants === grantsBefore + 1);
     } finally {
       grant.release();
       revocation.release();
@@ -222,7 +223,7 @@ describe('refresh failures', () => {
     const response = await pending;
     expect(response.status).toBe(401);
     // The provider did grant the refresh: the gateway discarded the new tokens.
-    await waitUntil(() => replicaA.logs.some((line) => line.includes('"refresh_discarded"')), 15_000, 'the late tokens discarded');
+    await waitUntil('the late tokens discarded', 15_000, () => replicaA.logs.some((line) => line.includes('"refresh_discarded"')));
     expect(idp.counters.refreshGrants).toBe(grantsBefore + 1);
     expect(await redis.cli('EXISTS', `session:${id}`)).toBe('0');
     expect((await me(replicaA, cookie)).status).toBe(401);

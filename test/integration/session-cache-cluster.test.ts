@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import { createBrowser } from '../support/browser-login.js';
-import { logIn, logLines, sessionIdOf, waitUntil } from '../support/gateway-user.js';
+import { logIn, logLines, sessionIdOf } from '../support/gateway-user.js';
+import { waitUntil } from '../support/wait-for.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedisCluster, type RedisClusterSetup, type RedisServer } from '../support/start-redis.js';
 import { startTestGateway, type TestGateway } from '../support/start-test-gateway.js';

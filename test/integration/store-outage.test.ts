@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEchoApi, type EchoApi } from '../../src/dev/echo-api.js';
 import type { Browser } from '../support/browser-login.js';
-import { logIn, logLines, logOut, me, waitUntil, type MeAnswer } from '../support/gateway-user.js';
+import { logIn, logLines, logOut, me, type MeAnswer } from '../support/gateway-user.js';
+import { waitUntil } from '../support/wait-for.js';
 import { scrapeMetrics } from '../support/scrape-metrics.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../support/start-identity-provider.js';
 import { startRedis, type RedisServer } from '../support/start-redis.js';

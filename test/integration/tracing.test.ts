@@ -10,7 +10,8 @@ import type { SessionTokens } from '../../src/session/session-store.js';
 import { createTokenSealer } from '../../src/session/token-sealer.js';
 import { finishLogin, startLogin } from '../support/browser-login.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
-import { sessionIdOf, waitUntil } from '../support/proxy-test-kit.js';
+import { sessionIdOf } from '../support/proxy-test-kit.js';
+import { waitUntil } from '../support/wait-for.js';
 import { TEST_SECRET } from '../support/redis-store-harness.js';
 import { spawnGateway, type GatewayProcess } from '../support/spawn-gateway.js';
 import { startIdentityProvider, TEST_CLIENT_SECRET, type TestIdentityProvider } from '../support/start-identity-provider.js';
@@ -121,7 +122,7 @@ it('makes a proxied call that needs a refresh one trace: session lookup, refresh
   const echoed = (await response.json()) as { headers: Record<string, string | string[] | undefined> };
   const after = await rememberTokens(cookie, 'refreshed');
   expect(after.access_token).not.toBe(before.access_token);
-  await waitUntil(() => named('GET /api').length > 0 && named('oidc.refresh_grant').length > 0, 10_000, 'the proxied call trace');
+  await waitUntil('the proxied call trace', 10_000, () => named('GET /api').length > 0 && named('oidc.refresh_grant').length > 0);
 
   // The server span continues the browser's trace, under the browser's span.
   const server = one('GET /api');
@@ -166,7 +167,7 @@ it('makes a proxied call that needs a refresh one trace: session lookup, refresh
 async function logOutTraced(cookie: string) {
   const logout = await fetch(`${gateway.url}/auth/logout`, { method: 'POST', headers: { cookie, 'x-csrf': '1', accept: 'application/json' } });
   expect(logout.status).toBe(200);
-  await waitUntil(() => named('POST /auth/logout').length > 0 && named('oidc.revoke').length > 0, 10_000, 'the logout trace');
+  await waitUntil('the logout trace', 10_000, () => named('POST /auth/logout').length > 0 && named('oidc.revoke').length > 0);
 }
 
 it('traces login, callback (code exchange) and logout (revocation) each as a trace of its own, without the code in the URL', async () => {
@@ -199,7 +200,7 @@ it('traces a back-channel logout from the provider', async () => {
     body: new URLSearchParams({ logout_token: logoutToken }),
   });
   expect(answer.status).toBe(200);
-  await waitUntil(() => named('POST /auth/backchannel-logout').length > 0, 10_000, 'the back-channel logout trace');
+  await waitUntil('the back-channel logout trace', 10_000, () => named('POST /auth/backchannel-logout').length > 0);
   const span = one('POST /auth/backchannel-logout');
   expect(span.attributes['http.response.status_code']).toBe(200);
   expect(childrenOf(span).map((s) => s.name)).toContain('session.deleteBySid');
@@ -218,15 +219,15 @@ it("shows a refresh that waited for another replica's: outcome reused, the lock 
   let answers: Promise<Response[]>;
   try {
     answers = Promise.all([call(gateway, 1), call(replica, 2)]);
-    await waitUntil(() => grant.held() === 1, 15_000, 'one refresh grant at the provider');
-    await waitUntil(async () => (await setCalls()) - setsBefore >= 3, 15_000, 'the other replica retrying the lock');
+    await waitUntil('one refresh grant at the provider', 15_000, () => grant.held() === 1);
+    await waitUntil('the other replica retrying the lock', 15_000, async () => (await setCalls()) - setsBefore >= 3);
   } finally {
     grant.release();
   }
   expect((await answers).map((a) => a.status)).toEqual([200, 200]);
   await rememberTokens(cookie, 'raced');
   const refreshOf = (traceId: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === 'token.refresh');
-  await waitUntil(() => refreshOf(traceOf(1)) !== undefined && refreshOf(traceOf(2)) !== undefined, 10_000, 'both refresh spans');
+  await waitUntil('both refresh spans', 10_000, () => refreshOf(traceOf(1)) !== undefined && refreshOf(traceOf(2)) !== undefined);
   const refreshes = [refreshOf(traceOf(1))!, refreshOf(traceOf(2))!];
   const outcomes = refreshes.map((s) => s.attributes['oidc_bff.refresh.outcome']).sort();
   expect(outcomes).toEqual(['refreshed', 'reused']);
@@ -244,7 +245,7 @@ it("traces a route's own token grant (token exchange) by its grant type, never t
   const echoed = (await response.json()) as { headers: Record<string, string | undefined> };
   secrets['exchanged token'] = echoed.headers['authorization']?.replace(/^Bearer /, '');
   await rememberTokens(cookie, 'exchange');
-  await waitUntil(() => named('oidc.grant').length > 0 && named('GET /orders').length > 0, 10_000, 'the token exchange trace');
+  await waitUntil('the token exchange trace', 10_000, () => named('oidc.grant').length > 0 && named('GET /orders').length > 0);
   const server = one('GET /orders');
   const grant = one('oidc.grant');
   expect(grant.traceId).toBe(server.traceId);
@@ -261,7 +262,7 @@ it('traces a WebSocket handshake like a proxied call: server span, session looku
   await once(socket, 'open');
   socket.terminate();
   await rememberTokens(cookie, 'websocket');
-  await waitUntil(() => otlp.spans.some((s) => s.traceId === traceId && s.kind === 2), 10_000, 'the handshake trace');
+  await waitUntil('the handshake trace', 10_000, () => otlp.spans.some((s) => s.traceId === traceId && s.kind === 2));
 
   const server = one('GET /api', (s) => s.traceId === traceId);
   expect(server).toMatchObject({ parentSpanId: BROWSER_SPAN_ID, kind: 2 });
@@ -281,7 +282,7 @@ it('traces a WebSocket handshake like a proxied call: server span, session looku
   const [, answer] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number; destroy(): void }];
   answer.destroy();
   expect(answer.statusCode).toBe(401);
-  await waitUntil(() => otlp.spans.some((s) => s.traceId === refusedTrace && s.kind === 2), 10_000, 'the refused handshake trace');
+  await waitUntil('the refused handshake trace', 10_000, () => otlp.spans.some((s) => s.traceId === refusedTrace && s.kind === 2));
   expect(one('GET /api', (s) => s.traceId === refusedTrace).attributes['http.response.status_code']).toBe(401);
 });
 

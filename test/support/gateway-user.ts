@@ -7,7 +7,6 @@ import { createSessionCookieCodec } from '../../src/session/session-cookie.js';
 import { loginThroughProvider, type Browser } from './browser-login.js';
 import { TEST_SECRET } from './redis-store-harness.js';
 import type { TestGateway } from './start-test-gateway.js';
-import { waitFor } from './wait-for.js';
 
 export const DEV_USER = { username: 'admin', password: 'test' } as const;
 
@@ -49,11 +48,6 @@ export function sessionIdOf(gw: Pick<TestGateway, 'publicUrl' | 'config'>, brows
   const id = createSessionCookieCodec([TEST_SECRET]).verify(cookie?.value);
   if (id === null) throw new Error('no valid session cookie in the browser');
   return id;
-}
-
-/** Polls `check` every 50 ms until it returns true; throws after `timeoutMs`. */
-export function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  return waitFor(check, { what, timeoutMs, intervalMs: 50 });
 }
 
 /** Log lines of `gw` whose msg matches. */

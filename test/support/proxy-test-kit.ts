@@ -5,7 +5,6 @@
 import type { Clock } from '../../src/clock.js';
 import { loginThroughProvider } from './browser-login.js';
 import type { TestGateway } from './start-test-gateway.js';
-import { waitFor } from './wait-for.js';
 
 export interface TestClock {
   readonly now: Clock;
@@ -59,9 +58,4 @@ export function sessionIdOf(cookieHeader: string, cookieName = 'bff_session'): s
 /** What the SPA sends with every API call: the session cookie and X-CSRF. */
 export function apiHeaders(cookie: string, extra: Record<string, string> = {}): Record<string, string> {
   return { cookie, 'x-csrf': '1', accept: 'application/json', ...extra };
-}
-
-/** Polls `check` every 10 ms until it holds; fails after `timeoutMs`. */
-export function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  return waitFor(check, { what, timeoutMs, intervalMs: 10 });
 }

@@ -21,3 +21,8 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, optio
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** `waitFor` in a call's own words: what is awaited, for how long, the check (polled every 20 ms). */
+export function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  return waitFor(check, { what, timeoutMs });
+}
