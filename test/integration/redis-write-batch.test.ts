@@ -30,8 +30,9 @@ describe('session reads of one event-loop turn', () => {
 
       const before = await readsProcessed();
       const read = await Promise.all(records.map((r) => h.store.get(r.id)));
-      // The GETs, then each redis-cli call reading INFO (one read each); 40 GETs written one by one would be ~40.
-      expect((await readsProcessed()) - before).toBeLessThanOrEqual(3);
+      // 3 as a rule: the two INFO calls (the first is counted after its answer) and the GETs; 40 GETs written one
+      // by one would be 42.
+      expect((await readsProcessed()) - before).toBeLessThanOrEqual(4);
       expect(read.map((r) => r?.sub)).toEqual(records.map((r) => r.sub));
       expect(read.map((r) => r?.tokens.access_token)).toEqual(records.map((r) => r.tokens.access_token));
     } finally {
@@ -49,8 +50,11 @@ describe('session reads of one event-loop turn', () => {
       const before = await Promise.all(cluster.servers.map(readsOf));
       const read = await Promise.all(records.map((r) => h.store.get(r.id)));
       const after = await Promise.all(cluster.servers.map(readsOf));
-      // Per master: the GETs, then the INFO of `after` (one read each); 60 GETs one by one would be ~20 each.
-      after.forEach((n, i) => expect(n - before[i]!, `master ${i}`).toBeLessThanOrEqual(3));
+      // Per master 3 as a rule: the two INFO calls (the first is counted after its answer) and the GETs, with room
+      // for the Cluster client's own commands (its slot-map refresh); 60 GETs one by one would be about 20 a master.
+      const reads = after.map((n, i) => n - before[i]!);
+      reads.forEach((n, i) => expect(n, `master ${i}`).toBeLessThanOrEqual(6));
+      expect(reads.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(12);
       expect(read.map((r) => r?.tokens.access_token)).toEqual(records.map((r) => r.tokens.access_token));
     } finally {
       await h.close();
