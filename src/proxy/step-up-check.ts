@@ -23,4 +23,3 @@ export function stepUpRefusal(policy: RoutePolicy, session: SessionRecord, nowMs
     acrMet ? 'A more recent login is needed for this request; follow login_url.' : 'A stronger login is needed for this request; follow login_url.',
   );
 }
-
