@@ -9,7 +9,8 @@
  * on failure or Ctrl-C.
  *
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION_S (10), BENCH_WARMUP_S (5),
- * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_LOG_LEVEL (warn: the level of every gateway row
+ * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_PROCESSES (2: processes per row, taking turns round by
+ * round, since one build in separate processes has read several µs per request apart), BENCH_LOG_LEVEL (warn: the level of every gateway row
  * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
  * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's id as listed in
  * ROW_IDS below picks that row alone, anything else every row whose name contains it; default all),
@@ -52,6 +53,8 @@ const WARMUP_S = Number(env['BENCH_WARMUP_S'] ?? 5);
 const CONNECTIONS = (env['BENCH_CONNECTIONS'] ?? '16,64').split(',').map(Number);
 const LARGE_SESSIONS = Number(env['BENCH_SESSIONS'] ?? 100_000);
 const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
+const PROCESSES = Number(env['BENCH_PROCESSES'] ?? 2);
+if (!Number.isInteger(PROCESSES) || PROCESSES < 1) throw new Error(`BENCH_PROCESSES must be a whole number above 0, got "${env['BENCH_PROCESSES']}"`);
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
 const LARGE_LABEL = LARGE_SESSIONS.toLocaleString('en-US');
 const NO_CACHE = 'REDIS_SESSION_CACHE=false';
@@ -63,9 +66,12 @@ const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
 const PATH = '/api/items/42';
 const TRACED = 'gateway, Redis, 10 sessions, tracing on (100 %)';
 
+/** One proxy process. A row of the table is PROCESSES of them, taking turns round by round. */
 interface Target {
   readonly id: string;
   readonly name: string;
+  /** Which of the row's processes (0-based). */
+  readonly copy: number;
   readonly pid: number;
   readonly url: string;
   readonly headers: Record<string, string>;
@@ -95,7 +101,9 @@ async function main(): Promise<void> {
 
   const upstream = await startServerProcess('./json-upstream.ts', {}, layout.helpers);
   const profileArgs = env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : [];
-  const bare = await startSharedBaseline(upstream.url, layout.proxy, profileArgs);
+  const copies = [...Array(PROCESSES).keys()];
+  const bares = [];
+  for (const _copy of copies) bares.push(await startSharedBaseline(upstream.url, layout.proxy, profileArgs));
 
   const gatewayEnv = (extra: Record<string, string>) => ({
     ...benchGatewayEnv({ idp, upstreamUrl: upstream.url, sessionSecret: SESSION_SECRET, logLevel: LOG_LEVEL }),
@@ -187,30 +195,36 @@ async function main(): Promise<void> {
   // BENCH_COMPARE, BENCH_VARIANTS and BENCH_EXTRA rows run whenever they are given.
   const gatewaySpecs = [...allGatewaySpecs.filter(chosen), ...compared];
 
-  const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number] })[] = [];
+  const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number]; copy: number })[] = [];
   for (const spec of gatewaySpecs) {
-    const gw = await startGatewayProcess({
-      name: spec.name.replace(/[^a-z0-9]+/gi, '-'),
-      env: gatewayEnv(spec.env),
-      cores: layout.proxy,
-      nodeArgs: [...nodeArgs, ...(spec.nodeArgs ?? [])],
-      v8Defaults: spec.v8Defaults === true,
-      ...(spec.main ? { main: spec.main } : {}),
-    });
-    gateways.push(Object.assign(gw, { spec }));
+    for (const copy of copies) {
+      const gw = await startGatewayProcess({
+        name: `${spec.name.replace(/[^a-z0-9]+/gi, '-')}-${copy + 1}`,
+        env: gatewayEnv(spec.env),
+        cores: layout.proxy,
+        nodeArgs: [...nodeArgs, ...(spec.nodeArgs ?? [])],
+        v8Defaults: spec.v8Defaults === true,
+        ...(spec.main ? { main: spec.main } : {}),
+      });
+      gateways.push(Object.assign(gw, { spec, copy }));
+    }
   }
   await idp.updateClient({ redirect_uris: gateways.map((g) => `${g.url}/auth/callback`) });
 
-  const targets: Target[] = [{ id: 'bare', name: BASELINE, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }];
+  const targets: Target[] = bares.map((bare, copy) => ({ id: 'bare', name: BASELINE, copy, pid: bare.pid, url: `${bare.url}${PATH}`, headers: {} }));
   // The baseline of earlier runs (the way src/proxy/forward-request.ts forwards), and the common way before it.
   const informationalEnv = { 'bare-agent-stream': {}, 'bare-pipeline': { UNDICI_API: 'request' } };
   for (const row of informational.filter(chosen)) {
-    const proxy = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, ...informationalEnv[row.id as keyof typeof informationalEnv] }, layout.proxy);
-    targets.push({ ...row, pid: proxy.pid, url: `${proxy.url}${PATH}`, headers: {} });
+    for (const copy of copies) {
+      const proxy = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, ...informationalEnv[row.id as keyof typeof informationalEnv] }, layout.proxy);
+      targets.push({ ...row, copy, pid: proxy.pid, url: `${proxy.url}${PATH}`, headers: {} });
+    }
   }
   for (const file of extraFiles) {
-    const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
-    targets.push({ id: file, name: file, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
+    for (const copy of copies) {
+      const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
+      targets.push({ id: file, name: file, copy, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
+    }
   }
   for (const gw of gateways) {
     const { browser, finalResponse } = await loginThroughProvider(`${gw.url}/auth/login`, { username: 'admin', password: 'test' });
@@ -222,7 +236,7 @@ async function main(): Promise<void> {
     await check.text();
     const level = gw.spec.env['LOG_LEVEL'] ?? LOG_LEVEL;
     const accessLogged = level === 'info' || level === 'debug' || level === 'trace';
-    targets.push({ id: gw.spec.id, name: gw.spec.name, pid: gw.pid, url: `${gw.url}${PATH}`, headers, ...(accessLogged ? { accessLog: gw.logFile } : {}) });
+    targets.push({ id: gw.spec.id, name: gw.spec.name, copy: gw.copy, pid: gw.pid, url: `${gw.url}${PATH}`, headers, ...(accessLogged ? { accessLog: gw.logFile } : {}) });
   }
 
   // Other users' sessions, Keycloak-sized, written through the store like a login writes them.
@@ -262,17 +276,22 @@ async function main(): Promise<void> {
   log(`warm-up: ${WARMUP_S} s per proxy`);
   for (const target of targets) await runOne(target, Math.max(...CONNECTIONS), WARMUP_S);
 
-  const measurements: Measurement[] = [];
+  const measurements: (Measurement & { copy: number })[] = [];
+  // One table row per proxy configuration; its processes take turns, round by round.
+  const rowTargets = targets.filter((t) => t.copy === 0);
   for (let round = 1; round <= ROUNDS; round++) {
+    const copy = (round - 1) % PROCESSES;
     for (const connections of CONNECTIONS) {
       // Rotate the order each round so no proxy always runs first or last.
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const target of order) {
+      const order = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
+      for (const row of order) {
+        const target = targets.find((t) => t.name === row.name && t.copy === copy)!;
         const m = await runOne(target, connections, DURATION_S);
-        measurements.push({ ...m, target: target.name, connections, round });
+        measurements.push({ ...m, target: target.name, connections, round, copy });
         const logged = m.accessLog ? `, ${m.accessLog.lines} access lines (${(m.accessLog.lines / m.requests).toFixed(2)}/req)` : '';
+        const which = PROCESSES > 1 ? ` [process ${copy + 1}]` : '';
         log(
-          `round ${round}/${ROUNDS} c=${connections} ${target.name}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
+          `round ${round}/${ROUNDS} c=${connections} ${target.name}${which}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
             `${((m.cpuMs * 1000) / m.requests).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
         );
       }
@@ -294,7 +313,8 @@ async function main(): Promise<void> {
     '',
     markdownTable(rows),
     '',
-    ...accessLogSummary(measurements, targets),
+    ...accessLogSummary(measurements, rowTargets),
+    ...processSpread(measurements),
     `Redis bytes of one login (Keycloak-sized tokens: access ${KEYCLOAK_TOKEN_BYTES.access}, refresh ${KEYCLOAK_TOKEN_BYTES.refresh}, ID ${KEYCLOAK_TOKEN_BYTES.id} bytes), MEMORY USAGE per key:`,
     '',
     '| key | MEMORY USAGE bytes | value bytes |',
@@ -425,6 +445,26 @@ function rowFilter(wanted: readonly string[] | undefined, rows: readonly Row[]):
     throw new Error(`BENCH_TARGETS: ${unknown.map((w) => `"${w}"`).join(', ')} picks no row (the baseline always runs). Row ids and names:\n${list}`);
   }
   return (row) => wanted.some((w) => picks(w, row));
+}
+
+/**
+ * Each row's CPU per request process by process (median over its rounds), at each connection count: the same
+ * build in two processes has read several µs apart (where V8 optimised in each), so a row's median mixes them.
+ */
+function processSpread(measurements: readonly (Measurement & { copy: number })[]): string[] {
+  if (PROCESSES < 2 || ROUNDS < 2) return [];
+  const lines = ['CPU µs per request by process (median over its rounds):', ''];
+  for (const name of [...new Set(measurements.map((m) => m.target))]) {
+    const perCount = CONNECTIONS.map((c) => {
+      const byCopy = [...Array(PROCESSES).keys()].map((copy) => {
+        const runs = measurements.filter((m) => m.target === name && m.connections === c && m.copy === copy);
+        return runs.length === 0 ? '—' : median(runs.map((m) => (m.cpuMs * 1000) / m.requests)).toFixed(0);
+      });
+      return `${c} conns ${byCopy.join(' / ')}`;
+    });
+    lines.push(`- ${name}: ${perCount.join('; ')}`);
+  }
+  return [...lines, ''];
 }
 
 /** Lines per answered request and bytes per line of each access-logged gateway: proof the lines were written. */
