@@ -6,6 +6,8 @@ export interface Measurement extends LoadResult {
   readonly target: string;
   readonly connections: number;
   readonly round: number;
+  /** Which of the row's processes ran it (0-based; BENCH_PROCESSES). */
+  readonly copy: number;
   /** CPU time of the proxy process during the run, in ms. */
   readonly cpuMs: number;
   /** The proxy's resident set size right after the run. */
@@ -33,6 +35,11 @@ export interface Row {
   p99Ratio?: number;
 }
 
+/** The proxy's CPU time per answered request in one run, in µs. */
+export function cpuUsPerRequest(m: Pick<Measurement, 'cpuMs' | 'requests'>): number {
+  return (m.cpuMs * 1000) / m.requests;
+}
+
 export function summarise(measurements: readonly Measurement[], baseline: string): Row[] {
   const keys = [...new Set(measurements.map((m) => `${m.connections}|${m.target}`))];
   const rows: Row[] = [];
@@ -50,7 +57,7 @@ export function summarise(measurements: readonly Measurement[], baseline: string
       rpsMax: Math.max(...rps),
       p50: median(runs.map((m) => m.p50)),
       p99: median(runs.map((m) => m.p99)),
-      cpuUsPerRequest: median(runs.map((m) => (m.cpuMs * 1000) / m.requests)),
+      cpuUsPerRequest: median(runs.map(cpuUsPerRequest)),
       cpuUtilisation: median(runs.map((m) => m.cpuMs / 1000 / m.durationS)),
       rssMiB: Math.max(...runs.map((m) => m.rssMiB)),
     };

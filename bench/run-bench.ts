@@ -41,7 +41,7 @@ import { startOtlpSink } from './otlp-sink.js';
 import { processCpuMs } from './process-cpu.js';
 import { processRssMiB } from './process-memory.js';
 import { routesFile } from './routes-file.js';
-import { markdownTable, summarise, type Measurement } from './report-table.js';
+import { cpuUsPerRequest, markdownTable, summarise, type Measurement } from './report-table.js';
 import { bytesOfOneLogin } from './session-bytes.js';
 import { median } from './stats.js';
 import { copySharedBaseline, startSharedBaseline } from './shared-baseline.js';
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
   log(`warm-up: ${WARMUP_S} s per proxy`);
   for (const target of targets) await runOne(target, Math.max(...CONNECTIONS), WARMUP_S);
 
-  const measurements: (Measurement & { copy: number })[] = [];
+  const measurements: Measurement[] = [];
   // One table row per proxy configuration; its processes take turns, round by round.
   const rowTargets = targets.filter((t) => t.copy === 0);
   for (let round = 1; round <= ROUNDS; round++) {
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
         const which = PROCESSES > 1 ? ` [process ${copy + 1}]` : '';
         log(
           `round ${round}/${ROUNDS} c=${connections} ${target.name}${which}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
-            `${((m.cpuMs * 1000) / m.requests).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
+            `${cpuUsPerRequest(m).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
         );
       }
     }
@@ -451,14 +451,14 @@ function rowFilter(wanted: readonly string[] | undefined, rows: readonly Row[]):
  * Each row's CPU per request process by process (median over its rounds), at each connection count: the same
  * build in two processes has read several µs apart (where V8 optimised in each), so a row's median mixes them.
  */
-function processSpread(measurements: readonly (Measurement & { copy: number })[]): string[] {
+function processSpread(measurements: readonly Measurement[]): string[] {
   if (PROCESSES < 2 || ROUNDS < 2) return [];
   const lines = ['CPU µs per request by process (median over its rounds):', ''];
   for (const name of [...new Set(measurements.map((m) => m.target))]) {
     const perCount = CONNECTIONS.map((c) => {
       const byCopy = [...Array(PROCESSES).keys()].map((copy) => {
         const runs = measurements.filter((m) => m.target === name && m.connections === c && m.copy === copy);
-        return runs.length === 0 ? '—' : median(runs.map((m) => (m.cpuMs * 1000) / m.requests)).toFixed(0);
+        return runs.length === 0 ? '—' : median(runs.map(cpuUsPerRequest)).toFixed(0);
       });
       return `${c} conns ${byCopy.join(' / ')}`;
     });
