@@ -80,6 +80,19 @@ async function ownerOf(slot: number): Promise<ClusterNode> {
   return owner;
 }
 
+async function expectOk(node: RedisServer, ...args: string[]): Promise<void> {
+  expect(`${args.join(' ')} → ${await node.cli(...args)}`).toBe(`${args.join(' ')} → OK`);
+}
+
+/** MIGRATE, retried on IOERR: on a loaded CI machine its connection to the target can time out once. */
+async function migrate(src: RedisServer, targetPort: number, keys: string[]): Promise<void> {
+  let reply = '';
+  for (let attempt = 0; attempt < 3 && reply !== 'OK'; attempt++) {
+    reply = await src.cli('MIGRATE', '127.0.0.1', String(targetPort), '', '0', '5000', 'KEYS', ...keys);
+  }
+  expect(`MIGRATE → ${reply}`).toBe('MIGRATE → OK');
+}
+
 const getCalls = async () => {
   const counts = await Promise.all(
     cluster.servers.map(async (s) => Number(/cmdstat_get:calls=(\d+)/.exec(await s.cli('INFO', 'commandstats'))?.[1] ?? 0)),
@@ -139,17 +152,22 @@ describe('session cache on two replicas sharing one Redis Cluster', () => {
     const target = (await clusterNodes()).find((n) => n.master && n.id !== source.id)!;
     const src = server(source.port);
     const dst = server(target.port);
-    // The same steps as redis-cli --cluster reshard, for one slot.
-    await dst.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', source.id);
-    await src.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', target.id);
+    // The same steps as redis-cli --cluster reshard, for one slot. redis-cli exits 0 on an error reply,
+    // so each step's reply is checked here: a MIGRATE that failed under load would otherwise leave the
+    // key behind on the source and show up only as a timeout below.
+    await expectOk(dst, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', source.id);
+    await expectOk(src, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', target.id);
     const keys = (await src.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
     expect(keys).toContain(`session:${id}`);
-    await src.cli('MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
+    await migrate(src, target.port, keys);
     // As redis-cli --cluster does it: the target first (it bumps its config epoch, so its claim wins the
     // gossip), then the source, then the other masters.
     const others = (await clusterNodes()).filter((n) => n.master && n.id !== target.id && n.id !== source.id);
-    for (const node of [target, source, ...others]) await server(node.port).cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
-    await waitUntil('the target master to own the slot', 10_000, async () => (await dst.cli('EXISTS', `session:${id}`)) === '1');
+    for (const node of [target, source, ...others]) await expectOk(server(node.port), 'CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
+    let seen = '';
+    await waitUntil('the target master to own the slot', 10_000, async () => (seen = await dst.cli('EXISTS', `session:${id}`)) === '1').catch((err: Error) => {
+      throw new Error(`${err.message}; EXISTS on the target last said "${seen}"`);
+    });
 
     await waitUntil('the migrated session served by the other replica', 15_000, async () => (await proxied(b, cookie)) === 200);
     expect(await proxied(b, cookie)).toBe(200);
