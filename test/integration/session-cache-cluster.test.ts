@@ -179,7 +179,7 @@ describe('session cache on two replicas sharing one Redis Cluster', () => {
     const { cookie, id } = await loggedIn();
     expect(await proxied(b, cookie)).toBe(200);
     const owner = server((await ownerOf(await slotOf(id))).port);
-    await owner.cli('CLIENT', 'PAUSE', '4000', 'ALL');
+    await expectOk(owner, 'CLIENT', 'PAUSE', '4000', 'ALL');
     // REDIS_COMMAND_TIMEOUT_MS (1 s) after the first unanswered PING, the cache is off and the read times out.
     await waitUntil('a 503 from the other replica', 10_000, async () => (await proxied(b, cookie)) === 503);
     await owner.cli('CLIENT', 'UNPAUSE');
@@ -198,7 +198,7 @@ describe('session cache on two replicas sharing one Redis Cluster', () => {
     const offBefore = cacheOff(b);
     const onBefore = cacheOn(b);
 
-    await server(replica.port).cli('CLUSTER', 'FAILOVER');
+    await expectOk(server(replica.port), 'CLUSTER', 'FAILOVER');
     await waitUntil('the replica is master of the slot', 20_000, async () => (await ownerOf(slot)).id === replica.id);
     await waitUntil('replica b dropped its cache and rebuilt it', 30_000, () => cacheOff(b) > offBefore && cacheOn(b) > onBefore);
 
