@@ -150,7 +150,7 @@ describe('a gateway configured away from every default', () => {
 
     // Paused far longer than the command timeout: a 503 before the pause ends is the gateway not waiting for Redis.
     const pauseMs = 20 * COMMAND_TIMEOUT_MS;
-    await redis.cli('CLIENT', 'PAUSE', String(pauseMs), 'ALL');
+    await redis.ok('CLIENT', 'PAUSE', String(pauseMs), 'ALL');
     const paused = performance.now();
     const hung = await me(gw, browser);
     expect(hung).toMatchObject({ status: 503, body: { error: 'store_unavailable' } });

@@ -142,7 +142,7 @@ describe('createRedisClient when Redis stops answering or goes away', () => {
     await waitUntilReady(client, READY_TIMEOUT_MS);
 
     // Paused far longer than the timeout: an answer after the pause would resolve, not reject.
-    await server.cli('CLIENT', 'PAUSE', String(NOT_HUNG_MS), 'ALL');
+    await server.ok('CLIENT', 'PAUSE', String(NOT_HUNG_MS), 'ALL');
     const { ms, error } = await msUntilRejected(client.get('paused:key'));
     expect(error.message).toMatch(/timed out/i);
     expect(ms).toBeLessThan(NOT_HUNG_MS);

@@ -82,7 +82,7 @@ describe('redis sid/sub indexes', () => {
   it('reads settings it cannot parse as none, not as a server error', async () => {
     const record = sampleRecord(Date.now());
     await replicaA.store.create(record);
-    await redis.cli('SET', keys.settings(record.id), '{not json', 'PX', '60000');
+    await redis.ok('SET', keys.settings(record.id), '{not json', 'PX', '60000');
     expect(await replicaB.store.getSettings(record.id)).toBeNull();
     await replicaA.store.delete(record.id);
   });

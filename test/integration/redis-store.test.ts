@@ -26,7 +26,7 @@ runSessionStoreContract('redis cluster', () =>
 
 describe('redis store at rest', () => {
   it('writes the record at exactly session:<id> with a PXAT expiry and no plaintext token anywhere', async () => {
-    await single.cli('FLUSHALL'); // the contract suites above left their own keys
+    await single.ok('FLUSHALL'); // the contract suites above left their own keys
     const h = await redisStoreHarness(redisConfig({ mode: 'single', url: single.url }));
     try {
       const record = sampleRecord(Date.now(), { expires_at_ms: Date.now() + 3600_000 });
@@ -62,7 +62,7 @@ describe('redis store while Redis hangs', () => {
     const h = await redisStoreHarness(redisConfig({ mode: 'single', url: single.url }, { commandTimeoutMs: 300 }));
     try {
       const id = `orphan-${Date.now()}`;
-      await single.cli('CLIENT', 'PAUSE', '1500', 'ALL');
+      await single.ok('CLIENT', 'PAUSE', '1500', 'ALL');
       await expect(h.store.acquireLock(id, 60_000)).rejects.toThrow(/SET NX failed/);
       // After the pause the late SET runs, then the compare-and-delete sent behind it: the lock is free again,
       // long before its 60 s TTL, and the next refresh can take it.

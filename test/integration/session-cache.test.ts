@@ -114,7 +114,7 @@ describe('session cache on two replicas sharing one Redis', () => {
     expect(await proxied(b, first.cookie)).toBe(200);
     const [onBefore, offBefore] = [cacheOnCount(b), cacheOffCount(b)];
     // Subscribing is refused from now on, so the dropped channels cannot come back until we allow it again.
-    await redis.cli('ACL', 'SETUSER', 'default', '-subscribe');
+    await redis.ok('ACL', 'SETUSER', 'default', '-subscribe');
     try {
       await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await until(() => cacheOffCount(b) > offBefore);
@@ -127,13 +127,13 @@ describe('session cache on two replicas sharing one Redis', () => {
       expect(await getCalls()).toBeGreaterThanOrEqual(before + 3);
       expect(cacheOnCount(b)).toBe(onBefore);
 
-      await redis.cli('ACL', 'SETUSER', 'default', '+subscribe');
+      await redis.ok('ACL', 'SETUSER', 'default', '+subscribe');
       await until(() => cacheOnCount(b) > onBefore);
       expect(await proxied(b, second.cookie)).toBe(200);
       expect((await logoutOn(a, second.cookie)).status).toBe(200);
       expect(await proxied(b, second.cookie)).toBe(401);
     } finally {
-      await redis.cli('ACL', 'SETUSER', 'default', '+subscribe');
+      await redis.ok('ACL', 'SETUSER', 'default', '+subscribe');
     }
   });
 
@@ -141,7 +141,7 @@ describe('session cache on two replicas sharing one Redis', () => {
     const { cookie } = await login();
     expect(await proxied(b, cookie)).toBe(200);
     const [onBefore, offBefore] = [cacheOnCount(b), cacheOffCount(b)];
-    await redis.cli('CLIENT', 'PAUSE', '5000', 'ALL');
+    await redis.ok('CLIENT', 'PAUSE', '5000', 'ALL');
     const paused = Date.now();
     let status: number;
     do status = await proxied(b, cookie);

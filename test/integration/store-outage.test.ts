@@ -101,7 +101,7 @@ describe('a gateway whose Redis goes away', () => {
     // (20 command timeouts) that a 503 seen before it ends can only be the gateway not waiting for Redis.
     const since = gw.logs.length; // the log lines of this hang only
     const hangLines = (msg: RegExp) => logLines({ logs: gw.logs.slice(since) }, msg);
-    await redis.cli('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
+    await redis.ok('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
     const paused = performance.now();
     // The cache may answer until Redis has been silent for the command timeout; then every answer is a 503.
     let hung: MeAnswer;

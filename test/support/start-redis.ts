@@ -32,6 +32,12 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Runs redis-cli against this server (with its TLS and credentials); resolves with trimmed stdout. */
   cli(...args: string[]): Promise<string>;
+  /**
+   * `cli` for a command that must answer OK (CLIENT PAUSE, ACL SETUSER, SETSLOT, FLUSHALL…): throws with the
+   * reply otherwise. redis-cli exits 0 on an error reply, so a refused command would only surface later, as
+   * a wait timing out.
+   */
+  ok(...args: string[]): Promise<void>;
 }
 
 export interface StartRedisOptions {
@@ -242,6 +248,10 @@ async function startServer(spec: ServerSpec): Promise<RedisServer> {
     ...(caFile ? { caFile } : {}),
     dir,
     cli,
+    async ok(...args) {
+      const reply = await cli(...args);
+      if (reply !== 'OK') throw new Error(`redis-cli ${args.join(' ')} on port ${port} answered "${reply}", not OK`);
+    },
     async kill() {
       await terminate(child, 'SIGKILL');
     },
