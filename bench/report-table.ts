@@ -8,6 +8,8 @@ export interface Measurement extends LoadResult {
   readonly round: number;
   /** Which of the row's processes ran it (0-based; BENCH_PROCESSES). */
   readonly copy: number;
+  /** Its place in the run's order of measured runs: which baseline runs were its neighbours in time. */
+  readonly seq: number;
   /** CPU time of the proxy process during the run, in ms. */
   readonly cpuMs: number;
   /** The proxy's resident set size right after the run. */
@@ -30,7 +32,7 @@ export interface Row {
   cpuUtilisation: number;
   /** Highest RSS seen after a run. */
   rssMiB: number;
-  /** Median over rounds of (this rps / baseline rps in the same round). */
+  /** Median over rounds of (this rps / baseline rps next to it in time, see baselineNeighbours). */
   rpsRatio?: number;
   p99Ratio?: number;
 }
@@ -47,7 +49,6 @@ export function summarise(measurements: readonly Measurement[], baseline: string
     const [c, target] = key.split('|') as [string, string];
     const connections = Number(c);
     const runs = measurements.filter((m) => m.target === target && m.connections === connections);
-    const base = (round: number) => measurements.find((m) => m.target === baseline && m.connections === connections && m.round === round);
     const rps = runs.map((m) => m.rps);
     const row: Row = {
       target,
@@ -63,8 +64,10 @@ export function summarise(measurements: readonly Measurement[], baseline: string
     };
     if (target !== baseline) {
       const paired = runs.flatMap((m) => {
-        const b = base(m.round);
-        return b ? [{ rps: m.rps / b.rps, p99: m.p99 / b.p99 }] : [];
+        const bases = baselineNeighbours(measurements, baseline, m);
+        if (bases.length === 0) return [];
+        const mean = (f: (b: Measurement) => number) => bases.reduce((sum, b) => sum + f(b), 0) / bases.length;
+        return [{ rps: m.rps / mean((b) => b.rps), p99: m.p99 / mean((b) => b.p99) }];
       });
       if (paired.length > 0) {
         row.rpsRatio = median(paired.map((p) => p.rps));
@@ -74,6 +77,20 @@ export function summarise(measurements: readonly Measurement[], baseline: string
     rows.push(row);
   }
   return rows.sort((a, b) => a.connections - b.connections);
+}
+
+/**
+ * The baseline runs a run is compared with: of the baseline's runs in the same round at the same
+ * connection count, the last one before it and the first one after it. With one baseline run a round
+ * (BENCH_PAIRING=round) that is that run; with one between every two rows (adjacent) it is the two
+ * runs on either side, seconds away, so a slow spell of the host that spans them weighs on both sides
+ * of the ratio alike.
+ */
+export function baselineNeighbours(measurements: readonly Measurement[], baseline: string, run: Measurement): Measurement[] {
+  const same = measurements.filter((b) => b.target === baseline && b.connections === run.connections && b.round === run.round);
+  const before = same.filter((b) => b.seq < run.seq).sort((x, y) => y.seq - x.seq)[0];
+  const after = same.filter((b) => b.seq > run.seq).sort((x, y) => x.seq - y.seq)[0];
+  return [before, after].filter((b): b is Measurement => b !== undefined);
 }
 
 export function markdownTable(rows: readonly Row[]): string {

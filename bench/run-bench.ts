@@ -10,7 +10,10 @@
  *
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION_S (10), BENCH_WARMUP_S (5),
  * BENCH_CONNECTIONS ("16,64"), BENCH_SESSIONS (100000), BENCH_PROCESSES (2: processes per row, taking turns round by
- * round, since one build in separate processes has read several µs per request apart), BENCH_LOG_LEVEL (warn: the level of every gateway row
+ * round, since one build in separate processes has read several µs per request apart), BENCH_PAIRING (round: one
+ * baseline run a round, each row's ratio against it; adjacent: a baseline run before, between and after the rows,
+ * each ratio against the two runs beside it, which doubles the run's time and suits a host whose speed swings by
+ * 2× for a minute at a time), BENCH_LOG_LEVEL (warn: the level of every gateway row
  * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
  * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's id as listed in
  * ROW_IDS below picks that row alone, anything else every row whose name contains it; default all),
@@ -55,6 +58,8 @@ const LARGE_SESSIONS = Number(env['BENCH_SESSIONS'] ?? 100_000);
 const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
 const PROCESSES = Number(env['BENCH_PROCESSES'] ?? 2);
 if (!Number.isInteger(PROCESSES) || PROCESSES < 1) throw new Error(`BENCH_PROCESSES must be a whole number above 0, got "${env['BENCH_PROCESSES']}"`);
+const PAIRING = env['BENCH_PAIRING'] ?? 'round';
+if (PAIRING !== 'round' && PAIRING !== 'adjacent') throw new Error(`BENCH_PAIRING must be round or adjacent, got "${PAIRING}"`);
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
 const LARGE_LABEL = LARGE_SESSIONS.toLocaleString('en-US');
 const NO_CACHE = 'REDIS_SESSION_CACHE=false';
@@ -283,11 +288,15 @@ async function main(): Promise<void> {
     const copy = (round - 1) % PROCESSES;
     for (const connections of CONNECTIONS) {
       // Rotate the order each round so no proxy always runs first or last.
-      const order = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
+      const rotated = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
+      // adjacent: the baseline before the first row, between every two rows and after the last, so each
+      // row's ratio is taken against runs seconds away (see baselineNeighbours in report-table.ts).
+      const baselineRow = rowTargets.find((t) => t.name === BASELINE)!;
+      const order = PAIRING === 'adjacent' ? [baselineRow, ...rotated.filter((t) => t !== baselineRow).flatMap((t) => [t, baselineRow])] : rotated;
       for (const row of order) {
         const target = targets.find((t) => t.name === row.name && t.copy === copy)!;
         const m = await runOne(target, connections, DURATION_S);
-        measurements.push({ ...m, target: target.name, connections, round, copy });
+        measurements.push({ ...m, target: target.name, connections, round, copy, seq: measurements.length });
         const logged = m.accessLog ? `, ${m.accessLog.lines} access lines (${(m.accessLog.lines / m.requests).toFixed(2)}/req)` : '';
         const which = PROCESSES > 1 ? ` [process ${copy + 1}]` : '';
         log(
@@ -309,7 +318,8 @@ async function main(): Promise<void> {
     '',
     `Machine: ${layout.cores} cores (${cpuModel}), Node ${process.version}, Redis ${redisVersion}, load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `Runs: ${ROUNDS} interleaved rounds × ${DURATION_S} s per proxy and connection count, after ${WARMUP_S} s warm-up; ${GENERATOR}; ` +
-      `gateway LOG_LEVEL=${LOG_LEVEL} except rows marked ${AT_INFO}; GET ${PATH} (small JSON); ratios against "${BASELINE}" in the same round`,
+      `gateway LOG_LEVEL=${LOG_LEVEL} except rows marked ${AT_INFO}; GET ${PATH} (small JSON); ratios against "${BASELINE}" ` +
+      (PAIRING === 'adjacent' ? 'run just before and just after each run (the mean of the two)' : 'in the same round'),
     '',
     markdownTable(rows),
     '',
