@@ -13,7 +13,7 @@
  * round, since one build in separate processes has read several µs per request apart), BENCH_PAIRING (round: one
  * baseline run a round, each row's ratio against it; adjacent: a baseline run before, between and after the rows,
  * each ratio against the two runs beside it, which doubles the run's time and suits a host whose speed swings by
- * 2× for a minute at a time), BENCH_LOG_LEVEL (warn: the level of every gateway row
+ * 2× for minutes at a time), BENCH_LOG_LEVEL (warn: the level of every gateway row
  * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
  * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's id as listed in
  * ROW_IDS below picks that row alone, anything else every row whose name contains it; default all),
