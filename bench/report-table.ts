@@ -87,9 +87,11 @@ export function summarise(measurements: readonly Measurement[], baseline: string
  * of the ratio alike.
  */
 export function baselineNeighbours(measurements: readonly Measurement[], baseline: string, run: Measurement): Measurement[] {
-  const same = measurements.filter((b) => b.target === baseline && b.connections === run.connections && b.round === run.round);
-  const before = same.filter((b) => b.seq < run.seq).sort((x, y) => y.seq - x.seq)[0];
-  const after = same.filter((b) => b.seq > run.seq).sort((x, y) => x.seq - y.seq)[0];
+  const same = measurements
+    .filter((b) => b.target === baseline && b.connections === run.connections && b.round === run.round)
+    .sort((x, y) => x.seq - y.seq);
+  const before = same.findLast((b) => b.seq < run.seq);
+  const after = same.find((b) => b.seq > run.seq);
   return [before, after].filter((b): b is Measurement => b !== undefined);
 }
 

@@ -60,6 +60,8 @@ const PROCESSES = Number(env['BENCH_PROCESSES'] ?? 2);
 if (!Number.isInteger(PROCESSES) || PROCESSES < 1) throw new Error(`BENCH_PROCESSES must be a whole number above 0, got "${env['BENCH_PROCESSES']}"`);
 const PAIRING = env['BENCH_PAIRING'] ?? 'round';
 if (PAIRING !== 'round' && PAIRING !== 'adjacent') throw new Error(`BENCH_PAIRING must be round or adjacent, got "${PAIRING}"`);
+/** The processes of one row, by index (Target.copy). */
+const COPIES = [...Array(PROCESSES).keys()];
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
 const LARGE_LABEL = LARGE_SESSIONS.toLocaleString('en-US');
 const NO_CACHE = 'REDIS_SESSION_CACHE=false';
@@ -106,9 +108,8 @@ async function main(): Promise<void> {
 
   const upstream = await startServerProcess('./json-upstream.ts', {}, layout.helpers);
   const profileArgs = env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./profiles', import.meta.url))}`] : [];
-  const copies = [...Array(PROCESSES).keys()];
   const bares = [];
-  for (const _copy of copies) bares.push(await startSharedBaseline(upstream.url, layout.proxy, profileArgs));
+  for (const _copy of COPIES) bares.push(await startSharedBaseline(upstream.url, layout.proxy, profileArgs));
 
   const gatewayEnv = (extra: Record<string, string>) => ({
     ...benchGatewayEnv({ idp, upstreamUrl: upstream.url, sessionSecret: SESSION_SECRET, logLevel: LOG_LEVEL }),
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
 
   const gateways: (GatewayProcess & { spec: (typeof gatewaySpecs)[number]; copy: number })[] = [];
   for (const spec of gatewaySpecs) {
-    for (const copy of copies) {
+    for (const copy of COPIES) {
       const gw = await startGatewayProcess({
         name: `${spec.name.replace(/[^a-z0-9]+/gi, '-')}-${copy + 1}`,
         env: gatewayEnv(spec.env),
@@ -220,13 +221,13 @@ async function main(): Promise<void> {
   // The baseline of earlier runs (the way src/proxy/forward-request.ts forwards), and the common way before it.
   const informationalEnv = { 'bare-agent-stream': {}, 'bare-pipeline': { UNDICI_API: 'request' } };
   for (const row of informational.filter(chosen)) {
-    for (const copy of copies) {
+    for (const copy of COPIES) {
       const proxy = await startServerProcess('./bare-proxy.ts', { TARGET: upstream.url, ...informationalEnv[row.id as keyof typeof informationalEnv] }, layout.proxy);
       targets.push({ ...row, copy, pid: proxy.pid, url: `${proxy.url}${PATH}`, headers: {} });
     }
   }
   for (const file of extraFiles) {
-    for (const copy of copies) {
+    for (const copy of COPIES) {
       const extra = await startServerProcess(file, { TARGET: upstream.url }, layout.proxy);
       targets.push({ id: file, name: file, copy, pid: extra.pid, url: `${extra.url}${PATH}`, headers: { 'x-csrf': '1' } });
     }
@@ -284,15 +285,15 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   // One table row per proxy configuration; its processes take turns, round by round.
   const rowTargets = targets.filter((t) => t.copy === 0);
+  const baselineRow = rowTargets.find((t) => t.name === BASELINE)!;
   for (let round = 1; round <= ROUNDS; round++) {
     const copy = (round - 1) % PROCESSES;
+    // Rotate the order each round so no proxy always runs first or last. adjacent: the baseline before the
+    // first row, between every two rows and after the last, so each row's ratio is taken against runs
+    // seconds away (see baselineNeighbours in report-table.ts).
+    const rotated = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
+    const order = PAIRING === 'adjacent' ? [baselineRow, ...rotated.filter((t) => t !== baselineRow).flatMap((t) => [t, baselineRow])] : rotated;
     for (const connections of CONNECTIONS) {
-      // Rotate the order each round so no proxy always runs first or last.
-      const rotated = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
-      // adjacent: the baseline before the first row, between every two rows and after the last, so each
-      // row's ratio is taken against runs seconds away (see baselineNeighbours in report-table.ts).
-      const baselineRow = rowTargets.find((t) => t.name === BASELINE)!;
-      const order = PAIRING === 'adjacent' ? [baselineRow, ...rotated.filter((t) => t !== baselineRow).flatMap((t) => [t, baselineRow])] : rotated;
       for (const row of order) {
         const target = targets.find((t) => t.name === row.name && t.copy === copy)!;
         const m = await runOne(target, connections, DURATION_S);
@@ -466,7 +467,7 @@ function processSpread(measurements: readonly Measurement[]): string[] {
   const lines = ['CPU µs per request by process (median over its rounds):', ''];
   for (const name of [...new Set(measurements.map((m) => m.target))]) {
     const perCount = CONNECTIONS.map((c) => {
-      const byCopy = [...Array(PROCESSES).keys()].map((copy) => {
+      const byCopy = COPIES.map((copy) => {
         const runs = measurements.filter((m) => m.target === name && m.connections === c && m.copy === copy);
         return runs.length === 0 ? '—' : median(runs.map(cpuUsPerRequest)).toFixed(0);
       });
