@@ -127,7 +127,7 @@ export function createProxySteps(deps: ProxyDeps): ProxySteps {
   };
 
   function forwardNow(...[req, res, requestId, match, access, ownHeaders]: Parameters<ProxySteps['forward']>): Promise<void> {
-    const origin = match.route.target.origin;
+    const origin = match.origin;
     const path = match.upstreamPath;
     const { headers, dpop } = upstreamRequest(req, access, { origin, path, method: req.method ?? 'GET' }, requestId);
     return upstream.forward({

@@ -3,7 +3,13 @@ import type { ProxyRoute } from '../config/config.js';
 export type ProxyMatch =
   | { readonly kind: 'none' }
   | { readonly kind: 'invalid'; readonly route: ProxyRoute }
-  | { readonly kind: 'match'; readonly route: ProxyRoute; readonly upstreamPath: string };
+  | {
+      readonly kind: 'match';
+      readonly route: ProxyRoute;
+      readonly upstreamPath: string;
+      /** The target's origin, one string per route: a URL's `origin` getter builds a new one per call. */
+      readonly origin: string;
+    };
 
 /**
  * Maps a raw request target (`/api/x?y=1`, not decoded) onto the route with
@@ -26,22 +32,24 @@ export function matchProxyRoute(routes: readonly ProxyRoute[], rawTarget: string
     const stripped = route.policy?.stripPrefix === false ? rawPath : rawPath.slice(prefix.length);
     const rest = stripped.charCodeAt(0) === 0x2f && stripped.charCodeAt(1) === 0x2f ? stripped.replace(/^\/+/, '/') : stripped;
     if (!isConfinedRest(rest)) return { kind: 'invalid', route };
-    const joined = `${basePathOf(route)}${rest}` || '/';
-    return { kind: 'match', route, upstreamPath: `${joined}${query}` };
+    const { basePath, origin } = resolvedTarget(route);
+    const joined = `${basePath}${rest}` || '/';
+    return { kind: 'match', route, upstreamPath: `${joined}${query}`, origin };
   }
   return { kind: 'none' };
 }
 
-// The target's base path without trailing slashes, once per route (routes live as long as the config).
-const basePaths = new WeakMap<ProxyRoute, string>();
+// The target's base path without trailing slashes and its origin, once per route (routes live as long as the
+// config). The same origin string on every request also keeps its hash: the upstream pool is looked up by it.
+const resolvedTargets = new WeakMap<ProxyRoute, { basePath: string; origin: string }>();
 
-function basePathOf(route: ProxyRoute): string {
-  let base = basePaths.get(route);
-  if (base === undefined) {
-    base = route.target.pathname.replace(/\/+$/, '');
-    basePaths.set(route, base);
+function resolvedTarget(route: ProxyRoute): { basePath: string; origin: string } {
+  let resolved = resolvedTargets.get(route);
+  if (resolved === undefined) {
+    resolved = { basePath: route.target.pathname.replace(/\/+$/, ''), origin: route.target.origin };
+    resolvedTargets.set(route, resolved);
   }
-  return base;
+  return resolved;
 }
 
 function isConfinedRest(rest: string): boolean {

@@ -120,7 +120,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
     }
     if (socket.destroyed) return;
     // The handshake is a GET (RFC 9449 §4.2 htm); there is no replay for a nonce here: the client reconnects.
-    const { headers, dpop } = upstreamRequest(req, { accessToken, userHeaders, dpopKey }, { origin: match.route.target.origin, path: match.upstreamPath, method: 'GET' }, requestId);
+    const { headers, dpop } = upstreamRequest(req, { accessToken, userHeaders, dpopKey }, { origin: match.origin, path: match.upstreamPath, method: 'GET' }, requestId);
 
     const answer = await openUpstreamUpgrade({
       target: match.route.target,

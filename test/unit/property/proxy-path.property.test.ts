@@ -30,7 +30,7 @@ it('never maps a request outside the target base path, even after URL normalisat
         return;
       }
       const base = match.route.target.pathname.replace(/\/+$/, '');
-      const resolved = new URL(match.upstreamPath, match.route.target.origin);
+      const resolved = new URL(match.upstreamPath, match.origin);
       expect(resolved.pathname === base || resolved.pathname.startsWith(`${base}/`)).toBe(true);
       // Exactly one / at the join (inner empty segments are the client's own and pass through).
       expect(match.upstreamPath.slice(base.length).startsWith('//')).toBe(false);

@@ -6,7 +6,7 @@ const { routes } = parseProxyRoutes('/api=http://api:8080,/api/v2=http://v2:9000
 
 const upstreamOf = (target: string) => {
   const m = matchProxyRoute(routes, target);
-  return m.kind === 'match' ? `${m.route.target.origin}${m.upstreamPath}` : m.kind;
+  return m.kind === 'match' ? `${m.origin}${m.upstreamPath}` : m.kind;
 };
 
 describe('matchProxyRoute', () => {
