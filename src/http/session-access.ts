@@ -5,6 +5,7 @@ import { UnauthenticatedError } from '../errors.js';
 import type { SessionCookieCodec } from '../session/session-cookie.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import type { GatewayState } from './gateway-state.js';
+import { cookieValueReader } from './cookie-value.js';
 import { setCookie } from './set-cookie.js';
 
 type Ctx = Context & { state: GatewayState };
@@ -54,19 +55,15 @@ export function createSessionAccess(deps: {
   const idleMs = config.session.idleTimeoutSeconds === undefined ? undefined : config.session.idleTimeoutSeconds * 1000;
   const touchEveryMs = idleMs === undefined ? 0 : Math.min(IDLE_TOUCH_MAX_MS, idleMs * IDLE_TOUCH_FRACTION);
 
-  // The cookies package's own pattern (what ctx.cookies.get uses), so both request paths read the same value.
-  const pattern = new RegExp(`(?:^|;) *${name.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&')}=([^;]*)`);
+  // Read as the cookies package reads it (ctx.cookies.get), so both request paths see the same value.
+  const cookieValue = cookieValueReader(name);
 
   const access: SessionAccess = {
     cookieSessionId(ctx) {
       return cookies.verify(access.cookieValue(ctx.req.headers.cookie));
     },
 
-    cookieValue(header) {
-      if (!header) return undefined;
-      const value = pattern.exec(header)?.[1];
-      return value !== undefined && value[0] === '"' ? value.slice(1, -1) : value;
-    },
+    cookieValue,
 
     loadByCookie(value) {
       const id = cookies.verify(value);
