@@ -69,6 +69,8 @@ const BASELINE = 'bare proxy (baseline: Pool.stream, one writeHead)';
 const STREAM_BASELINE = 'bare proxy, Agent.stream + setHeader (informational)';
 const PIPELINE_BASELINE = 'bare proxy, agent.request + pipeline (informational)';
 const AT_INFO = 'LOG_LEVEL=info';
+/** A route policy's role check (ROUTES_FILE YAML); the bench user is admin. */
+const ROLE_CHECK = '    roles: { anyOf: [admin] }';
 const GENERATOR = chooseLoadGenerator(env['BENCH_LOAD_GENERATOR']);
 const PATH = '/api/items/42';
 const TRACED = 'gateway, Redis, 10 sessions, tracing on (100 %)';
@@ -507,9 +509,6 @@ try {
 } finally {
   await stopAll();
 }
-
-/** The bench user is admin. */
-const ROLE_CHECK = '    roles: { anyOf: [admin] }';
 
 /** A routes file whose /api route checks a role and sends the X-User-* headers. */
 function policyRoutesFile(upstreamUrl: string): string {
