@@ -4,6 +4,7 @@ import { knownLoggerOutput } from './logger.js';
 
 /** What one access line says about a request (the same fields, names and meaning on either path). */
 export interface AccessEntry {
+  /** From requestIdFrom, so letters, digits and `._:-` only: written without escaping. */
   requestId: string;
   method: string;
   /** Without the query (/auth/callback carries codes); long paths cut at 512 characters. */
@@ -68,7 +69,7 @@ export function createAccessLog(logger: Logger): AccessLog {
     enabled: () => logger.isLevelEnabled('info'),
     record(entry) {
       pending +=
-        `{"level":"info","time":"${isoTime(Date.now())}",${prefix}"request_id":${jsonString(entry.requestId)},` +
+        `{"level":"info","time":"${isoTime(Date.now())}",${prefix}"request_id":"${entry.requestId}",` +
         `"method":${jsonString(entry.method)},"path":${jsonString(cutPath(entry.path))},"status":${entry.status},` +
         `"duration_ms":${roundedMs(entry.durationMs)},"completed":${entry.completed},"msg":"request"}\n`;
       if (pending.length >= BATCH_CHARS) flush();
