@@ -16,11 +16,6 @@ export interface Measurement extends LoadResult {
   readonly rssMiB: number;
   /** What an access-logged gateway wrote to its log file during the run. */
   readonly accessLog?: { lines: number; bytes: number };
-  /**
-   * BENCH_PAIRING=shared: the id this run shares with the baseline run that ran at the same time on the
-   * same core. Its ratio is then taken against that run alone, in CPU per request (see summarise).
-   */
-  readonly together?: number;
 }
 
 
@@ -37,12 +32,8 @@ export interface Row {
   cpuUtilisation: number;
   /** Highest RSS seen after a run. */
   rssMiB: number;
-  /**
-   * Median over rounds of (this rps / baseline rps next to it in time, see baselineNeighbours); for runs
-   * sharing a core with the baseline, of (baseline CPU per request / this CPU per request).
-   */
+  /** Median over rounds of (this rps / baseline rps next to it in time, see baselineNeighbours). */
   rpsRatio?: number;
-  /** Absent for runs sharing a core: each waits on the other's time slices, so neither's tail is its own. */
   p99Ratio?: number;
 }
 
@@ -72,13 +63,7 @@ export function summarise(measurements: readonly Measurement[], baseline: string
       rssMiB: Math.max(...runs.map((m) => m.rssMiB)),
     };
     if (target !== baseline) {
-      const paired = runs.flatMap((m): { rps: number; p99?: number }[] => {
-        if (m.together !== undefined) {
-          // Both on one core at once: how the core's time splits between them is the scheduler's, so the
-          // ratio is of what each request cost, the requests per CPU-second each would serve alone.
-          const base = measurements.find((b) => b.target === baseline && b.together === m.together);
-          return base ? [{ rps: cpuUsPerRequest(base) / cpuUsPerRequest(m) }] : [];
-        }
+      const paired = runs.flatMap((m) => {
         const bases = baselineNeighbours(measurements, baseline, m);
         if (bases.length === 0) return [];
         const mean = (f: (b: Measurement) => number) => bases.reduce((sum, b) => sum + f(b), 0) / bases.length;
@@ -86,8 +71,7 @@ export function summarise(measurements: readonly Measurement[], baseline: string
       });
       if (paired.length > 0) {
         row.rpsRatio = median(paired.map((p) => p.rps));
-        const p99s = paired.flatMap((p) => (p.p99 === undefined ? [] : [p.p99]));
-        if (p99s.length > 0) row.p99Ratio = median(p99s);
+        row.p99Ratio = median(paired.map((p) => p.p99));
       }
     }
     rows.push(row);
@@ -104,7 +88,7 @@ export function summarise(measurements: readonly Measurement[], baseline: string
  */
 export function baselineNeighbours(measurements: readonly Measurement[], baseline: string, run: Measurement): Measurement[] {
   const same = measurements
-    .filter((b) => b.target === baseline && b.connections === run.connections && b.round === run.round && b.together === undefined)
+    .filter((b) => b.target === baseline && b.connections === run.connections && b.round === run.round)
     .sort((x, y) => x.seq - y.seq);
   const before = same.findLast((b) => b.seq < run.seq);
   const after = same.find((b) => b.seq > run.seq);

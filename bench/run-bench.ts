@@ -13,9 +13,7 @@
  * round, since one build in separate processes has read several µs per request apart), BENCH_PAIRING (round: one
  * baseline run a round, each row's ratio against it; adjacent: a baseline run before, between and after the rows,
  * each ratio against the two runs beside it, which doubles the run's time and suits a host whose speed swings by
- * 2× for minutes at a time; shared: each row runs at the same time as the baseline, both on the proxy core, each
- * with its own load generator, and the ratio is of their CPU per request, so a slow spell of the host weighs on
- * both alike; not the issue's set-up, whose proxy has its core alone, and no p99 ratio), BENCH_LOG_LEVEL (warn: the level of every gateway row
+ * 2× for minutes at a time), BENCH_LOG_LEVEL (warn: the level of every gateway row
  * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
  * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's `id` (allGatewaySpecs
  * below; an entry that picks nothing prints them all) picks that row alone, anything else every row whose name contains it; default all),
@@ -61,7 +59,7 @@ const LOG_LEVEL = env['BENCH_LOG_LEVEL'] ?? 'warn';
 const PROCESSES = Number(env['BENCH_PROCESSES'] ?? 2);
 if (!Number.isInteger(PROCESSES) || PROCESSES < 1) throw new Error(`BENCH_PROCESSES must be a whole number above 0, got "${env['BENCH_PROCESSES']}"`);
 const PAIRING = env['BENCH_PAIRING'] ?? 'round';
-if (PAIRING !== 'round' && PAIRING !== 'adjacent' && PAIRING !== 'shared') throw new Error(`BENCH_PAIRING must be round, adjacent or shared, got "${PAIRING}"`);
+if (PAIRING !== 'round' && PAIRING !== 'adjacent') throw new Error(`BENCH_PAIRING must be round or adjacent, got "${PAIRING}"`);
 /** The processes of one row, by index (Target.copy). */
 const COPIES = [...Array(PROCESSES).keys()];
 const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-xyz';
@@ -277,28 +275,19 @@ async function main(): Promise<void> {
   // The measured proxy alone on its core, as the issue's set-up has it: every other proxy waits on the
   // helpers' core, so the timers and caches of a dozen idle gateways do not share the measured one's core.
   for (const target of targets) pinProcess(target.pid, layout.helpers);
-  // Proxies on the measured core under load at the same time, each from its own load generator: one alone, or
-  // (BENCH_PAIRING=shared) a row beside the baseline.
-  const runTogether = async (group: readonly Target[], connections: number, durationS: number) => {
-    for (const target of group) {
-      if (target.accessLog) emptyLog(target.accessLog);
-      pinProcess(target.pid, layout.proxy);
+  const runOne = async (target: Target, connections: number, durationS: number) => {
+    if (target.accessLog) emptyLog(target.accessLog);
+    pinProcess(target.pid, layout.proxy);
+    const cpuBefore = processCpuMs(target.pid);
+    const result = await runLoad(GENERATOR, { url: target.url, connections, durationS, headers: target.headers, cores: layout.loadGenerator });
+    const cpuMs = processCpuMs(target.pid) - cpuBefore;
+    const rssMiB = processRssMiB(target.pid);
+    pinProcess(target.pid, layout.helpers);
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(`${target.name} at ${connections} connections: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
     }
-    const cpuBefore = group.map((target) => processCpuMs(target.pid));
-    const results = await Promise.all(
-      group.map((target) => runLoad(GENERATOR, { url: target.url, connections, durationS, headers: target.headers, cores: layout.loadGenerator })),
-    );
-    const measured = group.map((target, i) => ({ cpuMs: processCpuMs(target.pid) - cpuBefore[i]!, rssMiB: processRssMiB(target.pid) }));
-    for (const target of group) pinProcess(target.pid, layout.helpers);
-    return group.map((target, i) => {
-      const result = results[i]!;
-      if (result.non2xx > 0 || result.errors > 0) {
-        throw new Error(`${target.name} at ${connections} connections: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
-      }
-      return { ...result, ...measured[i]!, ...(target.accessLog ? { accessLog: logLines(target.accessLog) } : {}) };
-    });
+    return { ...result, cpuMs, rssMiB, ...(target.accessLog ? { accessLog: logLines(target.accessLog) } : {}) };
   };
-  const runOne = async (target: Target, connections: number, durationS: number) => (await runTogether([target], connections, durationS))[0]!;
 
   log(`warm-up: ${WARMUP_S} s per proxy`);
   for (const target of targets) await runOne(target, Math.max(...CONNECTIONS), WARMUP_S);
@@ -313,26 +302,18 @@ async function main(): Promise<void> {
     // first row, between every two rows and after the last, so each row's ratio is taken against runs
     // seconds away (see baselineNeighbours in report-table.ts).
     const rotated = rowTargets.map((_, i) => rowTargets[(i + round) % rowTargets.length]!);
-    // shared: each row's run is one group with the baseline beside it; otherwise every run is a group of one.
-    const groups: Target[][] =
-      PAIRING === 'shared'
-        ? rotated.filter((t) => t !== baselineRow).map((t) => [baselineRow, t])
-        : (PAIRING === 'adjacent' ? [baselineRow, ...rotated.filter((t) => t !== baselineRow).flatMap((t) => [t, baselineRow])] : rotated).map((t) => [t]);
+    const order = PAIRING === 'adjacent' ? [baselineRow, ...rotated.filter((t) => t !== baselineRow).flatMap((t) => [t, baselineRow])] : rotated;
     for (const connections of CONNECTIONS) {
-      for (const group of groups) {
-        const members = group.map((row) => targets.find((t) => t.name === row.name && t.copy === copy)!);
-        const together = group.length > 1 ? measurements.length : undefined;
-        const results = await runTogether(members, connections, DURATION_S);
-        results.forEach((m, i) => {
-          const target = members[i]!;
-          measurements.push({ ...m, target: target.name, connections, round, copy, seq: measurements.length, ...(together === undefined ? {} : { together }) });
-          const logged = m.accessLog ? `, ${m.accessLog.lines} access lines (${(m.accessLog.lines / m.requests).toFixed(2)}/req)` : '';
-          const which = PROCESSES > 1 ? ` [process ${copy + 1}]` : '';
-          log(
-            `round ${round}/${ROUNDS} c=${connections} ${target.name}${which}${together === undefined ? '' : ' (sharing the core)'}: ${Math.round(m.rps)} req/s, ` +
-              `p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpuUsPerRequest(m).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
-          );
-        });
+      for (const row of order) {
+        const target = targets.find((t) => t.name === row.name && t.copy === copy)!;
+        const m = await runOne(target, connections, DURATION_S);
+        measurements.push({ ...m, target: target.name, connections, round, copy, seq: measurements.length });
+        const logged = m.accessLog ? `, ${m.accessLog.lines} access lines (${(m.accessLog.lines / m.requests).toFixed(2)}/req)` : '';
+        const which = PROCESSES > 1 ? ` [process ${copy + 1}]` : '';
+        log(
+          `round ${round}/${ROUNDS} c=${connections} ${target.name}${which}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
+            `${cpuUsPerRequest(m).toFixed(0)} µs CPU/req, RSS ${m.rssMiB.toFixed(0)} MiB${logged}`,
+        );
       }
     }
   }
@@ -349,11 +330,7 @@ async function main(): Promise<void> {
     `Machine: ${layout.cores} cores (${cpuModel}), Node ${process.version}, Redis ${redisVersion}, load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `Runs: ${ROUNDS} interleaved rounds × ${DURATION_S} s per proxy and connection count, after ${WARMUP_S} s warm-up; ${GENERATOR}; ` +
       `gateway LOG_LEVEL=${LOG_LEVEL} except rows marked ${AT_INFO}; GET ${PATH} (small JSON); ratios against "${BASELINE}" ` +
-      (PAIRING === 'adjacent'
-        ? 'run just before and just after each run (the mean of the two)'
-        : PAIRING === 'shared'
-          ? 'run at the same time on the same core, each with its own load generator: requests per CPU-second (CPU per request, inverted), no p99 ratio'
-          : 'in the same round'),
+      (PAIRING === 'adjacent' ? 'run just before and just after each run (the mean of the two)' : 'in the same round'),
     '',
     markdownTable(rows),
     '',

@@ -47,20 +47,6 @@ describe('bench ratios', () => {
     expect(ratioOf(rows, BARE).rpsRatio).toBeUndefined();
   });
 
-  it('with the baseline on the same core at the same time, takes each run against that run, in CPU per request', () => {
-    seq = 0;
-    // The scheduler gave the gateway more of the core in the second pair: its req/s alone would read 1.2,
-    // what each request cost reads 0.8. The baseline run of the other pair is never used.
-    const pair = (id: number, target: string, rps: number, cpuMs: number): Measurement => ({ ...run(target, 1, rps), cpuMs, together: id });
-    const rows = summarise(
-      [pair(1, BARE, 1000, 4_000), pair(1, 'gw', 800, 4_000), pair(2, BARE, 500, 2_000), pair(2, 'gw', 600, 3_000)],
-      BARE,
-    );
-    // CPU per request: bare 500 µs, gw 625 µs (pair 1); bare 500 µs, gw 625 µs (pair 2).
-    expect(ratioOf(rows, 'gw').rpsRatio).toBeCloseTo(0.8);
-    expect(ratioOf(rows, 'gw').p99Ratio).toBeUndefined();
-  });
-
   it('never pairs a run with a baseline run of another round or connection count', () => {
     seq = 0;
     const other = { ...run(BARE, 1, 100), connections: 64 };
