@@ -16,7 +16,8 @@
  * 2× for minutes at a time), BENCH_LOG_LEVEL (warn: the level of every gateway row
  * not marked LOG_LEVEL=info), BENCH_CPU_PROF (set: write --cpu-prof profiles of the proxies to bench/profiles/),
  * BENCH_TARGETS (comma list of rows to run besides the baseline, which always runs: a row's `id` (allGatewaySpecs
- * below; an entry that picks nothing prints them all) picks that row alone, anything else every row whose name contains it; default all),
+ * below; an entry that picks nothing prints them all) picks that row alone, anything else every row whose name
+ * contains it; default all),
  * BENCH_LOAD_GENERATOR (wrk|autocannon),
  * BENCH_NODE_ARGS (extra node flags for the gateways), BENCH_EXTRA (comma list of bench/ server files to
  * measure too, started like bare-proxy.ts with TARGET set: for experiments), BENCH_COMPARE (comma list of
