@@ -26,13 +26,3 @@ export function forwardedCookieMatcher(forward: ForwardCookies): (name: string) 
     }
   }
 }
-
-/** The first value of cookie `name` in a Cookie request header (as Koa's cookies reads it), or undefined. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
-  }
-  return undefined;
-}

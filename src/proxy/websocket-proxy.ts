@@ -19,7 +19,7 @@ import { createSessionCookieCodec } from '../session/session-cookie.js';
 import type { DpopPrivateJwk, SessionRecord, SessionStore } from '../session/session-store.js';
 import { createDpopProofs, type DpopProofs } from './dpop-proof.js';
 import { createUpstreamRequest } from './upstream-request.js';
-import { forwardedCookieMatcher, gatewayCookieMatcher, readCookie } from './gateway-cookies.js';
+import { forwardedCookieMatcher, gatewayCookieMatcher } from './gateway-cookies.js';
 import { matchProxyRoute } from './proxy-path.js';
 import { createSessionWatch } from './session-watch.js';
 import { createRouteAccess } from './route-policy.js';
@@ -155,8 +155,8 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
   }
 
   async function loadSession(req: IncomingMessage): Promise<SessionRecord | null> {
-    const id = cookies.verify(readCookie(req.headers.cookie, cookieName));
-    return id === null ? null : sessions.loadById(id);
+    // The same reading of the session cookie as a proxied request's (session-access.ts).
+    return sessions.loadByCookie(sessions.cookieValue(req.headers.cookie));
   }
 
   async function requireSession(req: IncomingMessage): Promise<SessionRecord> {
